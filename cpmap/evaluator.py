@@ -1,0 +1,277 @@
+"""The exact analytical evaluator: the ground truth of cpmap.
+
+Implements docs/cost-model.md.  Every count is an integer computed in closed form from the
+mapping's loop factors; `tests/oracle.py` checks them against a literal walk of the nest.
+Searchers call this in tight loops, so per-(problem, arch) constants are computed once by
+:class:`Evaluator` and a single pass over the levels does the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .arch import Arch
+from .errors import MappingError
+from .mapping import Mapping
+from .problem import Problem, window_extent
+
+
+@dataclass(frozen=True)
+class Result:
+    """The cost of one mapping.  Energies in pJ, counts in words, time in cycles."""
+
+    valid: bool
+    errors: tuple[str, ...]
+    macs: int
+    energy_pj: float
+    energy_breakdown: dict
+    """{level: {tensor: pJ}}, plus 'mac': pJ and 'network': {fanout: pJ}."""
+    accesses: dict
+    """{level: {tensor: {'reads': words, 'writes': words}}}, totals over instances."""
+    network_words: dict
+    """{fanout: words crossing it, counted per child}."""
+    tiles: dict
+    """{level: {tensor: words per instance}} for the tensors each level keeps."""
+    cycles: int
+    compute_cycles: int
+    utilization: float
+    """Used PEs / PEs."""
+
+    def to_json(self) -> dict:
+        return {
+            "valid": self.valid,
+            "errors": list(self.errors),
+            "macs": self.macs,
+            "energy_pj": self.energy_pj,
+            "energy_breakdown": self.energy_breakdown,
+            "accesses": self.accesses,
+            "network_words": self.network_words,
+            "tiles": self.tiles,
+            "cycles": self.cycles,
+            "compute_cycles": self.compute_cycles,
+            "utilization": self.utilization,
+        }
+
+
+class Evaluator:
+    """Evaluates mappings of one problem on one architecture."""
+
+    def __init__(self, problem: Problem, arch: Arch):
+        self.problem, self.arch = problem, arch
+        self.dim_index = {d: k for k, d in enumerate(problem.dims)}
+        self.tensors = problem.tensor_names
+        self.nlev = len(arch.levels)
+        # relevance per tensor as a tuple of bools over dim indices
+        self.rel = {t.name: tuple(d in t.dims for d in problem.dims) for t in problem.tensors}
+        # axes per tensor in index form: (d0, c0, d1, c1) with d1 = -1 for single-dim axes
+        self.axes = {
+            t.name: tuple(
+                (self.dim_index[a.terms[0][0]], a.terms[0][1], -1, 0) if len(a.terms) == 1 else
+                (self.dim_index[a.terms[0][0]], a.terms[0][1], self.dim_index[a.terms[1][0]], a.terms[1][1])
+                for a in t.axes)
+            for t in problem.tensors
+        }
+        self.macs = problem.macs
+
+    def tile_words(self, tensor: str, ext: list[int]) -> int:
+        """Distinct elements of ``tensor`` touched when dim k ranges over ext[k] values."""
+        n = 1
+        for d0, c0, d1, c1 in self.axes[tensor]:
+            n *= ext[d0] if d1 < 0 else window_extent(c0, c1, ext[d0], ext[d1])
+        return n
+
+    def evaluate(self, mapping: Mapping) -> Result:
+        problem, arch = self.problem, self.arch
+        errs = mapping.structural_errors(problem, arch)
+        if errs:
+            raise MappingError(errs)
+        L, D, di = self.nlev, len(problem.dims), self.dim_index
+        levels = arch.levels
+        tensors, rel = self.tensors, self.rel
+
+        # --- per-level loops in index form (factor-1 loops dropped: they have no effect)
+        temporal = [[(di[d], f) for d, f in lm.temporal if f > 1] for lm in mapping.levels]
+        spatial = [[(di[d], f) for d, f in lm.spatial_loops() if f > 1] for lm in mapping.levels]
+        keeps = [lm.keeps for lm in mapping.levels]
+
+        # tile extents: level i covers its own temporal loops, its fanout's spatial loops, and below
+        ext: list[list[int]] = []
+        cur = [1] * D
+        for i in range(L):
+            cur = cur[:]
+            for d, f in temporal[i]:
+                cur[d] *= f
+            for d, f in spatial[i]:
+                cur[d] *= f
+            ext.append(cur)
+
+        # used instances of level i = spatial factors of fanouts above i
+        used = [1] * L
+        for i in range(L - 2, -1, -1):
+            used[i] = used[i + 1] * math.prod(f for _, f in spatial[i + 1])
+        compute_cycles = math.prod(f for loops in temporal for _, f in loops)
+
+        # irrelevant spatial factor per fanout (index = level owning the fanout) and tensor
+        irr = [{t: math.prod(f for d, f in spatial[j] if not rel[t][d]) for t in tensors}
+               for j in range(L)]
+        mcast = [irr[j] if levels[j].fanout is not None and levels[j].fanout.multicast
+                 else dict.fromkeys(tensors, 1) for j in range(L)]
+
+        errors = self._validate(mapping, keeps, irr, ext)
+
+        reads = [dict.fromkeys(tensors, 0) for _ in range(L)]
+        writes = [dict.fromkeys(tensors, 0) for _ in range(L)]
+        net = [0] * L  # words crossing the fanout of level j
+        tiles = [{} for _ in range(L)]
+        for i in range(L):
+            for t in keeps[i]:
+                tiles[i][t] = self.tile_words(t, ext[i])
+
+        for t in tensors:
+            r = rel[t]
+            keepers = [i for i in range(L) if t in keeps[i]]
+            if not keepers or keepers[-1] != L - 1:
+                continue  # reported by _validate; counts would be meaningless
+            share = irr if t == "O" else mcast
+            # refills: versions F and distinct tiles U of each kept level's tile
+            for n, i in enumerate(keepers[:-1]):
+                p = keepers[n + 1]
+                F, U = self._versions(temporal, i, r)
+                S = tiles[i][t]
+                sent = used[i] * F * S  # words leaving/entering the children in total
+                between = range(i + 1, p + 1)
+                g = math.prod(share[j][t] for j in between)
+                if t == "O":
+                    back = used[i] * (F - U) * S // g
+                    writes[p][t] += sent // g
+                    reads[p][t] += back
+                    writes[i][t] += back
+                    below = 1
+                    for j in between:
+                        net[j] += sent // below + back
+                        below *= share[j][t]
+                else:
+                    writes[i][t] += sent
+                    reads[p][t] += sent // g
+                    below = 1
+                    for j in between:
+                        net[j] += sent // below
+                        below *= share[j][t]
+            # MAC accesses at the innermost keeper k
+            k = keepers[0]
+            below = 1
+            for j in range(1, k + 1):
+                net[j] += self.macs // below
+                below *= share[j][t]
+            if t == "O":
+                updates = self.macs // below
+                F, U = self._versions(temporal, k, r) if k < L - 1 else (1, 1)
+                S = tiles[k][t]
+                g_up = (math.prod(share[j][t] for j in range(k + 1, keepers[1] + 1))
+                        if len(keepers) > 1 else 1)
+                fresh = used[k] * F * S - used[k] * (F - U) * S // g_up
+                writes[k][t] += updates
+                reads[k][t] += updates - fresh
+            else:
+                reads[k][t] += self.macs // below
+
+        # --- energy, cycles
+        breakdown: dict = {}
+        accesses: dict = {}
+        total = 0.0
+        cycles = compute_cycles
+        for i, lv in enumerate(levels):
+            e = {t: reads[i][t] * lv.read_pj + writes[i][t] * lv.write_pj for t in tensors}
+            breakdown[lv.name] = e
+            total += sum(e.values())
+            accesses[lv.name] = {t: {"reads": reads[i][t], "writes": writes[i][t]} for t in tensors}
+            if lv.read_bandwidth is not None:
+                cycles = max(cycles, math.ceil(sum(reads[i].values()) / used[i] / lv.read_bandwidth))
+            if lv.write_bandwidth is not None:
+                cycles = max(cycles, math.ceil(sum(writes[i].values()) / used[i] / lv.write_bandwidth))
+        network_words = {lv.fanout.name: net[j] for j, lv in enumerate(levels) if lv.fanout is not None}
+        network_pj = {lv.fanout.name: net[j] * lv.fanout.energy_pj
+                      for j, lv in enumerate(levels) if lv.fanout is not None}
+        mac_pj = self.macs * arch.mac_pj
+        breakdown["mac"] = mac_pj
+        breakdown["network"] = network_pj
+        total += mac_pj + sum(network_pj.values())
+
+        return Result(
+            valid=not errors,
+            errors=tuple(errors),
+            macs=self.macs,
+            energy_pj=total,
+            energy_breakdown=breakdown,
+            accesses=accesses,
+            network_words=network_words,
+            tiles={lv.name: tiles[i] for i, lv in enumerate(levels)},
+            cycles=cycles,
+            compute_cycles=compute_cycles,
+            utilization=used[0] / arch.pes,
+        )
+
+    @staticmethod
+    def _versions(temporal: list[list[tuple[int, int]]], i: int, rel: tuple[bool, ...]) -> tuple[int, int]:
+        """(F, U) of a tile at level i: F = tile versions (product of the loops above i down
+        to the innermost relevant one), U = distinct tiles (product of the relevant loops)."""
+        F = U = 1
+        seen_relevant = False  # loops inside the innermost relevant one give reuse, not versions
+        for j in range(i + 1, len(temporal)):  # inner to outer levels
+            for d, f in reversed(temporal[j]):  # inner to outer loops
+                if rel[d]:
+                    seen_relevant = True
+                    U *= f
+                    F *= f
+                elif seen_relevant:
+                    F *= f
+        return F, U
+
+    def _validate(self, mapping: Mapping, keeps, irr, ext) -> list[str]:
+        """Every resource rule the mapping breaks, each with where and by how much."""
+        arch, problem = self.arch, self.problem
+        errors = mapping.fanout_errors(arch)
+        for i, (lm, lv) in enumerate(zip(mapping.levels, arch.levels)):
+            extra = keeps[i] - lv.keeps
+            if extra:
+                errors.append(f"{lv.name}.keeps: {sorted(extra)} must bypass {lv.name} "
+                              f"(it may keep only {sorted(lv.keeps)})")
+            if lv.fanout is not None and not lv.fanout.reduction and irr[i]["O"] > 1:
+                errors.append(f"{lv.name}.spatial: fanout {lv.fanout.name} has no spatial reduction, so "
+                              f"output-irrelevant dims cannot be unrolled across it (unrolls "
+                              f"{irr[i]['O']} partial sums per output)")
+            if lv.unbounded:
+                missing = set(problem.tensor_names) - keeps[i]
+                if missing:
+                    errors.append(f"{lv.name}.keeps: the outermost level must keep {sorted(missing)}")
+                continue
+            words = {t: self.tile_words(t, ext[i]) for t in sorted(keeps[i])}
+            if lv.capacity is not None:
+                used = sum(words.values())
+                if used > lv.capacity:
+                    parts = ", ".join(f"{t} {w}" for t, w in words.items())
+                    errors.append(f"{lv.name}: tiles need {used} words > capacity {lv.capacity} "
+                                  f"(over by {used - lv.capacity}; {parts})")
+            else:
+                for t, w in words.items():
+                    cap = lv.partition(t)
+                    if w > cap:
+                        errors.append(f"{lv.name}.{t}: tile needs {w} words > partition {cap} "
+                                      f"(over by {w - cap})")
+        return errors
+
+
+@lru_cache(maxsize=256)
+def evaluator_for(problem: Problem, arch: Arch) -> Evaluator:
+    return Evaluator(problem, arch)
+
+
+def evaluate(problem: Problem, arch: Arch, mapping: Mapping) -> Result:
+    """Exact cost of ``mapping`` for ``problem`` on ``arch`` (see docs/cost-model.md).
+
+    Raises :class:`MappingError` when the mapping does not describe this problem on this
+    architecture; resource violations give a Result with ``valid=False`` and every reason.
+    """
+    return evaluator_for(problem, arch).evaluate(mapping)

@@ -1,0 +1,108 @@
+"""Mapping: loop blocking, loop order, spatial unrolling and bypass for one layer.
+
+A mapping has one :class:`LevelMapping` per architecture level, innermost first (aligned
+with ``Arch.levels``).  Each holds the level's temporal loops in nest order (outer to
+inner), the tensors it keeps, and the spatial loops of the fanout below it (per axis).
+The whole nest, outer to inner, is: for each level from the outermost, its temporal
+loops, then the spatial loops of the fanout below it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .arch import Arch
+from .problem import Problem
+
+Loop = tuple[str, int]
+"""(dim, factor)"""
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    level: str
+    temporal: tuple[Loop, ...]
+    keeps: frozenset[str]
+    spatial: tuple[tuple[str, tuple[Loop, ...]], ...] = ()
+    """(axis, loops) for the fanout below this level; empty when there is none or no
+    loop is unrolled."""
+
+    def spatial_loops(self) -> tuple[Loop, ...]:
+        return tuple(loop for _, loops in self.spatial for loop in loops)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    levels: tuple[LevelMapping, ...]
+
+    def factors(self) -> dict[str, int]:
+        """Product of every loop factor per dim (temporal and spatial)."""
+        out: dict[str, int] = {}
+        for lm in self.levels:
+            for d, f in lm.temporal + lm.spatial_loops():
+                out[d] = out.get(d, 1) * f
+        return out
+
+    def structural_errors(self, problem: Problem, arch: Arch) -> list[str]:
+        """Errors that make the mapping meaningless for this problem and architecture
+        (unknown names, factors that do not multiply to the dims).  Resource limits
+        (capacity, fanout size, bypass rules) are checked by the evaluator."""
+        errs: list[str] = []
+        if [lm.level for lm in self.levels] != list(arch.level_names):
+            errs.append(f"levels must be {list(reversed(arch.level_names))} (outer to inner), got "
+                        f"{list(reversed([lm.level for lm in self.levels]))}")
+            return errs
+        dims = set(problem.dims)
+        tensors = set(problem.tensor_names)
+        for lm, lv in zip(self.levels, arch.levels):
+            seen: set[str] = set()
+            for d, f in lm.temporal:
+                if d not in dims:
+                    errs.append(f"{lm.level}.temporal: unknown dim {d!r} (dims are {list(problem.dims)})")
+                if d in seen:
+                    errs.append(f"{lm.level}.temporal: dim {d} appears twice")
+                seen.add(d)
+                if not isinstance(f, int) or f < 1:
+                    errs.append(f"{lm.level}.temporal.{d}: factor must be an integer >= 1, got {f!r}")
+            unknown_t = lm.keeps - tensors
+            if unknown_t:
+                errs.append(f"{lm.level}.keeps: unknown tensors {sorted(unknown_t)} for a "
+                            f"{problem.kind} layer (tensors are {list(problem.tensor_names)})")
+            if lm.spatial and lv.fanout is None:
+                errs.append(f"{lm.level}.spatial: level {lm.level} has no fanout below it")
+                continue
+            for axis, loops in lm.spatial:
+                if lv.fanout is not None and axis not in dict(lv.fanout.axes):
+                    errs.append(f"{lm.level}.spatial: unknown axis {axis!r} of fanout {lv.fanout.name} "
+                                f"(axes are {[a for a, _ in lv.fanout.axes]})")
+                seen_s: set[str] = set()
+                for d, f in loops:
+                    if d not in dims:
+                        errs.append(f"{lm.level}.spatial.{axis}: unknown dim {d!r}")
+                    if d in seen_s:
+                        errs.append(f"{lm.level}.spatial.{axis}: dim {d} appears twice")
+                    seen_s.add(d)
+                    if not isinstance(f, int) or f < 1:
+                        errs.append(f"{lm.level}.spatial.{axis}.{d}: factor must be an integer >= 1, got {f!r}")
+        if errs:
+            return errs
+        got = self.factors()
+        for d, size in zip(problem.dims, problem.sizes):
+            if got.get(d, 1) != size:
+                errs.append(f"factors of {d} multiply to {got.get(d, 1)}, expected {size}")
+        return errs
+
+    def fanout_errors(self, arch: Arch) -> list[str]:
+        """Spatial loops that do not fit their fanout axis."""
+        errs = []
+        for lm, lv in zip(self.levels, arch.levels):
+            if lv.fanout is None:
+                continue
+            for axis, loops in lm.spatial:
+                used = math.prod(f for _, f in loops)
+                size = lv.fanout.axis_size(axis)
+                if used > size:
+                    errs.append(f"{lm.level}.spatial.{axis}: unrolls {used} > {size} "
+                                f"({lv.fanout.name} axis {axis}; over by {used / size:.2f}x)")
+        return errs
