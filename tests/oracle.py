@@ -1,0 +1,465 @@
+"""Brute-force loop-nest oracle for the cpmap cost model (docs/cost-model.md).
+
+This module deliberately shares *no* formula with ``cpmap/evaluator.py``.  It walks the
+whole nest literally on a small problem:
+
+* every time step (every tuple of temporal loop indices, outer to inner) and, within a
+  step, every PE (every tuple of spatial loop indices) does one MAC on concrete dim
+  values; tensor element coordinates come from the problem's Axis terms;
+* every storage level that keeps a tensor holds, per instance, one tile.  The tile's
+  *identity* is the set of iteration coordinates under it projected onto the tensor's
+  relevant dims.  Because every dim value is a mixed-radix number whose outer digits
+  are the loops above the level, that set is ``base + box`` where ``base`` is the
+  contribution of the loops above; so the base vector over the relevant dims *is* the
+  identity (two identities are equal iff their projected sets are equal).  A refill
+  happens whenever the identity changes, even if the element set is the same;
+* W and I refills and MAC operand reads are counted per event and de-duplicated only
+  when requests are simultaneous, identical and served by one parent instance through
+  multicast-capable fanouts;
+* O carries real numbers: W and I get random small integers, every O keeper instance
+  stores partial sums with a valid flag, write-backs are reduced in the network,
+  read-backs go to one child per reduction group, and at the end the outermost O must
+  equal a directly computed reference layer.
+
+Counts are per-event sums, never products of factors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+
+from cpmap.arch import Arch
+from cpmap.mapping import Mapping
+from cpmap.problem import Problem
+
+
+@dataclass(frozen=True)
+class NestLoop:
+    kind: str          # "t" temporal, "s" spatial
+    level: int         # temporal: the level owning it; spatial: the level whose fanout it is on
+    dim: str
+    factor: int
+    weight: int        # place value of this loop's index in the dim's value (mixed radix)
+
+
+@dataclass
+class OracleResult:
+    macs: int
+    accesses: dict          # {level: {tensor: {"reads": int, "writes": int}}}
+    network_words: dict     # {fanout: int}
+    tiles: dict             # {level: {tensor: words}} for kept tensors
+    compute_cycles: int
+    cycles: int             # doc rule: ceil(total / used(level) / bandwidth)
+    cycles_max_instance: int  # literal rule: busiest instance's count / bandwidth
+    utilization: float
+    energy_pj: float
+    instance_accesses: dict = field(repr=False)  # {level: {instance: [reads, writes]}}
+    output_matches_reference: bool = True
+
+
+class OracleError(AssertionError):
+    """The simulated dataflow produced a wrong layer result (the oracle itself is broken
+    or the mapping is not a mapping of this problem)."""
+
+
+# --------------------------------------------------------------------------- nest
+
+def build_nest(problem: Problem, arch: Arch, mapping: Mapping) -> list[NestLoop]:
+    """All loops, outer to inner: per level from the outermost, its temporal loops, then
+    the spatial loops of the fanout below it.  Place values: the innermost loop of a dim
+    is the least significant digit."""
+    raw: list[tuple[str, int, str, int]] = []
+    for i in reversed(range(len(arch.levels))):
+        lm = mapping.levels[i]
+        for d, f in lm.temporal:
+            raw.append(("t", i, d, f))
+        for d, f in lm.spatial_loops():
+            raw.append(("s", i, d, f))
+    weights = [0] * len(raw)
+    running = {d: 1 for d in problem.dims}
+    for j in reversed(range(len(raw))):
+        _, _, d, f = raw[j]
+        weights[j] = running[d]
+        running[d] *= f
+    for d, size in problem.size.items():
+        if running[d] != size:
+            raise ValueError(f"factors of {d} multiply to {running[d]}, expected {size}")
+    return [NestLoop(k, lv, d, f, w) for (k, lv, d, f), w in zip(raw, weights)]
+
+
+def _contribution(loops: list[NestLoop], idx: tuple[int, ...], dim_pos: dict[str, int],
+                  ndims: int) -> tuple[int, ...]:
+    v = [0] * ndims
+    for loop, x in zip(loops, idx):
+        v[dim_pos[loop.dim]] += x * loop.weight
+    return tuple(v)
+
+
+def element_coord(tensor, values: dict[str, int]) -> tuple[int, ...]:
+    """Element coordinate from the Axis terms: each axis index is sum(coef * dim)."""
+    return tuple(sum(c * values[d] for d, c in ax.terms) for ax in tensor.axes)
+
+
+# ------------------------------------------------------------------------ reference
+
+def reference_output(problem: Problem, W: "Values", I: "Values") -> dict[tuple, int]:
+    """The layer computed directly from its textbook definition (not from Axis terms),
+    so a wrong axis definition would also show up."""
+    sz = problem.size
+    prm = dict(problem.params)
+    out: dict[tuple, int] = {}
+    rng = lambda d: range(sz[d])  # noqa: E731
+    if problem.kind == "conv":
+        sy, sx, dy, dx = prm["stride_y"], prm["stride_x"], prm["dilation_y"], prm["dilation_x"]
+        for n, g, k, p, q in itertools.product(*(rng(d) for d in "NGKPQ")):
+            out[(n, g, k, p, q)] = sum(
+                W[(g, k, c, r, s)] * I[(n, g, c, sy * p + dy * r, sx * q + dx * s)]
+                for c in rng("C") for r in rng("R") for s in rng("S"))
+    elif problem.kind == "fc":
+        for n, k in itertools.product(rng("N"), rng("K")):
+            out[(n, k)] = sum(W[(k, c)] * I[(n, c)] for c in rng("C"))
+    elif problem.kind == "gemm":
+        for b, m, n in itertools.product(rng("B"), rng("M"), rng("N")):
+            out[(b, m, n)] = sum(I[(b, m, k)] * W[(b, k, n)] for k in rng("K"))
+    elif problem.kind == "pool":  # pooling simulated as a sum (same dataflow as max)
+        sy, sx = prm["stride_y"], prm["stride_x"]
+        for n, c, p, q in itertools.product(*(rng(d) for d in "NCPQ")):
+            out[(n, c, p, q)] = sum(I[(n, c, sy * p + r, sx * q + s)]
+                                    for r in rng("R") for s in rng("S"))
+    elif problem.kind == "eltwise":
+        for n, c, p, q in itertools.product(*(rng(d) for d in "NCPQ")):
+            out[(n, c, p, q)] = sum(I[(e, n, c, p, q)] for e in rng("E"))
+    else:
+        raise ValueError(f"no reference for kind {problem.kind!r}")
+    return out
+
+
+class Values(dict):
+    """Random non-zero small integers, created on first use (so any element the
+    reference needs but the simulation never touched gets a fresh random value and
+    almost surely breaks the comparison)."""
+
+    def __init__(self, rng: random.Random):
+        super().__init__()
+        self.rng = rng
+
+    def __missing__(self, key):
+        v = self.rng.choice((-3, -2, -1, 1, 2, 3, 4, 5))
+        self[key] = v
+        return v
+
+
+# ------------------------------------------------------------------------ simulation
+
+def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
+             check_output: bool = True) -> OracleResult:
+    L = len(arch.levels)
+    names = arch.level_names
+    tnames = problem.tensor_names
+    tensors = {t.name: t for t in problem.tensors}
+    dims = problem.dims
+    dim_pos = {d: j for j, d in enumerate(dims)}
+    D = len(dims)
+
+    nest = build_nest(problem, arch, mapping)
+    t_loops = [lp for lp in nest if lp.kind == "t"]
+    s_loops = [lp for lp in nest if lp.kind == "s"]
+    # Nest order puts outer levels first, so "loops above level i" are prefixes:
+    # toff[i] temporal loops and off[i] spatial loops belong to levels > i.
+    toff = [sum(1 for lp in t_loops if lp.level > i) for i in range(L)]
+    off = [sum(1 for lp in s_loops if lp.level > i) for i in range(L)]
+    fanout_of = {i: arch.levels[i].fanout for i in range(L)}
+
+    keeps = [set(mapping.levels[i].keeps) & set(tnames) for i in range(L)]
+    keeps[L - 1] = set(tnames)  # the outermost keeps everything by definition
+
+    def fanout_slice(pe: tuple, j: int) -> tuple:
+        """Spatial indices of the fanout attached to level j (j >= 1)."""
+        return pe[off[j]:off[j - 1]]
+
+    def unmerged(pe: tuple, lo: int, hi: int, attr: str) -> tuple:
+        """Indices at fanouts of levels lo..hi that cannot merge (no multicast / no
+        reduction): children differing there are separate transfers."""
+        return tuple(fanout_slice(pe, j) for j in range(lo, hi + 1)
+                     if fanout_of[j] is not None and not getattr(fanout_of[j], attr))
+
+    # Time steps and PEs.  Each contributes a partial value per dim.
+    t_ranges = [range(lp.factor) for lp in t_loops]
+    s_ranges = [range(lp.factor) for lp in s_loops]
+    steps = list(itertools.product(*t_ranges))
+    pes = list(itertools.product(*s_ranges))
+    pe_val = {pe: _contribution(s_loops, pe, dim_pos, D) for pe in pes}
+    # Instances of level i: distinct prefixes pe[:off[i]] (only used instances exist).
+    instances = [sorted({pe[:off[i]] for pe in pes}) for i in range(L)]
+    inst_val = [{inst: _contribution(s_loops[:off[i]], inst, dim_pos, D) for inst in instances[i]}
+                for i in range(L)]
+
+    rel_pos = {t: tuple(j for j, d in enumerate(dims) if d in tensors[t].dims) for t in tnames}
+
+    # Inner iterations of level i: its own temporal loops, its fanout's spatial loops and
+    # everything below = the loops after the "above" prefixes.
+    inner_offsets = []
+    for i in range(L):
+        inner = [lp for lp in nest if lp.level <= i]
+        inner_offsets.append([_contribution(inner, idx, dim_pos, D)
+                              for idx in itertools.product(*(range(lp.factor) for lp in inner))])
+
+    content_cache: dict[tuple, frozenset] = {}
+
+    def content(i: int, t: str, ident: tuple) -> frozenset:
+        """Elements of tensor t touched under a tile of level i with this identity."""
+        key = (i, t, ident)
+        got = content_cache.get(key)
+        if got is None:
+            base = [0] * D
+            for j, v in zip(rel_pos[t], ident):
+                base[j] = v
+            elems = set()
+            tensor = tensors[t]
+            for o in inner_offsets[i]:
+                vals = {d: base[j] + o[j] for j, d in enumerate(dims)}
+                elems.add(element_coord(tensor, vals))
+            got = content_cache[key] = frozenset(elems)
+        return got
+
+    def identity(i: int, t: str, tbase: tuple, inst: tuple) -> tuple:
+        sv = inst_val[i][inst]
+        return tuple(tbase[j] + sv[j] for j in rel_pos[t])
+
+    # Counters.
+    acc = {names[i]: {t: {"reads": 0, "writes": 0} for t in tnames} for i in range(L)}
+    inst_acc = [{inst: [0, 0] for inst in instances[i]} for i in range(L)]
+    net = {lv.fanout.name: 0 for lv in arch.levels if lv.fanout is not None}
+    tile_max = {names[i]: {t: 0 for t in sorted(keeps[i])} for i in range(L)}
+
+    def read(i, inst, t, n):
+        acc[names[i]][t]["reads"] += n
+        inst_acc[i][inst][0] += n
+
+    def write(i, inst, t, n):
+        acc[names[i]][t]["writes"] += n
+        inst_acc[i][inst][1] += n
+
+    def parent_of(i: int, t: str) -> int:
+        return next(p for p in range(i + 1, L) if t in keeps[p])
+
+    innermost = {t: min(i for i in range(L) if t in keeps[i]) for t in tnames}
+
+    rng = random.Random(seed)
+    values = {t: Values(rng) for t in tnames if t != "O"}
+    has_w = "W" in values
+
+    # O state: per keeper level and instance, {element: partial sum} for valid elements.
+    o_levels = sorted(i for i in range(L) if "O" in keeps[i])
+    o_store = {i: {inst: {} for inst in instances[i]} for i in o_levels}
+    cur_id = {(i, t): {inst: None for inst in instances[i]} for t in tnames for i in range(L)}
+
+    def o_write_back(i: int, insts: list, old_ids: dict):
+        """Children of level i send their (old) O tiles up; children of one parent
+        instance holding the same tile are summed in the network; one write per element
+        at the parent, which overwrites its copy."""
+        p = parent_of(i, "O")
+        groups: dict[tuple, list] = {}
+        for inst in insts:
+            key = (inst[:off[p]], old_ids[inst], unmerged(inst, i + 1, p, "reduction"))
+            groups.setdefault(key, []).append(inst)
+        for (pinst, ident, _), children in groups.items():
+            elems = content(i, "O", ident)
+            pstore = o_store[p][pinst]
+            for e in elems:
+                held = [o_store[i][c][e] for c in children if e in o_store[i][c]]
+                if not held:
+                    raise OracleError(f"write-back of an untouched O element {e} at {names[i]}")
+                pstore[e] = sum(held)
+            write(p, pinst, "O", len(elems))
+        for x in range(i + 1, p + 1):  # words crossing each fanout between, per child of it
+            if fanout_of[x] is None:
+                continue
+            keys = {(inst[:off[x - 1]], old_ids[inst], unmerged(inst, i + 1, x - 1, "reduction"))
+                    for inst in insts}
+            net[fanout_of[x].name] += sum(len(content(i, "O", k[1])) for k in keys)
+        for inst in insts:
+            o_store[i][inst] = {}
+
+    def o_read_back(i: int, insts: list, new_ids: dict):
+        """Children of level i entering a tile: elements the parent holds a partial sum
+        for are read once and written into ONE child of each reduction group (the first
+        in index order); the others start from zero.  Untouched elements read nothing."""
+        p = parent_of(i, "O")
+        groups: dict[tuple, list] = {}
+        for inst in insts:
+            key = (inst[:off[p]], new_ids[inst], unmerged(inst, i + 1, p, "reduction"))
+            groups.setdefault(key, []).append(inst)
+        for (pinst, ident, _), children in groups.items():
+            recipient = min(children)
+            pstore = o_store[p][pinst]
+            got = {e: pstore[e] for e in content(i, "O", ident) if e in pstore}
+            if got:
+                read(p, pinst, "O", len(got))
+                write(i, recipient, "O", len(got))
+                for x in range(i + 1, p + 1):  # one copy travels down to the recipient
+                    if fanout_of[x] is not None:
+                        net[fanout_of[x].name] += len(got)
+            o_store[i][recipient] = dict(got)
+
+    for tt in steps:
+        tbase_full = _contribution(t_loops, tt, dim_pos, D)
+        # temporal base of each level: only the loops above it
+        tbase = [_contribution(t_loops[:toff[i]], tt[:toff[i]], dim_pos, D) for i in range(L)]
+
+        # ---- W and I fills (identity change => whole tile refilled)
+        for t in tnames:
+            if t == "O":
+                continue
+            for i in range(L - 1):
+                if t not in keeps[i]:
+                    continue
+                ids = cur_id[(i, t)]
+                changed = []
+                for inst in instances[i]:
+                    new = identity(i, t, tbase[i], inst)
+                    if new != ids[inst]:
+                        ids[inst] = new
+                        changed.append(inst)
+                if not changed:
+                    continue
+                p = parent_of(i, t)
+                for inst in changed:
+                    n = len(content(i, t, ids[inst]))
+                    tile_max[names[i]][t] = max(tile_max[names[i]][t], n)
+                    write(i, inst, t, n)  # every child instance receives its own copy
+                # one parent read per group of simultaneous identical requests that can
+                # be multicast from one parent instance
+                for key in {(inst[:off[p]], ids[inst], unmerged(inst, i + 1, p, "multicast"))
+                            for inst in changed}:
+                    read(p, key[0], t, len(content(i, t, key[1])))
+                for x in range(i + 1, p + 1):
+                    if fanout_of[x] is None:
+                        continue
+                    keys = {(inst[:off[x - 1]], ids[inst], unmerged(inst, i + 1, x - 1, "multicast"))
+                            for inst in changed}
+                    net[fanout_of[x].name] += sum(len(content(i, t, k[1])) for k in keys)
+
+        # ---- O: write-backs inner -> outer, then read-backs outer -> inner
+        o_changed = {}
+        o_old = {}
+        for i in o_levels[:-1]:
+            ids = cur_id[(i, "O")]
+            changed, old = [], {}
+            for inst in instances[i]:
+                new = identity(i, "O", tbase[i], inst)
+                if new != ids[inst]:
+                    old[inst] = ids[inst]
+                    changed.append(inst)
+            o_changed[i], o_old[i] = changed, old
+        for i in o_levels[:-1]:
+            back = [inst for inst in o_changed[i] if o_old[i][inst] is not None]
+            if back:
+                o_write_back(i, back, o_old[i])
+        for i in reversed(o_levels[:-1]):
+            if not o_changed[i]:
+                continue
+            ids = cur_id[(i, "O")]
+            for inst in o_changed[i]:
+                ids[inst] = identity(i, "O", tbase[i], inst)
+                n = len(content(i, "O", ids[inst]))
+                tile_max[names[i]]["O"] = max(tile_max[names[i]]["O"], n)
+            o_read_back(i, o_changed[i], ids)
+
+        # ---- the MACs of this step
+        full = [tuple(a + b for a, b in zip(tbase_full, pe_val[pe])) for pe in pes]
+        for t in tnames:
+            if t == "O":
+                continue
+            k = innermost[t]
+            rel = rel_pos[t]
+            reqs = [(pe, tuple(v[j] for j in rel)) for pe, v in zip(pes, full)]
+            for key in {(pe[:off[k]], ident, unmerged(pe, 1, k, "multicast")) for pe, ident in reqs}:
+                read(k, key[0], t, 1)
+            for x in range(1, k + 1):
+                if fanout_of[x] is not None:
+                    net[fanout_of[x].name] += len(
+                        {(pe[:off[x - 1]], ident, unmerged(pe, 1, x - 1, "multicast")) for pe, ident in reqs})
+        k = innermost["O"]
+        o_t = tensors["O"]
+        updates: dict[tuple, int] = {}
+        o_reqs = []
+        for pe, v in zip(pes, full):
+            vals = dict(zip(dims, v))
+            i_val = values["I"][element_coord(tensors["I"], vals)]
+            prod = values["W"][element_coord(tensors["W"], vals)] * i_val if has_w else i_val
+            oe = element_coord(o_t, vals)
+            o_reqs.append((pe, oe))
+            key = (pe[:off[k]], oe, unmerged(pe, 1, k, "reduction"))
+            updates[key] = updates.get(key, 0) + prod  # reduced in the network
+        for (kinst, oe, _), s in updates.items():
+            store = o_store[k][kinst]
+            if oe in store:  # a valid partial sum is read before being updated
+                read(k, kinst, "O", 1)
+                store[oe] += s
+            else:
+                store[oe] = s
+            write(k, kinst, "O", 1)
+        for x in range(1, k + 1):
+            if fanout_of[x] is not None:
+                net[fanout_of[x].name] += len(
+                    {(pe[:off[x - 1]], oe, unmerged(pe, 1, x - 1, "reduction")) for pe, oe in o_reqs})
+
+    # ---- end: everything still held is written back, inner -> outer
+    for i in o_levels[:-1]:
+        ids = cur_id[(i, "O")]
+        o_write_back(i, list(instances[i]), dict(ids))
+
+    top = o_store[L - 1][()]
+    tile_max[names[L - 1]] = {t: len(content(L - 1, t, tuple(0 for _ in rel_pos[t]))) for t in tnames}
+
+    ok = True
+    if check_output:
+        ref = reference_output(problem, values.get("W", Values(rng)), values["I"])
+        ok = ref == top
+        if not ok:
+            bad = sorted(e for e in set(ref) | set(top) if ref.get(e) != top.get(e))[:5]
+            raise OracleError(f"final O differs from the reference at {len(bad)}+ elements, e.g. "
+                              + ", ".join(f"{e}: got {top.get(e)} want {ref.get(e)}" for e in bad))
+
+    # ---- cycles, utilization, energy (all from the literal counts)
+    compute_cycles = len(steps)
+    cyc_even = cyc_max = compute_cycles
+    for i, lv in enumerate(arch.levels):
+        used = len(instances[i])
+        tot_r = sum(acc[names[i]][t]["reads"] for t in tnames)
+        tot_w = sum(acc[names[i]][t]["writes"] for t in tnames)
+        max_r = max(r for r, _ in inst_acc[i].values())
+        max_w = max(w for _, w in inst_acc[i].values())
+        if lv.read_bandwidth is not None:
+            cyc_even = max(cyc_even, math.ceil(tot_r / used / lv.read_bandwidth))
+            cyc_max = max(cyc_max, math.ceil(max_r / lv.read_bandwidth))
+        if lv.write_bandwidth is not None:
+            cyc_even = max(cyc_even, math.ceil(tot_w / used / lv.write_bandwidth))
+            cyc_max = max(cyc_max, math.ceil(max_w / lv.write_bandwidth))
+
+    macs = len(steps) * len(pes)
+    energy = macs * arch.mac_pj
+    for i, lv in enumerate(arch.levels):
+        for t in tnames:
+            a = acc[names[i]][t]
+            energy += a["reads"] * lv.read_pj + a["writes"] * lv.write_pj
+        if lv.fanout is not None:
+            energy += net[lv.fanout.name] * lv.fanout.energy_pj
+
+    return OracleResult(
+        macs=macs,
+        accesses=acc,
+        network_words=net,
+        tiles={n: dict(v) for n, v in tile_max.items() if v},
+        compute_cycles=compute_cycles,
+        cycles=cyc_even,
+        cycles_max_instance=cyc_max,
+        utilization=len(pes) / arch.pes,
+        energy_pj=energy,
+        instance_accesses={names[i]: inst_acc[i] for i in range(L)},
+        output_matches_reference=ok,
+    )

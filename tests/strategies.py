@@ -1,0 +1,230 @@
+"""Random small layers, hierarchies and structurally valid mappings.
+
+Every generator is written once against a tiny ``Chooser`` interface so that the same
+code drives hypothesis (``st.composite``, shrinkable, derandomized in CI) and the
+100,000-case sweep in ``bench/oracle_sweep.py`` (plain ``random.Random``, fast).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import strategies as st
+
+from cpmap.arch import Arch, Fanout, Level
+from cpmap.mapping import LevelMapping, Mapping
+from cpmap.problem import Problem, conv, eltwise, fc, gemm, pool
+
+FAMILIES = ("conv", "grouped", "fc", "gemm", "pool", "eltwise")
+MAX_MACS = 1200  # keeps one literal simulation within a few to ~50 ms
+
+
+class Chooser:
+    """Random choices; subclasses draw from hypothesis or from random.Random."""
+
+    def int(self, lo: int, hi: int) -> int:
+        raise NotImplementedError
+
+    def bool(self) -> bool:
+        return self.int(0, 1) == 1
+
+    def choice(self, seq):
+        seq = list(seq)
+        return seq[self.int(0, len(seq) - 1)]
+
+    def permutation(self, seq) -> list:
+        rest, out = list(seq), []
+        while rest:
+            out.append(rest.pop(self.int(0, len(rest) - 1)))
+        return out
+
+
+class RandomChooser(Chooser):
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def int(self, lo, hi):
+        return self.rng.randint(lo, hi)
+
+
+class DrawChooser(Chooser):
+    def __init__(self, draw):
+        self.draw = draw
+
+    def int(self, lo, hi):
+        return self.draw(st.integers(lo, hi))
+
+
+# ---------------------------------------------------------------------- problems
+
+def _shrink(sizes: dict[str, int], order: str, budget: int) -> dict[str, int]:
+    """Deterministically halve the largest of the listed dims until MACs fit the budget
+    (keeps shrinking monotone for hypothesis and bounds simulation time)."""
+    sizes = dict(sizes)
+    while math.prod(sizes.values()) > budget:
+        d = max(order, key=lambda d: sizes[d])
+        if sizes[d] == 1:
+            break
+        sizes[d] = (sizes[d] + 1) // 2
+    return sizes
+
+
+def gen_problem(c: Chooser, family: str, budget: int = MAX_MACS) -> Problem:
+    if family in ("conv", "grouped"):
+        if family == "grouped":
+            g = c.int(2, 4)
+            if c.bool():  # depthwise: per-group K = C = 1
+                kpg = cpg = 1
+            else:
+                kpg, cpg = c.int(1, 3), c.int(1, 3)
+        else:
+            g, kpg, cpg = 1, c.int(1, 4), c.int(1, 4)
+        s = dict(N=c.int(1, 2), G=g, K=kpg, C=cpg, P=c.int(1, 5), Q=c.int(1, 4),
+                 R=c.int(1, 3), S=c.int(1, 3))
+        stride = (c.int(1, 3), c.int(1, 3))
+        dilation = (c.int(1, 2), c.int(1, 2))
+        s = _shrink(s, "PQKCNRSG", budget)
+        return conv(f"{family}", N=s["N"], K=s["K"] * s["G"], C=s["C"] * s["G"], P=s["P"], Q=s["Q"],
+                    R=s["R"], S=s["S"], stride=stride, dilation=dilation, groups=s["G"])
+    if family == "fc":
+        s = _shrink(dict(N=c.int(1, 4), K=c.int(1, 12), C=c.int(1, 12)), "KCN", budget)
+        return fc("fc", **s)
+    if family == "gemm":
+        s = _shrink(dict(B=c.int(1, 3), M=c.int(1, 6), N=c.int(1, 6), K=c.int(1, 8)), "KMNB", budget)
+        return gemm("gemm", **s)
+    if family == "pool":
+        s = _shrink(dict(N=c.int(1, 2), C=c.int(1, 4), P=c.int(1, 5), Q=c.int(1, 4),
+                         R=c.int(1, 3), S=c.int(1, 3)), "PQCNRS", budget)
+        return pool("pool", **s, stride=(c.int(1, 3), c.int(1, 3)))
+    if family == "eltwise":
+        s = _shrink(dict(N=c.int(1, 2), C=c.int(1, 6), P=c.int(1, 4), Q=c.int(1, 4),
+                         E=c.int(1, 3)), "CPQNE", budget)
+        return eltwise("eltwise", **s)
+    raise ValueError(family)
+
+
+# ------------------------------------------------------------------ architectures
+
+ENERGIES = (0.0, 0.25, 1.0, 1.5, 3.0, 7.0, 200.0)
+BANDWIDTHS = (0.5, 1, 2, 3, 4)
+
+
+def gen_arch(c: Chooser) -> Arch:
+    n = c.int(2, 4)
+    # 1 or 2 fanouts, attached to distinct levels 1..n-1 (level 0 cannot have one)
+    nfan = min(c.int(1, 2), n - 1)
+    fan_levels = set(c.permutation(range(1, n))[:nfan])
+    levels = []
+    for i in range(n):
+        outer = i == n - 1
+        name = "DRAM" if outer else f"L{i}"
+        if outer:
+            keeps = frozenset("WIO")
+        else:
+            keeps = frozenset(t for t in "WIO" if c.int(0, 3) > 0)  # random bypass allowances
+        capacity = partitions = None
+        if not outer:
+            if keeps and c.bool():
+                partitions = tuple((t, c.int(1, 40)) for t in sorted(keeps))
+            else:
+                capacity = c.int(1, 120)
+        rbw = c.choice(BANDWIDTHS) if c.int(0, 2) == 0 else None
+        wbw = c.choice(BANDWIDTHS) if c.int(0, 2) == 0 else None
+        fanout = None
+        if i in fan_levels:
+            naxes = c.int(1, 2)
+            axes = tuple((ax, c.int(1, 4)) for ax in ("x", "y")[:naxes])
+            fanout = Fanout(f"F{i}", axes, multicast=c.bool(), reduction=c.bool(),
+                            energy_pj=c.choice(ENERGIES))
+        levels.append(Level(name, keeps, read_pj=c.choice(ENERGIES), write_pj=c.choice(ENERGIES),
+                            capacity=capacity, partitions=partitions, read_bandwidth=rbw,
+                            write_bandwidth=wbw, fanout=fanout))
+    return Arch("rand", 16, c.choice((0.0, 0.5, 1.0)), tuple(levels))
+
+
+# ----------------------------------------------------------------------- mappings
+
+def prime_factors(n: int) -> list[int]:
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return out
+
+
+def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reduction: bool = False) -> Mapping:
+    """A structurally valid mapping: factors multiply to the dims, every fanout axis
+    unrolls at most its size, keeps respect the arch (the outermost keeps all).  Unless
+    ``allow_invalid_reduction``, no O-irrelevant dim is unrolled across a fanout without
+    reduction.  Capacities are *not* respected (the evaluator still reports counts)."""
+    L = len(arch.levels)
+    o_dims = problem.tensor("O").dims
+    temporal = [dict() for _ in range(L)]                 # level -> {dim: factor}
+    spatial = {}                                          # (level, axis) -> {dim: factor}
+    for i, lv in enumerate(arch.levels):
+        if lv.fanout is not None:
+            for ax, _ in lv.fanout.axes:
+                spatial[(i, ax)] = {}
+    sslots = list(spatial)
+    for d, size in problem.size.items():
+        for prime in prime_factors(size):
+            placed = False
+            if sslots and c.int(0, 2) > 0:   # try spatial 2 times out of 3
+                i, ax = c.choice(sslots)
+                fan = arch.levels[i].fanout
+                used = math.prod(spatial[(i, ax)].values())
+                ok = used * prime <= fan.axis_size(ax)
+                if d not in o_dims and not fan.reduction and not allow_invalid_reduction:
+                    ok = False
+                if ok:
+                    spatial[(i, ax)][d] = spatial[(i, ax)].get(d, 1) * prime
+                    placed = True
+            if not placed:
+                i = c.int(0, L - 1)
+                temporal[i][d] = temporal[i].get(d, 1) * prime
+    levels = []
+    for i, lv in enumerate(arch.levels):
+        loops = list(temporal[i].items())
+        if c.int(0, 5) == 0:  # sometimes add a factor-1 loop: it must have no effect
+            extra = [d for d in problem.dims if d not in temporal[i]]
+            if extra:
+                loops.append((c.choice(extra), 1))
+        loops = tuple(c.permutation(loops))
+        sp = []
+        if lv.fanout is not None:
+            for ax, _ in lv.fanout.axes:
+                ls = tuple(c.permutation(spatial[(i, ax)].items()))
+                if ls:
+                    sp.append((ax, ls))
+        if i == L - 1:
+            keeps = frozenset(problem.tensor_names)
+        else:
+            keeps = frozenset(t for t in sorted(lv.keeps & set(problem.tensor_names)) if c.bool())
+        levels.append(LevelMapping(lv.name, loops, keeps, tuple(sp)))
+    return Mapping(tuple(levels))
+
+
+def gen_case(c: Chooser, family: str, budget: int = MAX_MACS):
+    problem = gen_problem(c, family, budget)
+    arch = gen_arch(c)
+    mapping = gen_mapping(c, problem, arch)
+    return problem, arch, mapping
+
+
+@st.composite
+def cases(draw, family: str, budget: int = MAX_MACS):
+    """(problem, arch, mapping) for one layer family."""
+    return gen_case(DrawChooser(draw), family, budget)
+
+
+@st.composite
+def problems(draw, family: str, budget: int = MAX_MACS):
+    return gen_problem(DrawChooser(draw), family, budget)
+
+
+@st.composite
+def archs(draw):
+    return gen_arch(DrawChooser(draw))
