@@ -132,7 +132,9 @@ def _yaml_message(e: yaml.YAMLError) -> str:
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     what = getattr(e, "problem", None) or str(e)
-    context = getattr(e, "context", None)
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and cmark is not None and cmark is not mark:
+        context += f" started at line {cmark.line + 1}"
     detail = f"{what} ({context})" if context else what
     return " ".join(f"invalid YAML{where}: {detail}".split())  # keep it on one line
 
@@ -166,7 +168,7 @@ def _show(v: Any) -> str:
     if isinstance(v, dict):
         return "a mapping"
     if isinstance(v, list):
-        return f"a list {v!r}" if len(repr(v)) <= 40 else "a list"
+        return f"a list {v!r}" if len(repr(v)) <= 40 else f"a list of {len(v)} items"
     return repr(v)
 
 
@@ -362,6 +364,7 @@ def _arch(obj: Any) -> Arch:
     word_bits = _req(body, "word_bits", _pos_int, "architecture")
     mac_pj = _req(body, "mac_energy_pj", _nonneg_number, "architecture")
     raw = _req(body, "levels", _level_list, "architecture")
+    _check_innermost_first(raw)
     levels = tuple(_level(lv, f"architecture.levels[{i}]", word_bits, outermost=i == len(raw) - 1)
                    for i, lv in enumerate(raw))
     return _core("architecture.levels", Arch, name, word_bits, mac_pj, levels)
@@ -371,6 +374,18 @@ def _level_list(v: Any, path: str) -> list:
     if not isinstance(v, list) or len(v) < 2:
         raise _expect("a list of at least two levels, innermost first")(v, path)
     return v
+
+
+def _bounded(level: Any) -> bool:
+    return isinstance(level, dict) and ("capacity" in level or "partitions" in level)
+
+
+def _check_innermost_first(raw: list) -> None:
+    """Catch the common mistake of listing levels outermost first (DRAM first)."""
+    if isinstance(raw[0], dict) and not _bounded(raw[0]) and _bounded(raw[-1]):
+        raise _Invalid("architecture.levels", f"expected levels innermost first, the unbounded outermost "
+                       f"level (e.g. DRAM) last; levels[0] ({raw[0].get('name')}) has no capacity and "
+                       f"levels[-1] ({raw[-1].get('name') if isinstance(raw[-1], dict) else '?'}) has one")
 
 
 def _level(obj: Any, path: str, word_bits: int, outermost: bool) -> Level:
@@ -455,7 +470,7 @@ def _workload(obj: Any) -> Workload:
     for i, lay in enumerate(raw):
         path = f"workload.layers[{i}]"
         default_inputs = (layers[-1].name,) if layers else external
-        layers.append(_layer(lay, path, batch, default_inputs, external, layers))
+        layers.append(_layer(lay, path, batch, default_inputs, external, layers, _names_in(raw[i + 1:])))
     return Workload(name, tuple(layers), external)
 
 
@@ -465,8 +480,12 @@ def _nonempty_list(v: Any, path: str) -> list:
     return v
 
 
+def _names_in(raw_layers: list) -> list[str]:
+    return [lay["name"] for lay in raw_layers if isinstance(lay, dict) and isinstance(lay.get("name"), str)]
+
+
 def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
-           external: tuple[str, ...], earlier: list[Layer]) -> Layer:
+           external: tuple[str, ...], earlier: list[Layer], later: list[str]) -> Layer:
     if not isinstance(obj, dict):
         raise _expect("a layer mapping with keys name, type, ...")(obj, path)
     kind = _req(obj, "type", _layer_type, path)
@@ -485,7 +504,7 @@ def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
     inputs = _opt(obj, "inputs", _names, path, default_inputs)
     for i, src in enumerate(inputs):
         if src not in earlier_names and src not in external:
-            raise _Invalid(f"{path}.inputs[{i}]", _unknown_input(src, earlier_names, external))
+            raise _Invalid(f"{path}.inputs[{i}]", _unknown_input(src, earlier_names, external, later))
     return Layer(name, problem, inputs)
 
 
@@ -499,11 +518,12 @@ def _shape_check(field: str) -> Validator:
     return _int_or_pair if field in _PAIR_FIELDS else _pos_int
 
 
-def _unknown_input(src: str, earlier: list[str], external: tuple[str, ...]) -> str:
-    choices = ", ".join(list(external) + earlier) or "none yet"
+def _unknown_input(src: str, earlier: list[str], external: tuple[str, ...], later: list[str]) -> str:
+    choices = ", ".join(list(external) + earlier) or "none"
+    why = ", which is defined later" if src in later else ""
     return (f"expected an earlier layer or an external input (workload.inputs) -- layers are "
             f"listed in topological order, so inputs must come before their consumers; got "
-            f"{src!r} (choices: {choices})")
+            f"{src!r}{why} (choices: {choices})")
 
 
 # --------------------------------------------------------------------------- mapping
