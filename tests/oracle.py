@@ -155,7 +155,11 @@ class Values(dict):
 # ------------------------------------------------------------------------ simulation
 
 def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
-             check_output: bool = True) -> OracleResult:
+             check_output: bool = True, readback: str = "reentry") -> OracleResult:
+    """Walk the nest literally; see the module docstring and ``o_read_back`` for the
+    ``readback`` policy.  Raises OracleError if the final O is not the layer's result."""
+    if readback not in ("reentry", "valid"):
+        raise ValueError(f"readback must be 'reentry' or 'valid', got {readback!r}")
     L = len(arch.levels)
     names = arch.level_names
     tnames = problem.tensor_names
@@ -284,10 +288,20 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         for inst in insts:
             o_store[i][inst] = {}
 
+    o_seen = {i: {inst: set() for inst in instances[i]} for i in o_levels}
+
     def o_read_back(i: int, insts: list, new_ids: dict):
-        """Children of level i entering a tile: elements the parent holds a partial sum
-        for are read once and written into ONE child of each reduction group (the first
-        in index order); the others start from zero.  Untouched elements read nothing."""
+        """Children of level i entering a tile: the partial sums are read once from the
+        parent and written into ONE child of each reduction group (the first in index
+        order); the others start from zero.  The first version of a tile reads nothing.
+
+        ``readback`` decides what counts as "holding a partial sum" (docs/cost-model.md
+        is ambiguous when the parent itself started a version from zero because it was
+        not the recipient of *its* parent's read-back):
+        * "reentry" (the doc's formula): every re-entry of a tile this child group held
+          before reads the whole tile, even if the parent's copy is zeros;
+        * "valid" (strict): only elements the parent actually holds a partial sum for
+          are read."""
         p = parent_of(i, "O")
         groups: dict[tuple, list] = {}
         for inst in insts:
@@ -296,7 +310,13 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         for (pinst, ident, _), children in groups.items():
             recipient = min(children)
             pstore = o_store[p][pinst]
-            got = {e: pstore[e] for e in content(i, "O", ident) if e in pstore}
+            elems = content(i, "O", ident)
+            if readback == "valid":
+                got = {e: pstore[e] for e in elems if e in pstore}
+            else:  # "reentry": a tile this group has held before is read back, whole
+                got = {e: pstore.get(e, 0) for e in elems} if ident in o_seen[i][recipient] else {}
+            for c in children:
+                o_seen[i][c].add(ident)
             if got:
                 read(p, pinst, "O", len(got))
                 write(i, recipient, "O", len(got))
@@ -463,3 +483,32 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         instance_accesses={names[i]: inst_acc[i] for i in range(L)},
         output_matches_reference=ok,
     )
+
+
+# ------------------------------------------------------------------------ comparison
+
+def compare(result, oracle: OracleResult, arch: Arch, problem: Problem) -> list[str]:
+    """Every difference between an evaluator Result and the oracle, as readable lines."""
+    diffs = []
+
+    def diff(what, got, want):
+        if got != want:
+            diffs.append(f"{what}: evaluator {got!r} != oracle {want!r}")
+
+    diff("macs", result.macs, oracle.macs)
+    for lv in arch.levels:
+        for t in problem.tensor_names:
+            for kind in ("reads", "writes"):
+                got = result.accesses.get(lv.name, {}).get(t, {}).get(kind)
+                diff(f"{lv.name}.{t}.{kind}", got, oracle.accesses[lv.name][t][kind])
+        diff(f"tiles[{lv.name}]", dict(result.tiles.get(lv.name, {})), oracle.tiles.get(lv.name, {}))
+        if lv.fanout is not None:
+            diff(f"network[{lv.fanout.name}]", result.network_words.get(lv.fanout.name),
+                 oracle.network_words[lv.fanout.name])
+    diff("compute_cycles", result.compute_cycles, oracle.compute_cycles)
+    diff("cycles", result.cycles, oracle.cycles)
+    if not math.isclose(result.utilization, oracle.utilization, rel_tol=1e-12):
+        diffs.append(f"utilization: evaluator {result.utilization} != oracle {oracle.utilization}")
+    if not math.isclose(result.energy_pj, oracle.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
+        diffs.append(f"energy_pj: evaluator {result.energy_pj} != oracle {oracle.energy_pj}")
+    return diffs
