@@ -52,11 +52,11 @@ def _del(getter, key):
     return lambda o: getter(o).__delitem__(key)
 
 
-_a = lambda o: o["architecture"]  # noqa: E731
+_a = lambda o: o["architecture"]
 _rf, _gbuf, _dram = _arch_level(0), _arch_level(1), _arch_level(2)
-_fan = lambda o: o["architecture"]["levels"][1]["fanout"]  # noqa: E731
-_l0 = lambda o: o["workload"]["layers"][0]  # noqa: E731
-_m = lambda i: (lambda o: o["mapping"][i])  # noqa: E731
+_fan = lambda o: o["architecture"]["levels"][1]["fanout"]
+_l0 = lambda o: o["workload"]["layers"][0]
+_m = lambda i: (lambda o: o["mapping"][i])
 
 
 def _two_layers(o):
@@ -265,7 +265,7 @@ def _assert_spec_error(fn, path, field, expected):
 
 
 def _cpmap(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "cpmap", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "cpmap", *args], check=False, capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given, settings
+from strategies import cases
 
 from cpmap.errors import CpmapError, SpecError
 from cpmap.evaluator import evaluate
 from cpmap.spec import (
+    StrictLoader,
     arch_from_obj,
     load_any,
     load_arch,
@@ -22,7 +25,6 @@ from cpmap.spec import (
     read_yaml,
     workload_from_obj,
 )
-from strategies import cases
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("specs/examples/*.yaml"), *ROOT.glob("models/*.yaml")])
@@ -40,7 +42,7 @@ def _arch_obj(capacity, word_bits=16) -> dict:
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_bundled_spec_loads(path):
-    kind, obj = load_any(str(path))
+    kind, _ = load_any(str(path))
     assert kind in ("architecture", "workload", "mapping")
 
 
@@ -192,3 +194,15 @@ def test_mapping_round_trip_random(case):
 def test_mapping_round_trip_random_gemm(case):
     problem, arch, mapping = case
     assert mapping_from_obj(mapping_to_obj(mapping), problem, arch) == mapping
+
+
+def test_docs_examples_load():
+    """The commented examples in docs/specs.md stay valid (architecture, workload, mapping)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs/specs.md").read_text(), re.DOTALL)
+    docs = [yaml.load(b, Loader=StrictLoader) for b in blocks]
+    kinds = [next(k for k in ("architecture", "workload", "mapping") if k in d) for d in docs]
+    assert kinds == ["architecture", "workload", "mapping"]
+    assert arch_from_obj(docs[0]).pes == 168
+    assert len(workload_from_obj(docs[1]).layers) == 5
+    problem, arch, _ = _example()
+    assert evaluate(problem, arch, mapping_from_obj(docs[2], problem, arch)).valid
