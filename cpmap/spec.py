@@ -244,7 +244,7 @@ def _int_or_pair(v: Any, path: str) -> int | tuple[int, int]:
     return v
 
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(words?|B|KiB|MiB|GiB)\s*$")
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(words?|B|KiB|MiB|GiB)\s*$")
 _UNIT_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 _SIZE_HELP = "a size like '108 KiB', '512 B' or '256 words'"
 
@@ -382,10 +382,10 @@ def _bounded(level: Any) -> bool:
 
 def _check_innermost_first(raw: list) -> None:
     """Catch the common mistake of listing levels outermost first (DRAM first)."""
-    if isinstance(raw[0], dict) and not _bounded(raw[0]) and _bounded(raw[-1]):
-        raise _Invalid("architecture.levels", f"expected levels innermost first, the unbounded outermost "
-                       f"level (e.g. DRAM) last; levels[0] ({raw[0].get('name')}) has no capacity and "
-                       f"levels[-1] ({raw[-1].get('name') if isinstance(raw[-1], dict) else '?'}) has one")
+    if _bounded(raw[-1]) and isinstance(raw[0], dict) and not _bounded(raw[0]):
+        raise _Invalid("architecture.levels",
+                       "expected levels innermost first, the unbounded outermost level (e.g. DRAM) "
+                       f"last; levels[0] ({raw[0].get('name')}) has no capacity but the last level has one")
 
 
 def _level(obj: Any, path: str, word_bits: int, outermost: bool) -> Level:
@@ -397,7 +397,7 @@ def _level(obj: Any, path: str, word_bits: int, outermost: bool) -> Level:
     _check_bounds(body, path, outermost)
     if partitions is not None and {t for t, _ in partitions} != keeps:
         raise _Invalid(_at(path, "partitions"), f"expected one partition per kept tensor "
-                       f"({', '.join(sorted(keeps))}), got {', '.join(t for t, _ in partitions)}")
+                       f"({', '.join(t for t in TENSORS if t in keeps)}), got {', '.join(t for t, _ in partitions)}")
     fanout = _opt(body, "fanout", _fanout, path)
     return _core(path, Level, name, keeps,
                  read_pj=_req(body, "read_energy_pj", _nonneg_number, path),

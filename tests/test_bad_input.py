@@ -85,7 +85,7 @@ ARCH_CASES = [
     ("unknown-key", lambda o: _rf(o).__setitem__("capacty", 3), "architecture.levels[0].capacty",
      "unknown key (did you mean 'capacity'?); expected one of: name, capacity, partitions"),
     ("partitions-vs-keeps", lambda o: (_rf(o).pop("capacity"), _rf(o).__setitem__("partitions", {"W": 10, "I": 10})),
-     "architecture.levels[0].partitions", "expected one partition per kept tensor (I, O, W), got W, I"),
+     "architecture.levels[0].partitions", "expected one partition per kept tensor (W, I, O), got W, I"),
     ("capacity-and-partitions", _set(_rf, "partitions", {"W": 10, "I": 10, "O": 10}),
      "architecture.levels[0].partitions", "expected capacity or partitions, not both"),
     ("outermost-keeps-not-all", _set(_dram, "keeps", ["W", "I"]), "architecture.levels",
