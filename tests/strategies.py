@@ -196,7 +196,12 @@ def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reductio
         sp = []
         if lv.fanout is not None:
             for ax, _ in lv.fanout.axes:
-                ls = tuple(c.permutation(spatial[(i, ax)].items()))
+                ls = list(spatial[(i, ax)].items())
+                if c.int(0, 7) == 0:  # a factor-1 spatial loop must have no effect either
+                    extra = [d for d in problem.dims if d not in spatial[(i, ax)]]
+                    if extra:
+                        ls.append((c.choice(extra), 1))
+                ls = tuple(c.permutation(ls))
                 if ls:
                     sp.append((ax, ls))
         if i == L - 1:
