@@ -72,6 +72,8 @@ class Level:
             raise ValueError(f"level {self.name}: capacity must be >= 1 word")
         if self.partitions is not None:
             names = {t for t, _ in self.partitions}
+            if len(names) != len(self.partitions):
+                raise ValueError(f"level {self.name}: a tensor appears twice in partitions")
             if names != set(self.keeps):
                 raise ValueError(f"level {self.name}: partitions {sorted(names)} must match keeps "
                                  f"{sorted(self.keeps)}")
@@ -100,6 +102,8 @@ class Arch:
     levels: tuple[Level, ...]
 
     def __post_init__(self) -> None:
+        if self.word_bits < 1:
+            raise ValueError(f"word_bits must be >= 1, got {self.word_bits}")
         if len(self.levels) < 2:
             raise ValueError("an architecture needs at least two levels")
         names = [lv.name for lv in self.levels]

@@ -63,7 +63,7 @@ class Mapping:
                 if d in seen:
                     errs.append(f"{lm.level}.temporal: dim {d} appears twice")
                 seen.add(d)
-                if not isinstance(f, int) or f < 1:
+                if not isinstance(f, int) or isinstance(f, bool) or f < 1:
                     errs.append(f"{lm.level}.temporal.{d}: factor must be an integer >= 1, got {f!r}")
             unknown_t = lm.keeps - tensors
             if unknown_t:
@@ -83,7 +83,7 @@ class Mapping:
                     if d in seen_s:
                         errs.append(f"{lm.level}.spatial.{axis}: dim {d} appears twice")
                     seen_s.add(d)
-                    if not isinstance(f, int) or f < 1:
+                    if not isinstance(f, int) or isinstance(f, bool) or f < 1:
                         errs.append(f"{lm.level}.spatial.{axis}.{d}: factor must be an integer >= 1, got {f!r}")
         if errs:
             return errs
@@ -100,6 +100,8 @@ class Mapping:
             if lv.fanout is None:
                 continue
             for axis, loops in lm.spatial:
+                if axis not in dict(lv.fanout.axes):
+                    continue  # unknown axes are structural errors
                 used = math.prod(f for _, f in loops)
                 size = lv.fanout.axis_size(axis)
                 if used > size:

@@ -148,6 +148,8 @@ def conv(name: str, *, N: int = 1, K: int, C: int, P: int, Q: int, R: int = 1, S
     totals, per-group K = C = 1)."""
     sy, sx = (stride, stride) if isinstance(stride, int) else stride
     dy, dx = (dilation, dilation) if isinstance(dilation, int) else dilation
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
     if K % groups or C % groups:
         raise ValueError(f"K={K} and C={C} must be divisible by groups={groups}")
     dims = ("N", "G", "K", "C", "P", "Q", "R", "S")
