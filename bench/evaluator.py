@@ -24,8 +24,8 @@ from cpmap.spec import load_arch
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {
-    "alexnet-conv3": dict(K=384, C=256, P=13, Q=13, R=3, S=3),
-    "conv-small": dict(K=16, C=8, P=14, Q=14, R=3, S=3),
+    "alexnet-conv3": {"K": 384, "C": 256, "P": 13, "Q": 13, "R": 3, "S": 3},
+    "conv-small": {"K": 16, "C": 8, "P": 14, "Q": 14, "R": 3, "S": 3},
 }
 
 
