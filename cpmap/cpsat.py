@@ -117,6 +117,7 @@ class _Builder:
         self._products: dict = {}
         self._n = 0
         self._ub: dict[int, int] = {}
+        self._raw: dict[int, list] = {}  # product var index -> the raw operands it multiplies
         self.log: dict[int, object] = {}  # var index -> linear lower bound of ln(var) * CUT_SCALE
 
     def name(self, base: str) -> str:
@@ -139,32 +140,50 @@ class _Builder:
         return v if isinstance(v, int) else self._ub[v.index]
 
     def product(self, factors, label: str):
-        """An IntVar equal to the product (constants folded; cached by operand set)."""
+        """An IntVar equal to the product (constants folded; cached by operand multiset).
+
+        Built as a binary chain over the *raw* operands (products are flattened into the
+        factors they were made of), each step's domain capped at the MAC count: every
+        partial product multiplies disjoint factors, so it never exceeds the MACs, and each
+        step multiplies a bounded value by a small factor.  An n-ary product of large
+        intermediate products would make CP-SAT reject the model for potential overflow."""
         const = 1
-        vs = []
+        raw = []
         for f in factors:
             if isinstance(f, int):
                 const *= f
             else:
-                vs.append(f)
-        if not vs:
+                raw.extend(self._raw.get(f.index, [f]))
+        if not raw:
             return const
-        if const == 1 and len(vs) == 1:
-            return vs[0]
-        key = (const, tuple(sorted(v.index for v in vs)))
+        if const == 1 and len(raw) == 1:
+            return raw[0]
+        key = (const, tuple(sorted(v.index for v in raw)))
         if key in self._products:
             return self._products[key]
-        hi = min(const * math.prod(self.ub(v) for v in vs), self.macs * max(const, 1))
-        t = self.int_var(const, hi, label)
+        raw.sort(key=self.ub, reverse=True)
+        acc = raw[0]
+        for k, v in enumerate(raw[1:], start=2):
+            sub = (1, tuple(sorted(w.index for w in raw[:k])))
+            if sub in self._products:
+                acc = self._products[sub]
+                continue
+            nxt = self.int_var(1, min(self.ub(acc) * self.ub(v), self.macs), label)
+            self.m.add_multiplication_equality(nxt, [acc, v])
+            self._products[sub] = nxt
+            self._raw[nxt.index] = raw[:k]
+            logs = [self.log_of(w) for w in raw[:k]]
+            if all(lg is not None for lg in logs):
+                self.set_log(nxt, sum(logs))
+            acc = nxt
         if const == 1:
-            self.m.add_multiplication_equality(t, vs)
-        else:
-            inner = self.product(vs, label + "_v")
-            self.m.add(t == const * inner)
+            return acc
+        t = self.int_var(const, const * self.ub(acc), label)
+        self.m.add(t == const * acc)
         self._products[key] = t
-        logs = [self.log_of(v) for v in vs]
-        if all(lg is not None for lg in logs):
-            self.set_log(t, sum(logs) + math.floor(math.log(const) * CUT_SCALE))
+        self._raw[t.index] = raw
+        if self.log_of(acc) is not None:
+            self.set_log(t, self.log_of(acc) + math.floor(math.log(const) * CUT_SCALE))
         return t
 
     def log_of(self, v):
