@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from oracle import compare, simulate  # noqa: E402
-from strategies import FAMILIES, MAX_MACS, RandomChooser, gen_case  # noqa: E402
+from oracle import compare, simulate
+from strategies import FAMILIES, MAX_MACS, RandomChooser, gen_case
 
-from cpmap.evaluator import evaluate  # noqa: E402
+from cpmap.evaluator import evaluate
 
 MAX_REPORTED = 20
 

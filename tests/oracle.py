@@ -105,13 +105,13 @@ def element_coord(tensor, values: dict[str, int]) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------------ reference
 
-def reference_output(problem: Problem, W: "Values", I: "Values") -> dict[tuple, int]:
+def reference_output(problem: Problem, W: Values, I: Values) -> dict[tuple, int]:
     """The layer computed directly from its textbook definition (not from Axis terms),
     so a wrong axis definition would also show up."""
     sz = problem.size
     prm = dict(problem.params)
     out: dict[tuple, int] = {}
-    rng = lambda d: range(sz[d])  # noqa: E731
+    rng = lambda d: range(sz[d])
     if problem.kind == "conv":
         sy, sx, dy, dx = prm["stride_y"], prm["stride_x"], prm["dilation_y"], prm["dilation_x"]
         for n, g, k, p, q in itertools.product(*(rng(d) for d in "NGKPQ")):

@@ -10,18 +10,15 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracle import compare, simulate
+from strategies import DrawChooser, cases, gen_arch, gen_mapping, gen_problem
 
 from cpmap.arch import Arch, Fanout, Level
 from cpmap.mapping import LevelMapping, Mapping
 from cpmap.problem import conv, fc, window_extent
-
-from oracle import compare, simulate
-from strategies import DrawChooser, cases, gen_arch, gen_mapping, gen_problem
 
 try:
     from cpmap.evaluator import evaluate
