@@ -119,15 +119,12 @@ class Evaluator:
         mcast = [irr[j] if levels[j].fanout is not None and levels[j].fanout.multicast
                  else dict.fromkeys(tensors, 1) for j in range(L)]
 
-        errors = self._validate(mapping, keeps, irr, ext)
+        tiles = [{t: self.tile_words(t, ext[i]) for t in keeps[i]} for i in range(L)]
+        errors = self._validate(mapping, keeps, irr, tiles)
 
         reads = [dict.fromkeys(tensors, 0) for _ in range(L)]
         writes = [dict.fromkeys(tensors, 0) for _ in range(L)]
         net = [0] * L  # words crossing the fanout of level j
-        tiles = [{} for _ in range(L)]
-        for i in range(L):
-            for t in keeps[i]:
-                tiles[i][t] = self.tile_words(t, ext[i])
 
         for t in tensors:
             r = rel[t]
@@ -135,10 +132,12 @@ class Evaluator:
             if not keepers or keepers[-1] != L - 1:
                 continue  # reported by _validate; counts would be meaningless
             share = irr if t == "O" else mcast
-            # refills: versions F and distinct tiles U of each kept level's tile
+            # versions F and distinct tiles U of each kept level's tile (1, 1 at the outermost)
+            versions = {i: self._versions(temporal, i, r) for i in keepers[:-1]}
+            versions[L - 1] = (1, 1)
             for n, i in enumerate(keepers[:-1]):
                 p = keepers[n + 1]
-                F, U = self._versions(temporal, i, r)
+                F, U = versions[i]
                 S = tiles[i][t]
                 sent = used[i] * F * S  # words leaving/entering the children in total
                 between = range(i + 1, p + 1)
@@ -167,7 +166,7 @@ class Evaluator:
                 below *= share[j][t]
             if t == "O":
                 updates = self.macs // below
-                F, U = self._versions(temporal, k, r) if k < L - 1 else (1, 1)
+                F, U = versions[k]
                 S = tiles[k][t]
                 g_up = (math.prod(share[j][t] for j in range(k + 1, keepers[1] + 1))
                         if len(keepers) > 1 else 1)
@@ -229,7 +228,7 @@ class Evaluator:
                     F *= f
         return F, U
 
-    def _validate(self, mapping: Mapping, keeps, irr, ext) -> list[str]:
+    def _validate(self, mapping: Mapping, keeps, irr, tiles) -> list[str]:
         """Every resource rule the mapping breaks, each with where and by how much."""
         arch, problem = self.arch, self.problem
         errors = mapping.fanout_errors(arch)
@@ -247,7 +246,7 @@ class Evaluator:
                 if missing:
                     errors.append(f"{lv.name}.keeps: the outermost level must keep {sorted(missing)}")
                 continue
-            words = {t: self.tile_words(t, ext[i]) for t in sorted(keeps[i])}
+            words = {t: tiles[i][t] for t in sorted(keeps[i])}
             if lv.capacity is not None:
                 used = sum(words.values())
                 if used > lv.capacity:
