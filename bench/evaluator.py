@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from cpmap.evaluator import Evaluator
+from cpmap.factors import prime_list
 from cpmap.mapping import LevelMapping, Mapping
 from cpmap.problem import conv
 from cpmap.spec import load_arch
@@ -40,16 +41,7 @@ def random_mapping(problem, arch, rng: random.Random) -> Mapping:
     factors = {s: {} for s in slots}
     axis_left = {(i, ax): n for i, lv in enumerate(arch.levels) if lv.fanout for ax, n in lv.fanout.axes}
     for d, size in zip(problem.dims, problem.sizes):
-        n, p = size, 2
-        primes = []
-        while p * p <= n:
-            while n % p == 0:
-                primes.append(p)
-                n //= p
-            p += 1
-        if n > 1:
-            primes.append(n)
-        for q in primes:
+        for q in prime_list(size):
             s = rng.choice(slots)
             if s[1] is not None:
                 if axis_left[s] % q:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from ortools.sat.python import cp_model
 
 from .arch import Arch
+from .factors import divisors, prime_factors
 from .problem import Problem, window_extent
 
 CUT_SCALE = 10**4
@@ -34,23 +35,6 @@ LOG_SCALE = 10**9
 """Fixed-point scale of natural logs in log-linearized constraints.  Exact: for integer
 products up to 1e6 the log of size+1 exceeds the log of size by >= 1e-6, i.e. 1000 units,
 far more than the summed rounding (< 0.5 per term)."""
-
-
-def prime_factors(n: int) -> dict[int, int]:
-    out: dict[int, int] = {}
-    p = 2
-    while p * p <= n:
-        while n % p == 0:
-            out[p] = out.get(p, 0) + 1
-            n //= p
-        p += 1
-    if n > 1:
-        out[n] = out.get(n, 0) + 1
-    return out
-
-
-def divisors(n: int) -> list[int]:
-    return sorted(d for d in range(1, n + 1) if n % d == 0)
 
 
 def energy_scale(values: list[float]) -> tuple[int, float]:

@@ -13,6 +13,7 @@ import random
 from hypothesis import strategies as st
 
 from cpmap.arch import Arch, Fanout, Level
+from cpmap.factors import prime_list
 from cpmap.mapping import LevelMapping, Mapping
 from cpmap.problem import Problem, conv, eltwise, fc, gemm, pool
 
@@ -145,16 +146,6 @@ def gen_arch(c: Chooser) -> Arch:
 
 # ----------------------------------------------------------------------- mappings
 
-def prime_factors(n: int) -> list[int]:
-    out, p = [], 2
-    while n > 1:
-        while n % p == 0:
-            out.append(p)
-            n //= p
-        p += 1
-    return out
-
-
 def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reduction: bool = False) -> Mapping:
     """A structurally valid mapping: factors multiply to the dims, every fanout axis
     unrolls at most its size, keeps respect the arch (the outermost keeps all).  Unless
@@ -170,7 +161,7 @@ def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reductio
                 spatial[(i, ax)] = {}
     sslots = list(spatial)
     for d, size in problem.size.items():
-        for prime in prime_factors(size):
+        for prime in prime_list(size):
             placed = False
             if sslots and c.int(0, 2) > 0:   # try spatial 2 times out of 3
                 i, ax = c.choice(sslots)

@@ -17,8 +17,9 @@ import pytest
 from ortools.sat.python import cp_model
 
 from cpmap.arch import Arch, Fanout, Level
-from cpmap.cpsat import build_model, prime_factors
+from cpmap.cpsat import build_model
 from cpmap.evaluator import Evaluator
+from cpmap.factors import prime_list
 from cpmap.mapping import LevelMapping, Mapping
 from cpmap.problem import conv, fc, gemm
 from cpmap.solver import SolveOptions, mapping_from_solution, solve_layer
@@ -64,8 +65,7 @@ def exhaustive_best(problem, arch) -> float:
             slots.extend((i, ax) for ax, _ in lv.fanout.axes)
     per_dim = []
     for d, size in zip(problem.dims, problem.sizes):
-        primes = [p for p, k in prime_factors(size).items() for _ in range(k)]
-        per_dim.append([(d, s) for s in _splits(primes, slots)])
+        per_dim.append([(d, s) for s in _splits(prime_list(size), slots)])
     keep_choices = []
     for i, lv in enumerate(arch.levels):
         allowed = [t for t in problem.tensor_names if t in lv.keeps]
