@@ -90,7 +90,6 @@ class LayerModel:
     constant_pj: float  # MAC energy, added outside the model
     objective: str
     cycles: object = None  # IntVar of compute cycles (delay objectives)
-    decision_vars: list = field(default_factory=list)
 
 
 class _Builder:
@@ -102,6 +101,7 @@ class _Builder:
         self._n = 0
         self._ub: dict[int, int] = {}
         self._raw: dict[int, list] = {}  # product var index -> the raw operands it multiplies
+        self._gated: dict = {}  # (value, literal index) -> gated var, shared by every use
         self.log: dict[int, object] = {}  # var index -> linear lower bound of ln(var) * CUT_SCALE
 
     def name(self, base: str) -> str:
@@ -194,10 +194,14 @@ class _Builder:
             return value
         if cond is False:
             return 0
+        key = (value if isinstance(value, int) else ("v", value.index), cond.index)
+        if key in self._gated:
+            return self._gated[key]
         hi = value if isinstance(value, int) else self.ub(value)
         g = self.int_var(0, hi, label)
         self.m.add(g == value).only_enforce_if(cond)
         self.m.add(g == 0).only_enforce_if(cond.negated())
+        self._gated[key] = g
         return g
 
     def conj(self, lits, label: str):
@@ -216,6 +220,19 @@ class _Builder:
         self.m.add_bool_and(out).only_enforce_if(b)
         self.m.add_bool_or([lit.negated() for lit in out]).only_enforce_if(b.negated())
         return b
+
+    def disj(self, p, q):
+        """A literal equal to p or q (Python bools folded)."""
+        if p is True or q is True:
+            return True
+        if p is False:
+            return q
+        if q is False:
+            return p
+        o = self.m.new_bool_var(self.name("or"))
+        self.m.add_bool_or([p, q]).only_enforce_if(o)
+        self.m.add_bool_and([p.negated(), q.negated()]).only_enforce_if(o.negated())
+        return o
 
     @staticmethod
     def neg(lit):
@@ -241,8 +258,8 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         if lv.fanout is not None:
             slots.extend(Slot(i, ax) for ax, _ in lv.fanout.axes)
     x: dict = {}
+    exponent: dict = {}  # (dim, slot, prime) -> exponent var
     log_x: dict = {}  # scaled natural log of each factor, linear in the exponents
-    decision = []
     for d, size in zip(problem.dims, problem.sizes):
         primes = prime_factors(size)
         for s in slots:
@@ -270,11 +287,10 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
             x[d, s] = xv
             log_x[d, s] = sum(round(math.log(p) * LOG_SCALE) * e for p, e in exps.items())
             b.log[xv.index] = sum(math.floor(math.log(p) * CUT_SCALE) * e for p, e in exps.items())
-            decision.append(xv)
             for p, e in exps.items():
-                x[d, s, p] = e
+                exponent[d, s, p] = e
         for p, k in primes.items():
-            terms = [x[d, s, p] for s in slots if (d, s, p) in x]
+            terms = [exponent[d, s, p] for s in slots if (d, s, p) in exponent]
             if not terms:
                 raise ValueError(f"dim {d} cannot be mapped: every slot is restricted to factor 1")
             m.add(sum(terms) == k)
@@ -359,7 +375,6 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 keep[i, t] = False
             else:
                 keep[i, t] = m.new_bool_var(f"keep_{lv.name}_{t}")
-                decision.append(keep[i, t])
 
     # ---- capacity (exact integer tile sizes)
     for i, lv in enumerate(levels):
@@ -409,7 +424,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         run_logs: list | None = []
         alive = True  # every level between i and j has no relevant loop
         for j in range(i + 1, L):
-            in_run = b.conj([alive, b.or_(inner[j, t], no_rel[t, j])], f"run_{t}{i}{j}")
+            in_run = b.conj([alive, b.disj(inner[j, t], no_rel[t, j])], f"run_{t}{i}{j}")
             r = t_irr[t, j]
             if not isinstance(r, int) and in_run is not False:
                 rv = b.int_var(1, b.ub(r), f"reuse_{t}{i}{j}")
@@ -440,8 +455,6 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 b.set_log(F, b.log_of(above) - sum(run_logs))
         U = b.product([t_rel[t, j] for j in range(i + 1, L)], f"U_{t}{i}")
         return F, U
-
-    b.or_ = lambda p, q: _or(b, p, q)
 
     # ---- access counts (docs/cost-model.md section 3): each count is a sum of gated products
     terms: list = []  # (kind, level, tensor, sign, var, label); kind in reads/writes/net
@@ -553,9 +566,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
             obj += math.floor(lv.fanout.energy_pj * K + 1e-9) * net[i]
     lm = LayerModel(model=m, slots=slots, x=x, keep=keep, inner=inner, counts=counts, scale=K,
                     rounding=rounding, constant_pj=macs * arch.mac_pj, objective=objective,
-                    cycles=cycles, decision_vars=decision)
-    lm.energy_expr = obj
-    lm.terms = terms
+                    cycles=cycles)
     if objective == "energy":
         m.minimize(obj)
     elif objective == "delay":
@@ -566,15 +577,3 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         raise ValueError(f"unknown objective {objective!r}")
     return lm
 
-
-def _or(b: _Builder, p, q):
-    if p is True or q is True:
-        return True
-    if p is False:
-        return q
-    if q is False:
-        return p
-    o = b.m.new_bool_var(b.name("or"))
-    b.m.add_bool_or([p, q]).only_enforce_if(o)
-    b.m.add_bool_and([p.negated(), q.negated()]).only_enforce_if(o.negated())
-    return o
