@@ -261,16 +261,21 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
     o_store = {i: {inst: {} for inst in instances[i]} for i in o_levels}
     cur_id = {(i, t): {inst: None for inst in instances[i]} for t in tnames for i in range(L)}
 
+    def reduction_groups(i: int, p: int, insts: list, ids: dict) -> dict[tuple, list]:
+        """Children of level i that share one O tile under one parent instance p (they
+        differ only in spatial indices the network reduces over): {key: children}."""
+        groups: dict[tuple, list] = {}
+        for inst in insts:
+            key = (inst[:off[p]], ids[inst], unmerged(inst, i + 1, p, "reduction"))
+            groups.setdefault(key, []).append(inst)
+        return groups
+
     def o_write_back(i: int, insts: list, old_ids: dict):
         """Children of level i send their (old) O tiles up; children of one parent
         instance holding the same tile are summed in the network; one write per element
         at the parent, which overwrites its copy."""
         p = parent_of(i, "O")
-        groups: dict[tuple, list] = {}
-        for inst in insts:
-            key = (inst[:off[p]], old_ids[inst], unmerged(inst, i + 1, p, "reduction"))
-            groups.setdefault(key, []).append(inst)
-        for (pinst, ident, _), children in groups.items():
+        for (pinst, ident, _), children in reduction_groups(i, p, insts, old_ids).items():
             elems = content(i, "O", ident)
             pstore = o_store[p][pinst]
             for e in elems:
@@ -303,11 +308,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         * "valid" (strict): only elements the parent actually holds a partial sum for
           are read."""
         p = parent_of(i, "O")
-        groups: dict[tuple, list] = {}
-        for inst in insts:
-            key = (inst[:off[p]], new_ids[inst], unmerged(inst, i + 1, p, "reduction"))
-            groups.setdefault(key, []).append(inst)
-        for (pinst, ident, _), children in groups.items():
+        for (pinst, ident, _), children in reduction_groups(i, p, insts, new_ids).items():
             recipient = min(children)
             pstore = o_store[p][pinst]
             elems = content(i, "O", ident)
