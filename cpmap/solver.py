@@ -21,10 +21,22 @@ from .mapping import LevelMapping, Mapping
 from .problem import Problem
 
 
+OBJECTIVES = ("energy", "delay", "edp")
+ENCODINGS = ("exact", "pwl")
+
+
 @dataclass(frozen=True)
 class SolveOptions:
-    objective: str = "energy"  # energy | delay
-    time_limit: float = 10.0  # seconds per layer
+    """How to solve one layer.
+
+    ``objective``: energy (pJ), delay (cycles) or edp (pJ x cycles); ``encoding``: how the
+    energy objective is modelled (docs/solver.md); ``time_limit``: seconds per layer;
+    ``workers`` and ``seed``: CP-SAT's, fixed so that a run is reproducible; ``top_k``: how
+    many distinct mappings to return, ranked by the evaluator."""
+
+    objective: str = "energy"
+    encoding: str = "exact"
+    time_limit: float = 10.0
     workers: int = 2
     seed: int = 0
     top_k: int = 1
@@ -37,22 +49,48 @@ class Candidate:
     result: Result
 
 
+def objective_value(result: Result, objective: str) -> float:
+    """The evaluator's value of ``objective`` for a result (pJ, cycles or pJ x cycles)."""
+    if objective == "energy":
+        return result.energy_pj
+    if objective == "delay":
+        return float(result.cycles)
+    return result.energy_pj * result.cycles
+
+
 @dataclass(frozen=True)
 class LayerSolution:
+    """The answer for one layer.  ``lower_bound`` is in the objective's unit (pJ, cycles or
+    pJ x cycles) and certified: no mapping of the space scores below it under the
+    evaluator.  ``alternatives`` holds the ``top_k`` best distinct mappings found, best
+    first (``best`` is the first)."""
+
     name: str
     status: str  # OPTIMAL | FEASIBLE | INFEASIBLE | UNKNOWN
     best: Candidate | None
-    lower_bound_pj: float | None
+    lower_bound: float | None
     solve_seconds: float
+    objective: str = "energy"
     reason: str = ""
     alternatives: tuple[Candidate, ...] = ()
 
     @property
+    def value(self) -> float | None:
+        """The evaluator's objective value of the best mapping."""
+        return None if self.best is None else objective_value(self.best.result, self.objective)
+
+    @property
+    def lower_bound_pj(self) -> float | None:
+        """The certified lower bound on energy (energy objective only)."""
+        return self.lower_bound if self.objective == "energy" else None
+
+    @property
     def gap(self) -> float | None:
-        if self.best is None or self.lower_bound_pj is None:
+        """Certified gap (value - lower bound) / value."""
+        if self.best is None or self.lower_bound is None:
             return None
-        e = self.best.result.energy_pj
-        return max(0.0, (e - self.lower_bound_pj) / e) if e > 0 else 0.0
+        v = self.value
+        return max(0.0, (v - self.lower_bound) / v) if v > 0 else 0.0
 
 
 def mapping_from_solution(lm: LayerModel, problem: Problem, arch: Arch, value) -> Mapping:
@@ -100,10 +138,10 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptio
     status = solver.solve(lm.model)
     elapsed = time.perf_counter() - start
     if status == cp_model.INFEASIBLE:
-        return LayerSolution(problem.name, "INFEASIBLE", None, None, elapsed,
+        return LayerSolution(problem.name, "INFEASIBLE", None, None, elapsed, options.objective,
                              reason=explain_infeasible(problem, arch, options))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return LayerSolution(problem.name, "UNKNOWN", None, None, elapsed,
+        return LayerSolution(problem.name, "UNKNOWN", None, None, elapsed, options.objective,
                              reason="no mapping found within the time limit")
     mapping = mapping_from_solution(lm, problem, arch, solver.value)
     result = evaluate(problem, arch, mapping)
@@ -113,8 +151,9 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptio
         bound = solver.best_objective_bound / lm.scale + lm.constant_pj
     else:
         bound = None
+    best = Candidate(mapping, result)
     return LayerSolution(problem.name, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE",
-                         Candidate(mapping, result), bound, elapsed)
+                         best, bound, elapsed, options.objective, alternatives=(best,))
 
 
 def explain_infeasible(problem: Problem, arch: Arch, options: SolveOptions) -> str:
