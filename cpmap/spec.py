@@ -441,6 +441,10 @@ _LAYER_TYPES: dict[str, Callable[..., Problem]] = {
 _WORKLOAD_KEYS = ("name", "batch", "inputs", "layers")
 _COMMON_LAYER_KEYS = ("name", "type", "inputs")
 _PAIR_FIELDS = ("stride", "dilation")
+_GEMM_BATCH_DIMS = ("M", "N", "B")
+"""Dims a gemm layer's ``batch_dim`` may name: the workload batch multiplies that dim
+(M: rows of per-sample activations times a shared weight, e.g. a token-wise projection;
+B: independent matmuls, e.g. attention heads).  K is the reduction and is not allowed."""
 
 
 def _layer_fields(ctor: Callable[..., Problem]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -490,7 +494,8 @@ def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
         raise _expect("a layer mapping with keys name, type, ...")(obj, path)
     kind = _req(obj, "type", _layer_type, path)
     required, optional = _layer_fields(_LAYER_TYPES[kind])
-    _check_keys(obj, _COMMON_LAYER_KEYS + required + optional, path, f"a {kind} layer")
+    extra = ("batch_dim",) if kind == "gemm" else ()
+    _check_keys(obj, _COMMON_LAYER_KEYS + required + optional + extra, path, f"a {kind} layer")
     name = _req(obj, "name", _name, path)
     earlier_names = [lay.name for lay in earlier]
     if name in earlier_names or name in external:
@@ -500,6 +505,9 @@ def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
     shape |= {k: _opt(obj, k, _shape_check(k), path) for k in optional if k in obj}
     if "N" in optional and "N" not in shape:
         shape["N"] = batch  # the workload's batch fills N where the layer does not give it
+    batch_dim = _opt(obj, "batch_dim", _gemm_batch_dim, path) if extra else None
+    if batch_dim is not None:
+        shape[batch_dim] = shape.get(batch_dim, 1) * batch  # sizes are written per sample
     problem = _core(path, _LAYER_TYPES[kind], name, **shape)
     inputs = _opt(obj, "inputs", _names, path, default_inputs)
     for i, src in enumerate(inputs):
@@ -511,6 +519,12 @@ def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
 def _layer_type(v: Any, path: str) -> str:
     if v not in _LAYER_TYPES:
         raise _expect(f"one of {' | '.join(_LAYER_TYPES)}")(v, path)
+    return v
+
+
+def _gemm_batch_dim(v: Any, path: str) -> str:
+    if v not in _GEMM_BATCH_DIMS:
+        raise _expect(f"one of {' | '.join(_GEMM_BATCH_DIMS)} (the dim the workload batch multiplies)")(v, path)
     return v
 
 

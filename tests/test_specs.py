@@ -124,6 +124,27 @@ def test_workload_defaults_and_batch():
     assert e.problem.size["N"] == 4 and a.problem.name == "a"
 
 
+def test_gemm_batch_dim():
+    """A gemm's sizes are per sample; batch_dim names the dim the workload batch multiplies."""
+    def layers(batch, **extra):
+        return workload_from_obj({"workload": {"name": "w", "batch": batch, "layers": [
+            {"name": "proj", "type": "gemm", "M": 197, "N": 2304, "K": 768, "batch_dim": "M"},
+            {"name": "qk", "type": "gemm", "M": 197, "N": 197, "K": 64, "B": 12, "batch_dim": "B"},
+            {"name": "fixed", "type": "gemm", "M": 2, "N": 3, "K": 4, **extra},
+        ]}}).layers
+    proj, qk, fixed = layers(16)
+    assert proj.problem.size == {"B": 1, "M": 197 * 16, "N": 2304, "K": 768}
+    assert qk.problem.size == {"B": 12 * 16, "M": 197, "N": 197, "K": 64}
+    assert fixed.problem.size == {"B": 1, "M": 2, "N": 3, "K": 4}  # no batch_dim: batch does not apply
+    assert layers(3, batch_dim="N")[2].problem.size["N"] == 9
+    assert layers(1, batch_dim="B")[2].problem == layers(1)[2].problem  # batch 1 changes nothing
+    with pytest.raises(SpecError, match=r"layers\[2\]\.batch_dim: expected one of M \| N \| B"):
+        layers(2, batch_dim="K")
+    with pytest.raises(SpecError, match=r"unknown key"):
+        workload_from_obj({"workload": {"name": "w", "layers": [
+            {"name": "f", "type": "fc", "K": 2, "C": 2, "batch_dim": "N"}]}})
+
+
 def test_depthwise_conv():
     wl = workload_from_obj({"workload": {"name": "w", "layers": [
         {"name": "dw", "type": "conv", "K": 32, "C": 32, "P": 7, "Q": 7, "R": 3, "S": 3, "groups": 32}]}})
