@@ -82,11 +82,16 @@ class Evaluator:
             n *= ext[d0] if d1 < 0 else window_extent(c0, c1, ext[d0], ext[d1])
         return n
 
-    def evaluate(self, mapping: Mapping) -> Result:
+    def evaluate(self, mapping: Mapping, *, trusted: bool = False) -> Result:
+        """The cost of ``mapping``.  ``trusted=True`` skips the structural check
+        (:meth:`Mapping.structural_errors`): only for mappings built to be structurally
+        valid, such as a searcher's decoded genomes; a malformed one then gives garbage or
+        an exception instead of a :class:`MappingError`."""
         problem, arch = self.problem, self.arch
-        errs = mapping.structural_errors(problem, arch)
-        if errs:
-            raise MappingError(errs)
+        if not trusted:
+            errs = mapping.structural_errors(problem, arch)
+            if errs:
+                raise MappingError(errs)
         L, D, di = self.nlev, len(problem.dims), self.dim_index
         levels = arch.levels
         tensors, rel = self.tensors, self.rel
