@@ -1,0 +1,45 @@
+"""Random search in the style of Timeloop's random mapper: draw mappings from the space
+(:func:`cpmap.search.space.sample`), evaluate each, keep the best valid one."""
+
+from __future__ import annotations
+
+import random
+
+from ..arch import Arch
+from ..problem import Problem
+from .result import SearchResult, Tracker
+from .space import SearchError, Space, decode, sample, space_for
+
+
+def resolve_space(problem: Problem, arch: Arch, constraints, space: Space | None) -> Space:
+    """``space`` if given (it must be of this problem and architecture), else the space of
+    ``problem`` on ``arch`` under ``constraints``."""
+    if space is None:
+        return space_for(problem, arch, constraints)
+    if constraints is not None:
+        raise SearchError("give constraints or a prebuilt space, not both")
+    if space.problem != problem or space.arch != arch:
+        raise SearchError("the given space is of another problem or architecture")
+    return space
+
+
+def random_search(problem: Problem, arch: Arch, *, samples: int | None = 10_000, budget: float | None = None,
+                  seed: int = 0, objective: str = "energy", constraints=None,
+                  space: Space | None = None) -> SearchResult:
+    """Evaluate ``samples`` random mappings, or as many as fit in ``budget`` seconds,
+    whichever ends first (at least one of them must be given), and return the best valid
+    one.  Deterministic for a seed when bounded by ``samples`` alone."""
+    if samples is None and budget is None:
+        raise SearchError("random search needs samples or a budget")
+    if samples is not None and samples < 1:
+        raise SearchError(f"random search: samples must be >= 1, got {samples!r}")
+    space = resolve_space(problem, arch, constraints, space)
+    run = Tracker("random", space, objective, budget)
+    rng = random.Random(seed)
+    n = 0
+    while samples is None or n < samples:
+        if run.out_of_time():
+            return run.result("budget")
+        run.evaluate_mapping(decode(space, sample(space, rng)))
+        n += 1
+    return run.result("samples")

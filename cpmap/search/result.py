@@ -1,0 +1,128 @@
+"""The result every searcher returns, objectives, and the bookkeeping shared by the searchers."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from ..evaluator import Evaluator, Result
+from ..mapping import Mapping
+from .space import Genome, SearchError, Space, decode
+
+OBJECTIVES = ("energy", "delay", "edp")
+"""energy: ``energy_pj``; delay: ``cycles``; edp: ``energy_pj * cycles``."""
+
+STOPPED_BY = ("samples", "budget", "complete")
+"""Why a search ended: a count limit (samples, evaluations, generations or steps), the
+wall-clock budget, or the whole space was enumerated (exhaustive only)."""
+
+INVALID = (math.inf, math.inf)
+
+
+def check_objective(objective: str) -> None:
+    if objective not in OBJECTIVES:
+        raise SearchError(f"unknown objective {objective!r} (choose from {', '.join(OBJECTIVES)})")
+
+
+def objective_key(result: Result, objective: str) -> tuple[float, float]:
+    """(cost, tie-break) of a valid result: lower is better.  The cost is the objective
+    (energy pJ, cycles, or pJ x cycles); ties are broken by cycles for energy and by
+    energy for delay and EDP."""
+    if objective == "energy":
+        return (result.energy_pj, float(result.cycles))
+    if objective == "delay":
+        return (float(result.cycles), result.energy_pj)
+    return (result.energy_pj * result.cycles, result.energy_pj)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a searcher found.  ``best_mapping`` / ``best_result`` are None only when no
+    evaluated mapping was valid; otherwise ``best_result`` is the evaluator's (valid)
+    result of ``best_mapping``.  ``history`` is the best-so-far trace: one
+    ``(seconds, evaluations, best_cost)`` entry per improvement plus one at the end, with
+    ``best_cost`` in the objective's unit (pJ for energy)."""
+
+    method: str
+    objective: str
+    best_mapping: Mapping | None
+    best_result: Result | None
+    evaluations: int
+    """Evaluator calls (a genetic search does not re-evaluate a genome it has seen)."""
+    valid_evaluations: int
+    seconds: float
+    history: tuple[tuple[float, int, float], ...]
+    stopped_by: str
+
+    @property
+    def best_cost(self) -> float:
+        """The best mapping's objective value (inf when nothing valid was found)."""
+        if self.best_result is None:
+            return math.inf
+        return objective_key(self.best_result, self.objective)[0]
+
+    def to_json(self) -> dict:
+        from ..spec import mapping_to_obj
+
+        r = self.best_result
+        return {
+            "method": self.method,
+            "objective": self.objective,
+            "best_cost": None if r is None else self.best_cost,
+            "energy_pj": None if r is None else r.energy_pj,
+            "cycles": None if r is None else r.cycles,
+            "evaluations": self.evaluations,
+            "valid_evaluations": self.valid_evaluations,
+            "seconds": self.seconds,
+            "stopped_by": self.stopped_by,
+            "history": [list(h) for h in self.history],
+            "mapping": None if self.best_mapping is None else mapping_to_obj(self.best_mapping),
+        }
+
+
+class Tracker:
+    """Evaluates genomes or mappings for one search and keeps the best, the counts, the
+    trace and the clock.  Only mappings the evaluator calls valid can become the best."""
+
+    def __init__(self, method: str, space: Space, objective: str, budget: float | None):
+        check_objective(objective)
+        if budget is not None and not budget > 0:
+            raise SearchError(f"{method}: the budget must be > 0 seconds, got {budget!r}")
+        self.method, self.space, self.objective = method, space, objective
+        self.evaluator = Evaluator(space.problem, space.arch)
+        self.deadline = None if budget is None else time.perf_counter() + budget
+        self.t0 = time.perf_counter()
+        self.evaluations = 0
+        self.valid = 0
+        self.best_key = INVALID
+        self.best_mapping: Mapping | None = None
+        self.best_result: Result | None = None
+        self.history: list[tuple[float, int, float]] = []
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def evaluate_mapping(self, mapping: Mapping) -> tuple[float, float]:
+        """The objective key of ``mapping`` (:data:`INVALID` when the evaluator rejects it)."""
+        r = self.evaluator.evaluate(mapping, trusted=True)  # decoded/enumerated: valid structure
+        self.evaluations += 1
+        if not r.valid:
+            return INVALID
+        self.valid += 1
+        key = objective_key(r, self.objective)
+        if key < self.best_key:
+            self.best_key, self.best_mapping, self.best_result = key, mapping, r
+            self.history.append((time.perf_counter() - self.t0, self.evaluations, key[0]))
+        return key
+
+    def evaluate(self, genome: Genome) -> tuple[float, float]:
+        return self.evaluate_mapping(decode(self.space, genome))
+
+    def result(self, stopped_by: str) -> SearchResult:
+        seconds = time.perf_counter() - self.t0
+        history = list(self.history)
+        if history:
+            history.append((seconds, self.evaluations, history[-1][2]))
+        return SearchResult(self.method, self.objective, self.best_mapping, self.best_result,
+                            self.evaluations, self.valid, seconds, tuple(history), stopped_by)
