@@ -135,6 +135,8 @@ def test_inputs_match_producer_shapes(name):
     for lay in wl.layers:
         p, s = lay.problem, lay.problem.size
         shapes = [out_shape(wl, src) for src in lay.inputs]
+        if p.kind == "eltwise":
+            assert len(lay.inputs) == s["E"], lay.name  # one input per summed operand
         if any(sh is None for sh in shapes):
             continue  # an external input (or a per-head gemm output): no shape to compare
         where = f"{lay.name} <- {lay.inputs}: {shapes}"
@@ -147,7 +149,7 @@ def test_inputs_match_producer_shapes(name):
             assert window_fits(h, s["P"], s["R"], params["stride_y"]), where
             assert window_fits(w, s["Q"], s["S"], params["stride_x"]), where
         elif p.kind == "eltwise":
-            assert len(shapes) == s["E"] and all(sh == (s["C"], s["P"], s["Q"]) for sh in shapes), where
+            assert all(sh == (s["C"], s["P"], s["Q"]) for sh in shapes), where
         elif p.kind == "fc":
             if (name, lay.name) in TOKEN_READERS:
                 assert [sh[0] for sh in shapes] == [s["C"]], where

@@ -295,8 +295,9 @@ patch 16, hidden 768, 12 layers, 12 heads, MLP 3072); shapes checked row by row 
 shared/reference/layers/layers_vit_b_16.csv.
 17,563,828,224 MACs in conv/gemm/fc layers at batch 1 (torchvision; 17.56 G).
 Names (torchvision module in brackets): patch_embed (conv_proj, 16x16 stride 16, 196
-patches); pos_add, the position-embedding sum over 197 tokens (the class token, an external
-input, is concatenated in front of the patches; the concat is not a layer); per encoder
+patches); pos_add, the position-embedding sum over 197 tokens, whose first operand is the
+patches with the learned class token (768 words) in front (neither the class token nor the
+concat is modelled: pos_add reads patch_embed and the external pos_embedding); per encoder
 block i (encoder.layers.encoder_layer_i): enc<i>.qkv (self_attention.in_proj, the fused QKV
 projection 768 -> 2304), enc<i>.qk and enc<i>.av (QK^T and AV, batched gemms with B = 12
 heads, 64 per head), enc<i>.out_proj, enc<i>.add1 (residual), enc<i>.mlp1 and enc<i>.mlp2
@@ -305,12 +306,12 @@ class token only: an fc layer with N = batch).
 Gemm sizes are per image: batch_dim M multiplies the 197 token rows of the projections by
 the batch, batch_dim B the 12 heads of the attention gemms.  LayerNorm, softmax, GELU,
 scaling and dropout are not modelled.
-""", {"data": (3, 224, 224), "class_token": (768, 1, 1), "pos_embedding": (768, 197, 1)})
+""", {"data": (3, 224, 224), "pos_embedding": (768, 197, 1)})
     tokens, dim, heads, mlp_dim = 197, 768, 12, 3072
     net.conv("patch_embed", "data", dim, 16, 16, pad=0)
-    # the sum's first operand is [class_token; patch_embed's 196 patches]: sized by hand
+    # the sum's first operand is [class token; patch_embed's 196 patches]: sized by hand
     net.layers.append({"name": "pos_add", "type": "eltwise", "C": dim, "P": tokens, "E": 2,
-                       "inputs": ["patch_embed", "class_token", "pos_embedding"]})
+                       "inputs": ["patch_embed", "pos_embedding"]})
     net.shape["pos_add"] = (dim, tokens, 1)
     x = "pos_add"
     for i in range(12):
