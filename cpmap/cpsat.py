@@ -1,25 +1,35 @@
-"""The CP-SAT model of one layer's mapping space (the ``exact`` encoding).
+"""The CP-SAT model of one layer's mapping space.
 
 Decision variables (docs/solver.md explains the encoding and why it is exact):
 
 * ``e[d, p, s]``: exponent of prime ``p`` of dim ``d`` placed in slot ``s`` (a level's
   temporal loops or one axis of a fanout); they sum to the dim's exponent, so factors
-  multiply exactly to the dim.  ``x[d, s]`` is the factor itself (a table over divisors).
+  multiply exactly to the dim.
 * ``keep[i, T]``: level ``i`` keeps tensor ``T`` (bypass otherwise), where allowed.
 * ``inner[j, T]``: at level ``j`` the loops irrelevant to ``T`` are innermost.  In every
   layer kind cpmap knows, a dim is irrelevant to at most one tensor, so this one choice per
   level captures every effect loop order has in the cost model (a test compares it with
   all permutations).
 
-Every access count of docs/cost-model.md is then an integer product of factors (plus
-tables for the sliding-window tile sizes), so the objective equals the evaluator's energy
-up to the stated rounding of per-word energies to integers.  Counts never exceed the MAC
-count, which bounds every product and keeps the model free of int64 overflow.
+Every access count of docs/cost-model.md is a sum of *monomials*: products of factors
+(and sliding-window tile extents).  A monomial is held symbolically as, per dim and
+prime, a linear expression in the exponents, so
+
+* its logarithm is linear in the exponents (exact, no approximation), which gives the
+  LP relaxation tangent cuts of ``exp`` -- the log-domain view of CoSA-style models;
+* its value is an n-ary product of one small table per dim (exponent sums -> divisor),
+  so the objective equals the evaluator's energy exactly (``exact`` encoding), or only
+  the tangent cuts are kept (``pwl``: a relaxation, never above the true cost).
+
+Loop-order reuse removes a tensor's irrelevant factors from its refill count; that
+removal is gated at the exponent level (big-M of at most a dim's exponent), which keeps
+the relaxation tight.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -35,6 +45,13 @@ LOG_SCALE = 10**9
 """Fixed-point scale of natural logs in log-linearized constraints.  Exact: for integer
 products up to 1e6 the log of size+1 exceeds the log of size by >= 1e-6, i.e. 1000 units,
 far more than the summed rounding (< 0.5 per term)."""
+
+CUT_RATIO = 2.0
+"""Tangent points of the cuts form a geometric grid with this ratio (``exact``)."""
+
+PWL_RATIO = 1.05
+"""Denser grid for ``pwl``, where the cuts are the whole objective: the envelope of
+tangents at ratio r under-estimates exp by at most ~(r-1)^2/8 relative."""
 
 
 def energy_scale(values: list[float]) -> tuple[int, float]:
@@ -81,128 +98,214 @@ class LayerModel:
 
     model: cp_model.CpModel
     slots: list[Slot]
-    x: dict  # (dim, slot) -> IntVar (or int)
+    exponents: dict  # (dim, slot) -> [(prime, IntVar)]; absent: factor 1
     keep: dict  # (level, tensor) -> BoolVar or bool
     inner: dict  # (level, tensor) -> BoolVar
-    counts: dict  # ('reads'|'writes', level, tensor) -> LinearExpr; ('net', level) -> LinearExpr
+    counts: dict  # ('reads'|'writes', level, tensor) -> IntVar; ('net', level) -> IntVar
     scale: int
     rounding: float
     constant_pj: float  # MAC energy, added outside the model
     objective: str
-    cycles: object = None  # IntVar of compute cycles (delay objectives)
+    encoding: str
+    cycles: object = None  # compute cycles (IntVar or int)
+    energy: object = None  # scaled energy without the MAC constant (LinearExpr)
+
+    def factor(self, value, d: str, s: Slot) -> int:
+        """The loop factor of dim ``d`` in slot ``s`` under solver values ``value``."""
+        return math.prod(p ** int(value(v)) for p, v in self.exponents.get((d, s), ()))
+
+
+class Mono:
+    """A product of loop factors (and window extents) held symbolically.
+
+    ``exps[(d, p)]`` is a Counter {atom: coefficient} whose sum is the exponent of prime p
+    of dim d in the product; atoms are exponent variables or gated reuse variables."""
+
+    __slots__ = ("const", "exps", "windows")
+
+    def __init__(self, const: int = 1, exps: dict | None = None, windows: tuple = ()):
+        self.const, self.exps, self.windows = const, exps or {}, windows
+
+    def __mul__(self, other: Mono) -> Mono:
+        exps = {k: Counter(v) for k, v in self.exps.items()}
+        for k, v in other.exps.items():
+            c = exps.setdefault(k, Counter())
+            c.update(v)
+        return Mono(self.const * other.const, exps, self.windows + other.windows)
+
+
+def prod(monos) -> Mono:
+    out = Mono()
+    for m in monos:
+        out = out * m
+    return out
+
+
+@dataclass
+class Term:
+    """A materialized monomial: value = ``const * var`` (var None: the constant)."""
+
+    var: object
+    const: int
+    ub: int
+    log: object  # linear lower bound of ln(value) * CUT_SCALE (int when constant)
+
+    @property
+    def expr(self):
+        return self.const if self.var is None else self.const * self.var
+
+    @property
+    def is_const(self) -> bool:
+        return self.var is None
 
 
 class _Builder:
-    def __init__(self, problem: Problem, arch: Arch, cons: UserConstraints):
-        self.p, self.a, self.cons = problem, arch, cons
+    def __init__(self, problem: Problem, arch: Arch, encoding: str):
+        self.p, self.a, self.encoding = problem, arch, encoding
         self.m = cp_model.CpModel()
-        self.macs = problem.macs
-        self._products: dict = {}
+        self.primes = {d: prime_factors(n) for d, n in zip(problem.dims, problem.sizes)}
+        self.atoms: dict = {}  # atom key -> IntVar
+        self.full: dict = {}  # (d, p) -> frozenset of exponent atoms summing to the dim's exponent
+        self.windows: dict = {}  # window key -> (IntVar, log IntVar, upper bound)
         self._n = 0
-        self._ub: dict[int, int] = {}
-        self._raw: dict[int, list] = {}  # product var index -> the raw operands it multiplies
-        self._gated: dict = {}  # (value, literal index) -> gated var, shared by every use
-        self.log: dict[int, object] = {}  # var index -> linear lower bound of ln(var) * CUT_SCALE
+        self._tables: dict = {}
+        self._terms: dict = {}
+        self._sums: dict = {}
+        self._cut: set = set()
+        self._gated: dict = {}
 
     def name(self, base: str) -> str:
         self._n += 1
         return f"{base}#{self._n}"
 
-    def int_var(self, lo: int, hi: int, label: str):
-        v = self.m.new_int_var(lo, hi, self.name(label))
-        self._ub[v.index] = hi
-        return v
+    # ---- symbolic monomials
+    def mono(self, dims, slot_filter, slots) -> Mono:
+        exps = {}
+        for d in dims:
+            for p in self.primes[d]:
+                c = Counter({("e", d, p, s): 1 for s in slots if slot_filter(s) and ("e", d, p, s) in self.atoms})
+                if c:
+                    exps[d, p] = c
+        return Mono(1, exps)
 
-    def int_var_in(self, values: list[int], label: str):
-        v = self.m.new_int_var_from_domain(cp_model.Domain.from_values(values), self.name(label))
-        self._ub[v.index] = max(values)
-        return v
+    def _linear(self, counter: Counter):
+        return sum(c * self.atoms[a] for a, c in counter.items() if c)
 
-    def ub(self, v) -> int:
-        # bounds are recorded at creation: reading them back from the model proto is unsafe
-        # in OR-Tools 9.15 (IntVar.Proto() crashes; a temporary proto's fields read garbage)
-        return v if isinstance(v, int) else self._ub[v.index]
+    def _sum_var(self, d, p, counter: Counter):
+        """An IntVar equal to the exponent sum (the atom itself when it is one)."""
+        items = [(a, c) for a, c in counter.items() if c]
+        if len(items) == 1 and items[0][1] == 1:
+            return self.atoms[items[0][0]]
+        key = (d, p, frozenset(items))
+        if key not in self._sums:
+            v = self.m.new_int_var(0, self.primes[d][p], self.name(f"sum_{d}{p}"))
+            self.m.add(v == self._linear(counter))
+            self._sums[key] = v
+        return self._sums[key]
 
-    def product(self, factors, label: str):
-        """An IntVar equal to the product (constants folded; cached by operand multiset).
+    def _dim_factor(self, d: str, counters: dict):
+        """(IntVar or int, ub) for prod_p p^(sum of counter[p]) of dim d, via one table."""
+        const, var_primes = 1, []
+        for p, k in self.primes[d].items():
+            c = counters.get(p)
+            items = frozenset((a, n) for a, n in (c or {}).items() if n)
+            if not items:
+                continue
+            if items == self.full.get((d, p)):
+                const *= p**k
+            else:
+                var_primes.append((p, items))
+        if not var_primes:
+            return const, const
+        key = (d, tuple(var_primes), const)
+        if key in self._tables:
+            return self._tables[key]
+        sums = [self._sum_var(d, p, Counter(dict(items))) for p, items in var_primes]
+        rows = []
+        for v in divisors(math.prod(p ** self.primes[d][p] for p, _ in var_primes)):
+            pf = prime_factors(v)
+            rows.append([pf.get(p, 0) for p, _ in var_primes] + [v * const])
+        vals = sorted({r[-1] for r in rows})
+        y = self.m.new_int_var_from_domain(cp_model.Domain.from_values(vals), self.name(f"f_{d}"))
+        self.m.add_allowed_assignments(sums + [y], rows)
+        self._tables[key] = (y, max(vals))
+        return self._tables[key]
 
-        Built as a binary chain over the *raw* operands (products are flattened into the
-        factors they were made of), each step's domain capped at the MAC count: every
-        partial product multiplies disjoint factors, so it never exceeds the MACs, and each
-        step multiplies a bounded value by a small factor.  An n-ary product of large
-        intermediate products would make CP-SAT reject the model for potential overflow."""
-        const = 1
-        raw = []
-        for f in factors:
+    def log_expr(self, mono: Mono):
+        """Linear lower bound of ln(mono) * CUT_SCALE (exact up to the rounding down of ln p)."""
+        out = math.floor(math.log(mono.const) * CUT_SCALE) if mono.const > 1 else 0
+        for (d, p), c in mono.exps.items():
+            lp = math.floor(math.log(p) * CUT_SCALE)
+            out += lp * self._linear(c)
+        for w in mono.windows:
+            out += self.windows[w][1]
+        return out
+
+    def term(self, mono: Mono, label: str) -> Term:
+        """Materialize a monomial: one table per dim, then one n-ary product."""
+        factors, const, ub = [], mono.const, mono.const
+        by_dim: dict = {}
+        for (d, p), c in mono.exps.items():
+            by_dim.setdefault(d, {})[p] = c
+        for d in sorted(by_dim):
+            f, hi = self._dim_factor(d, by_dim[d])
             if isinstance(f, int):
                 const *= f
+                ub *= f
             else:
-                raw.extend(self._raw.get(f.index, [f]))
-        if not raw:
-            return const
-        if const == 1 and len(raw) == 1:
-            return raw[0]
-        key = (const, tuple(sorted(v.index for v in raw)))
-        if key in self._products:
-            return self._products[key]
-        raw.sort(key=self.ub, reverse=True)
-        acc = raw[0]
-        for k, v in enumerate(raw[1:], start=2):
-            sub = (1, tuple(sorted(w.index for w in raw[:k])))
-            if sub in self._products:
-                acc = self._products[sub]
-                continue
-            nxt = self.int_var(1, min(self.ub(acc) * self.ub(v), self.macs), label)
-            self.m.add_multiplication_equality(nxt, [acc, v])
-            self._products[sub] = nxt
-            self._raw[nxt.index] = raw[:k]
-            logs = [self.log_of(w) for w in raw[:k]]
-            if all(lg is not None for lg in logs):
-                self.set_log(nxt, sum(logs))
-            acc = nxt
-        if const == 1:
-            return acc
-        t = self.int_var(const, const * self.ub(acc), label)
-        self.m.add(t == const * acc)
-        self._products[key] = t
-        self._raw[t.index] = raw
-        if self.log_of(acc) is not None:
-            self.set_log(t, self.log_of(acc) + math.floor(math.log(const) * CUT_SCALE))
+                factors.append(f)
+                ub *= hi
+        for w in mono.windows:
+            v, _, hi = self.windows[w]
+            factors.append(v)
+            ub *= hi
+        # every count multiplies each loop slot at most once (a window extent is at most
+        # the product of its two extents), so no monomial exceeds the MAC count
+        ub = min(ub, max(self.p.macs, const))
+        log = self.log_expr(mono)
+        if not factors:
+            return Term(None, const, const, log)
+        key = (tuple(sorted(f.index for f in factors)), const)
+        if key in self._terms:
+            return self._terms[key]
+        if len(factors) == 1:
+            var = factors[0]
+        else:
+            var = self.m.new_int_var(1, ub // const, self.name(label))
+            self.m.add_multiplication_equality(var, factors)
+        t = Term(var, const, ub, log)
+        self._terms[key] = t
         return t
 
-    def log_of(self, v):
-        if isinstance(v, int):
-            return math.floor(math.log(v) * CUT_SCALE)
-        return self.log.get(v.index)
-
-    def set_log(self, v, log_expr) -> None:
-        """Record a lower bound of ln(v) (scaled) and add tangent cuts of exp at powers of
-        two: v >= a * (1 + ln v - ln a).  Valid at every integer point because exp is convex
-        and the log expression never exceeds the true log; they give the LP relaxation the
-        log-domain view that a pure product encoding lacks."""
-        self.log[v.index] = log_expr
-        hi = self.ub(v)
-        a = 1
-        while a <= hi:
+    def cut(self, t: Term, ratio: float) -> None:
+        """Tangent cuts of exp in the log domain at a geometric grid of points a:
+        v >= a * (1 + ln v - ln a).  Valid at every integer point because exp is convex
+        and the log expression never exceeds the true log."""
+        if t.is_const or (id(t), ratio) in self._cut:
+            return
+        self._cut.add((id(t), ratio))
+        a = max(1, t.const)
+        while a <= t.ub:
             rhs = a * CUT_SCALE * (1 - math.log(a))
-            self.m.add(CUT_SCALE * v - a * log_expr >= math.floor(rhs) - 1)
-            a *= 2
+            self.m.add(CUT_SCALE * t.expr - a * t.log >= math.floor(rhs) - 1)
+            a = max(a + 1, math.ceil(a * ratio))
 
-    def gated(self, value, cond, label: str):
-        """``value`` if the literal ``cond`` holds, else 0 (cond may be a Python bool)."""
+    # ---- literals
+    def gated(self, t: Term, cond, label: str):
+        """``t`` if the literal ``cond`` holds, else 0 (cond may be a Python bool)."""
         if cond is True:
-            return value
+            return t.expr
         if cond is False:
             return 0
-        key = (value if isinstance(value, int) else ("v", value.index), cond.index)
-        if key in self._gated:
-            return self._gated[key]
-        hi = value if isinstance(value, int) else self.ub(value)
-        g = self.int_var(0, hi, label)
-        self.m.add(g == value).only_enforce_if(cond)
-        self.m.add(g == 0).only_enforce_if(cond.negated())
-        self._gated[key] = g
-        return g
+        if t.is_const:
+            return t.const * cond
+        key = (id(t), cond.index)
+        if key not in self._gated:
+            g = self.m.new_int_var(0, t.ub, self.name(label))
+            self.m.add(g == t.expr).only_enforce_if(cond)
+            self.m.add(g == 0).only_enforce_if(cond.negated())
+            self._gated[key] = g
+        return self._gated[key]
 
     def conj(self, lits, label: str):
         """A literal equal to the conjunction (Python bools folded)."""
@@ -240,28 +343,36 @@ class _Builder:
 
 
 def build_model(problem: Problem, arch: Arch, objective: str = "energy",
-                constraints: UserConstraints | None = None) -> LayerModel:
+                constraints: UserConstraints | None = None, encoding: str = "exact") -> LayerModel:
     """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
-    integers), compute cycles ("delay"), or their product ("edp")."""
+    integers; ``pwl``: a piecewise-linear under-approximation of it) or compute cycles
+    ("delay")."""
+    if encoding not in ("exact", "pwl"):
+        raise ValueError(f"unknown encoding {encoding!r}")
     cons = constraints or UserConstraints()
-    b = _Builder(problem, arch, cons)
+    b = _Builder(problem, arch, encoding)
     m = b.m
     L = len(arch.levels)
     levels = arch.levels
     tensors = problem.tensor_names
     rel = {t.name: t.dims for t in problem.tensors}
+    all_dims = set(problem.dims)
+    irr = {t: all_dims - rel[t] for t in tensors}
+    for d in problem.dims:
+        if sum(d in irr[t] for t in tensors) > 1:
+            raise NotImplementedError(f"dim {d} is irrelevant to several tensors; the loop-order "
+                                      "classes assume each dim is irrelevant to at most one")
 
-    # ---- slots and factor variables
+    # ---- slots and exponent variables
     slots: list[Slot] = []
     for i, lv in enumerate(levels):
         slots.append(Slot(i))
         if lv.fanout is not None:
             slots.extend(Slot(i, ax) for ax, _ in lv.fanout.axes)
-    x: dict = {}
-    exponent: dict = {}  # (dim, slot, prime) -> exponent var
-    log_x: dict = {}  # scaled natural log of each factor, linear in the exponents
+    exponents: dict = {}
+    log_terms: dict = {}  # slot -> [(LOG_SCALE * ln p, exponent var)]
     for d, size in zip(problem.dims, problem.sizes):
-        primes = prime_factors(size)
+        primes = b.primes[d]
         for s in slots:
             cap = size
             if s.spatial:
@@ -274,94 +385,94 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
             else:
                 cap = min(cap, cons.max_factor.get((s.level, d), size))
             if cap == 1 or size == 1:
-                x[d, s], log_x[d, s] = 1, 0
                 continue
-            exps = {p: m.new_int_var(0, k, b.name(f"e_{d}{p}_{s.level}{s.axis or ''}")) for p, k in primes.items()}
-            divs = [v for v in divisors(size) if v <= cap]
-            xv = b.int_var_in(divs, f"x_{d}_{s.level}{s.axis or ''}")
-            table = []
-            for v in divs:
-                pf = prime_factors(v)
-                table.append([pf.get(p, 0) for p in primes] + [v])
-            m.add_allowed_assignments(list(exps.values()) + [xv], table)
-            x[d, s] = xv
-            log_x[d, s] = sum(round(math.log(p) * LOG_SCALE) * e for p, e in exps.items())
-            b.log[xv.index] = sum(math.floor(math.log(p) * CUT_SCALE) * e for p, e in exps.items())
-            for p, e in exps.items():
-                exponent[d, s, p] = e
+            evs = []
+            for p, k in primes.items():
+                hi = min(k, int(math.log(cap) / math.log(p) + 1e-9))
+                if hi == 0:
+                    continue
+                v = m.new_int_var(0, hi, b.name(f"e_{d}{p}_{s.level}{s.axis or ''}"))
+                b.atoms["e", d, p, s] = v
+                evs.append((p, v))
+                log_terms.setdefault(s, []).append((round(math.log(p) * LOG_SCALE), v))
+            if evs:
+                exponents[d, s] = evs
+                if cap < size:  # the factor itself must not exceed the cap
+                    m.add(sum(round(math.log(p) * LOG_SCALE) * v for p, v in evs)
+                          <= round(math.log(cap) * LOG_SCALE) + 16 * len(evs))
         for p, k in primes.items():
-            terms = [exponent[d, s, p] for s in slots if (d, s, p) in exponent]
+            terms = [b.atoms["e", d, p, s] for s in slots if ("e", d, p, s) in b.atoms]
             if not terms:
                 raise ValueError(f"dim {d} cannot be mapped: every slot is restricted to factor 1")
             m.add(sum(terms) == k)
+            b.full[d, p] = frozenset((("e", d, p, s), 1) for s in slots if ("e", d, p, s) in b.atoms)
 
     # ---- fanout limits, log-linearized (exact, see LOG_SCALE)
     for s in slots:
-        if not s.spatial:
-            continue
-        size = levels[s.level].fanout.axis_size(s.axis)
-        terms = [log_x[d, s] for d in problem.dims if not isinstance(x[d, s], int)]
-        if terms:
-            m.add(sum(terms) <= round(math.log(size) * LOG_SCALE) + 16 * len(terms))
-
-    def fac(dims, level_filter, spatial=None):
-        """Factors of ``dims`` in slots whose level passes ``level_filter``; spatial None = both."""
-        return [x[d, s] for d in dims for s in slots
-                if level_filter(s.level) and (spatial is None or s.spatial == spatial)]
-
-    all_dims = set(problem.dims)
-    irr = {t: all_dims - rel[t] for t in tensors}
-    for d in problem.dims:
-        if sum(d in irr[t] for t in tensors) > 1:
-            raise NotImplementedError(f"dim {d} is irrelevant to several tensors; the loop-order "
-                                      "classes assume each dim is irrelevant to at most one")
-    macs = problem.macs
-
-    # products used everywhere
-    sp_all = {j: b.product(fac(all_dims, lambda i, j=j: i == j, True), f"sp{j}") for j in range(L)}
-    sp_rel = {(t, j): b.product(fac(rel[t], lambda i, j=j: i == j, True), f"sprel_{t}{j}")
-              for t in tensors for j in range(L)}
-    used = {i: b.product([sp_all[j] for j in range(i + 1, L)], f"used{i}") for i in range(L)}
-    t_all = {j: b.product(fac(all_dims, lambda i, j=j: i == j, False), f"tall{j}") for j in range(L)}
-    t_rel = {(t, j): b.product(fac(rel[t], lambda i, j=j: i == j, False), f"trel_{t}{j}")
-             for t in tensors for j in range(L)}
-    t_irr = {(t, j): b.product(fac(irr[t], lambda i, j=j: i == j, False), f"tirr_{t}{j}")
-             for t in tensors for j in range(L)}
-    cycles = b.product([t_all[j] for j in range(L)], "cycles")
-
+        if s.spatial and s in log_terms:
+            size = levels[s.level].fanout.axis_size(s.axis)
+            m.add(sum(c * v for c, v in log_terms[s]) <= round(math.log(size) * LOG_SCALE) + 16 * len(log_terms[s]))
     if cons.min_utilization > 0:
         need = math.ceil(cons.min_utilization * arch.pes - 1e-9)
-        m.add(used[0] >= need)
+        sp = [cv for s in slots if s.spatial for cv in log_terms.get(s, [])]
+        m.add(sum(c * v for c, v in sp) >= round(math.log(need) * LOG_SCALE) - 16 * len(sp) - 1)
 
-    # ---- extents and tile sizes
-    ext = {}
-    for d in problem.dims:
-        for i in range(L):
-            ext[d, i] = b.product(fac([d], lambda lv, i=i: lv <= i), f"ext_{d}{i}")
-    tile = {}
-    for t in problem.tensors:
-        for i in range(L):
-            parts = []
-            for ax in t.axes:
-                if len(ax.terms) == 1:
-                    parts.append(ext[ax.terms[0][0], i])
-                    continue
+    # ---- symbolic building blocks
+    def at(dims, pred) -> Mono:
+        return b.mono(dims, pred, slots)
+
+    sp_all = {j: at(all_dims, lambda s, j=j: s.level == j and s.spatial) for j in range(L)}
+    sp_rel = {(t, j): at(rel[t], lambda s, j=j: s.level == j and s.spatial) for t in tensors for j in range(L)}
+    t_all = {j: at(all_dims, lambda s, j=j: s.level == j and not s.spatial) for j in range(L)}
+    t_rel = {(t, j): at(rel[t], lambda s, j=j: s.level == j and not s.spatial) for t in tensors for j in range(L)}
+    cycles_m = prod(t_all.values())
+
+    def exps_at(d, pred):
+        return {p: [b.atoms["e", d, p, s] for s in slots if pred(s) and ("e", d, p, s) in b.atoms]
+                for p in b.primes[d]}
+
+    def has_any(dims, j):
+        """Literal-free helper: the exponent variables of ``dims`` in level j's temporal slot."""
+        return [b.atoms["e", d, p, Slot(j)] for d in dims for p in b.primes[d] if ("e", d, p, Slot(j)) in b.atoms]
+
+    # ---- tile sizes (windows through exact tables with a log column)
+    def tile(t, i) -> Mono:
+        mono = Mono()
+        for k, ax in enumerate(t.axes):
+            below = lambda s, i=i: s.level <= i  # noqa: E731
+            if len(ax.terms) == 1:
+                mono = mono * at([ax.terms[0][0]], below)
+                continue
+            key = (t.name, i, k)
+            if key not in b.windows:
                 (d0, c0), (d1, c1) = ax.terms
-                e0, e1 = ext[d0, i], ext[d1, i]
-                v0 = [e0] if isinstance(e0, int) else divisors(problem.size[d0])
-                v1 = [e1] if isinstance(e1, int) else divisors(problem.size[d1])
-                rows = [(a0, a1, window_extent(c0, c1, a0, a1)) for a0 in v0 for a1 in v1]
-                if isinstance(e0, int) and isinstance(e1, int):
-                    parts.append(rows[0][2])
+                e0, e1 = exps_at(d0, below), exps_at(d1, below)
+                p0 = [p for p in b.primes[d0] if e0[p]]
+                p1 = [p for p in b.primes[d1] if e1[p]]
+                if not p0 and not p1:
+                    mono = mono * Mono(window_extent(c0, c1, 1, 1))
                     continue
-                w = b.int_var_in(sorted({r[2] for r in rows}), f"win_{t.name}{i}")
-                lw = b.int_var(0, math.floor(math.log(b.ub(w)) * CUT_SCALE), f"lnwin_{t.name}{i}")
-                m.add_allowed_assignments([b.m.new_constant(e0) if isinstance(e0, int) else e0,
-                                         b.m.new_constant(e1) if isinstance(e1, int) else e1, w, lw],
-                                        [r + (math.floor(math.log(r[2]) * CUT_SCALE),) for r in rows])
-                b.log[w.index] = lw
-                parts.append(w)
-            tile[t.name, i] = b.product(parts, f"tile_{t.name}{i}")
+                s0 = [b._sum_var(d0, p, Counter({("e", d0, p, s): 1 for s in slots
+                                                if below(s) and ("e", d0, p, s) in b.atoms})) for p in p0]
+                s1 = [b._sum_var(d1, p, Counter({("e", d1, p, s): 1 for s in slots
+                                                if below(s) and ("e", d1, p, s) in b.atoms})) for p in p1]
+                rows = []
+                for a0 in divisors(math.prod(p ** b.primes[d0][p] for p in p0)):
+                    f0 = prime_factors(a0)
+                    for a1 in divisors(math.prod(p ** b.primes[d1][p] for p in p1)):
+                        f1 = prime_factors(a1)
+                        w = window_extent(c0, c1, a0, a1)
+                        rows.append([f0.get(p, 0) for p in p0] + [f1.get(p, 0) for p in p1]
+                                    + [w, math.floor(math.log(w) * CUT_SCALE)])
+                ws = sorted({r[-2] for r in rows})
+                wv = m.new_int_var_from_domain(cp_model.Domain.from_values(ws), b.name(f"win_{t.name}{i}"))
+                lw = m.new_int_var(0, max(r[-1] for r in rows), b.name(f"lnwin_{t.name}{i}"))
+                m.add_allowed_assignments(s0 + s1 + [wv, lw], rows)
+                b.windows[key] = (wv, lw, max(ws))
+            mono = mono * Mono(1, {}, (key,))
+        return mono
+
+    S = {(t.name, i): tile(t, i) for t in problem.tensors for i in range(L)}
 
     # ---- bypass
     keep = {}
@@ -376,24 +487,27 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
             else:
                 keep[i, t] = m.new_bool_var(f"keep_{lv.name}_{t}")
 
-    # ---- capacity (exact integer tile sizes)
+    # ---- capacity (exact integer tile sizes; tangent cuts give the LP the log view)
     for i, lv in enumerate(levels):
         if lv.unbounded:
             continue
         kept = [(t, keep[i, t]) for t in tensors if keep[i, t] is not False]
+        tiles = {t: b.term(S[t, i], f"tile_{t}{i}") for t, _ in kept}
+        for tt in tiles.values():
+            b.cut(tt, CUT_RATIO)
         if lv.capacity is not None:
-            m.add(sum(b.gated(tile[t, i], k, f"cap_{lv.name}{t}") for t, k in kept) <= lv.capacity)
+            m.add(sum(b.gated(tiles[t], k, f"cap_{lv.name}{t}") for t, k in kept) <= lv.capacity)
         else:
             for t, k in kept:
                 lim = lv.partition(t)
                 if k is True:
-                    m.add(tile[t, i] <= lim)
+                    m.add(tiles[t].expr <= lim)
                 else:
-                    m.add(tile[t, i] <= lim).only_enforce_if(k)
+                    m.add(tiles[t].expr <= lim).only_enforce_if(k)
 
-    # ---- loop-order classes and tile versions F, distinct tiles U
-    # A class is only chosen where its tensor has an irrelevant loop, and "none" only where no
-    # tensor has one: then the order read back gives every tensor exactly the modelled reuse.
+    # ---- loop-order classes: "inner[j, T]" = T's irrelevant loops are innermost at level j.
+    # A class is only chosen where its tensor has an irrelevant loop, and "none" only where
+    # no tensor has one: the order read back then realizes exactly the modelled reuse.
     inner = {}
     for j in range(1, L):
         none = m.new_bool_var(f"inner_{levels[j].name}_none")
@@ -401,68 +515,61 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         m.add_exactly_one(lits + [none])
         for t, lit in zip(tensors, lits):
             inner[j, t] = lit
-            if isinstance(t_irr[t, j], int):
+            ev = has_any(irr[t], j)
+            if not ev:
                 m.add(lit == 0)
             else:
-                m.add(t_irr[t, j] >= 2).only_enforce_if(lit)
-                m.add(t_irr[t, j] == 1).only_enforce_if(none)
+                m.add(sum(ev) >= 1).only_enforce_if(lit)
+                m.add(sum(ev) == 0).only_enforce_if(none)
     no_rel = {}
     for t in tensors:
         for j in range(L):
-            v = t_rel[t, j]
-            if isinstance(v, int):
-                no_rel[t, j] = v == 1
+            ev = has_any(rel[t], j)
+            if not ev:
+                no_rel[t, j] = True
             else:
                 z = m.new_bool_var(f"norel_{t}{j}")
-                m.add(v == 1).only_enforce_if(z)
-                m.add(v >= 2).only_enforce_if(z.negated())
+                m.add(sum(ev) == 0).only_enforce_if(z)
+                m.add(sum(ev) >= 1).only_enforce_if(z.negated())
                 no_rel[t, j] = z
 
-    def versions(t: str, i: int):
-        """(F, U) of tensor t's tile at level i."""
-        runs = []
-        run_logs: list | None = []
+    def versions(t: str, i: int) -> tuple[Mono, Mono]:
+        """(F, U) of tensor t's tile at level i: F removes the irrelevant factors of the
+        innermost run of levels above i, gated per exponent."""
+        F = prod(t_all[j] for j in range(i + 1, L))
         alive = True  # every level between i and j has no relevant loop
         for j in range(i + 1, L):
             in_run = b.conj([alive, b.disj(inner[j, t], no_rel[t, j])], f"run_{t}{i}{j}")
-            r = t_irr[t, j]
-            if not isinstance(r, int) and in_run is not False:
-                rv = b.int_var(1, b.ub(r), f"reuse_{t}{i}{j}")
-                if in_run is True:
-                    m.add(rv == r)
-                else:
-                    m.add(rv == r).only_enforce_if(in_run)
-                    m.add(rv == 1).only_enforce_if(in_run.negated())
-                runs.append(rv)
-                lr = b.log_of(r)
-                if lr is not None:
-                    top = b.int_var(0, 10**7, f"lnreuse_{t}{i}{j}")
-                    m.add(top <= lr)
-                    if in_run is not True:
-                        m.add(top == 0).only_enforce_if(in_run.negated())
-                    run_logs.append(top)
-                else:
-                    run_logs = None
+            if in_run is not False:
+                for d in irr[t]:
+                    for p, k in b.primes[d].items():
+                        a = ("e", d, p, Slot(j))
+                        if a not in b.atoms:
+                            continue
+                        if in_run is True:
+                            F.exps[d, p][a] -= 1
+                            continue
+                        e = b.atoms[a]
+                        r = m.new_int_var(0, k, b.name(f"r_{t}{i}{j}{d}{p}"))
+                        m.add(r == e).only_enforce_if(in_run)
+                        m.add(r == 0).only_enforce_if(in_run.negated())
+                        m.add(r <= e)
+                        b.atoms["r", t, i, j, d, p] = r
+                        F.exps[d, p]["r", t, i, j, d, p] -= 1
             alive = b.conj([alive, no_rel[t, j]], f"alive_{t}{i}{j}")
-        above = b.product([t_all[j] for j in range(i + 1, L)], f"above{i}")
-        reuse = b.product(runs, f"reuse_{t}{i}")
-        if isinstance(reuse, int) and reuse == 1:
-            F = above
-        else:
-            F = b.int_var(1, b.ub(above), f"F_{t}{i}")
-            m.add_multiplication_equality(above, [F, reuse])
-            if run_logs is not None and b.log_of(above) is not None:
-                b.set_log(F, b.log_of(above) - sum(run_logs))
-        U = b.product([t_rel[t, j] for j in range(i + 1, L)], f"U_{t}{i}")
+        U = prod(t_rel[t, j] for j in range(i + 1, L))
         return F, U
 
-    # ---- access counts (docs/cost-model.md section 3): each count is a sum of gated products
-    terms: list = []  # (kind, level, tensor, sign, var, label); kind in reads/writes/net
+    # ---- access counts (docs/cost-model.md section 3): each count is a sum of gated monomials
+    terms: list = []  # (kind, level, tensor, sign, expr)
+    cut_ratio = PWL_RATIO if encoding == "pwl" else CUT_RATIO
 
-    def add(kind, level, tensor, value, cond, label, sign=1):
-        g = b.gated(value, cond, label)
+    def add(kind, level, tensor, mono, cond, label, sign=1):
+        t = b.term(mono, label)
+        b.cut(t, cut_ratio)
+        g = b.gated(t, cond, label)
         if not (isinstance(g, int) and g == 0):
-            terms.append((kind, level, tensor, sign, g, label))
+            terms.append((kind, level, tensor, sign, g, t, cond))
 
     def keeps_none(t, lo, hi):
         """Literal: no level strictly between lo and hi keeps t."""
@@ -474,10 +581,9 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         shared = {j: (sp_rel[t, j] if (is_o or (levels[j].fanout is not None and levels[j].fanout.multicast))
                       else sp_all[j]) for j in range(L)}
 
-        def per_child(i, upto, last, t=t, shared=shared):
+        def per_child(i, upto, last, shared=shared):
             """sent(t, i) = used(i) * last divided by the sharing factors of fanouts i+1..upto."""
-            return b.product([sp_all[j] for j in range(upto + 1, L)]
-                             + [shared[j] for j in range(i + 1, upto + 1)] + last, f"q_{t}{i}{upto}")
+            return prod([sp_all[j] for j in range(upto + 1, L)] + [shared[j] for j in range(i + 1, upto + 1)] + last)
 
         innermost = {k: b.conj([keep[k, t]] + [b.neg(keep[j, t]) for j in range(k)], f"inn_{t}{k}")
                      for k in range(L)}
@@ -485,24 +591,24 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
             if keep[i, t] is False:
                 continue
             F, U = versions(t, i)
-            S = tile[t, i]
-            sent = per_child(i, i, [F, S])
+            St = S[t, i]
+            sent = per_child(i, i, [F, St])
             for p in range(i + 1, L):
                 if keep[p, t] is False:
                     continue
                 pair = b.conj([keep[i, t], keep[p, t], keeps_none(t, i, p)], f"pair_{t}{i}{p}")
                 if pair is False:
                     continue
-                up = per_child(i, p, [F, S])  # sent / g: one transfer per sharing group
+                up = per_child(i, p, [F, St])  # sent / g: one transfer per sharing group
                 if is_o:
-                    first = per_child(i, p, [U, S])  # first versions: no read-back
+                    first = per_child(i, p, [U, St])  # first versions: no read-back
                     add("writes", p, t, up, pair, "wb")
                     add("reads", p, t, up, pair, "rb")
                     add("reads", p, t, first, pair, "rb0", -1)
                     add("writes", i, t, up, pair, "rbw")
                     add("writes", i, t, first, pair, "rbw0", -1)
                     for j in range(i + 1, p + 1):
-                        add("net", j, None, per_child(i, j - 1, [F, S]), pair, "net_wb")
+                        add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_wb")
                         add("net", j, None, up, pair, "net_rb")
                         add("net", j, None, first, pair, "net_rb0", -1)
                     # fresh element-versions at the innermost keeper: sent - read-backs
@@ -514,30 +620,28 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                     add("writes", i, t, sent, pair, "fill")
                     add("reads", p, t, up, pair, "fill_src")
                     for j in range(i + 1, p + 1):
-                        add("net", j, None, per_child(i, j - 1, [F, S]), pair, "net_fill")
+                        add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_fill")
         # MAC accesses at the innermost keeper k
         for k in range(L):
             lit = innermost[k]
             if lit is False:
                 continue
-            per_mac = b.product([cycles] + [sp_all[j] for j in range(k + 1, L)]
-                                + [shared[j] for j in range(1, k + 1)], f"mac_{t}{k}")
+            per_mac = prod([cycles_m] + [sp_all[j] for j in range(k + 1, L)] + [shared[j] for j in range(1, k + 1)])
             for j in range(1, k + 1):
-                nv = b.product([cycles] + [sp_all[j2] for j2 in range(j, L)]
-                               + [shared[j2] for j2 in range(1, j)], f"mac_{t}{j - 1}")
+                nv = prod([cycles_m] + [sp_all[j2] for j2 in range(j, L)] + [shared[j2] for j2 in range(1, j)])
                 add("net", j, None, nv, lit, "net_mac")
             add("reads", k, t, per_mac, lit, "mac_r")
             if is_o:
                 add("writes", k, t, per_mac, lit, "mac_w")
                 if k == L - 1:  # only the outermost keeps O: its first touches are fresh
-                    add("reads", k, t, problem.tensor_words("O"), lit, "fresh_top", -1)
+                    add("reads", k, t, Mono(problem.tensor_words("O")), lit, "fresh_top", -1)
 
     sums: dict = {}
-    for kind, level, tensor, sign, g, _label in terms:
+    for kind, level, tensor, sign, g, _t, _c in terms:
         key = ("net", level) if kind == "net" else (kind, level, tensor)
         sums[key] = sums.get(key, 0) + sign * g
-    # Each count as a variable >= 0 (and >= its compulsory part) tightens the relaxation:
-    # without it the read-back differences can go negative in the LP.
+    # Each count as a variable >= 0 (and >= its compulsory part) tightens the relaxation.
+    macs = problem.macs
     counts: dict = {}
     for key, expr in sums.items():
         lo = 0
@@ -547,7 +651,10 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 lo = problem.tensor_words(t)  # every input word leaves DRAM at least once
             if key[0] == "writes" and t == "O":
                 lo = problem.tensor_words(t)  # every output is written once
-        c = b.int_var(lo, 4 * macs + problem.tensor_words("O"), f"cnt_{key}")
+        if isinstance(expr, int):
+            counts[key] = expr
+            continue
+        c = m.new_int_var(lo, 4 * macs + problem.tensor_words("O"), b.name(f"cnt_{key}"))
         m.add(c == expr)
         counts[key] = c
     reads = {(i, t): counts.get(("reads", i, t), 0) for i in range(L) for t in tensors}
@@ -564,16 +671,17 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
             obj += cr * reads[i, t] + cw * writes[i, t]
         if lv.fanout is not None:
             obj += math.floor(lv.fanout.energy_pj * K + 1e-9) * net[i]
-    lm = LayerModel(model=m, slots=slots, x=x, keep=keep, inner=inner, counts=counts, scale=K,
-                    rounding=rounding, constant_pj=macs * arch.mac_pj, objective=objective,
-                    cycles=cycles)
+    cyc = b.term(cycles_m, "cycles")
+    lm = LayerModel(model=m, slots=slots, exponents=exponents, keep=keep, inner=inner, counts=counts,
+                    scale=K, rounding=rounding, constant_pj=macs * arch.mac_pj, objective=objective,
+                    encoding=encoding, cycles=cyc.expr, energy=obj)
     if objective == "energy":
         m.minimize(obj)
     elif objective == "delay":
-        m.minimize(cycles)
+        b.cut(cyc, CUT_RATIO)
+        m.minimize(cyc.expr)
     elif objective == "edp":
         raise NotImplementedError("edp objective")
     else:
         raise ValueError(f"unknown objective {objective!r}")
     return lm
-

@@ -99,7 +99,7 @@ def mapping_from_solution(lm: LayerModel, problem: Problem, arch: Arch, value) -
     rel = {t.name: t.dims for t in problem.tensors}
     levels = []
     for i, lv in enumerate(arch.levels):
-        loops = [(d, _val(value, lm.x[d, s])) for d in problem.dims for s in lm.slots
+        loops = [(d, lm.factor(value, d, s)) for d in problem.dims for s in lm.slots
                  if s.level == i and not s.spatial]
         loops = [(d, f) for d, f in loops if f > 1]
         chosen = next((t for t in problem.tensor_names if (i, t) in lm.inner and value(lm.inner[i, t])), None)
@@ -108,8 +108,8 @@ def mapping_from_solution(lm: LayerModel, problem: Problem, arch: Arch, value) -
         spatial = []
         if lv.fanout is not None:
             for ax, _ in lv.fanout.axes:
-                sl = tuple((d, _val(value, lm.x[d, s])) for d in problem.dims for s in lm.slots
-                           if s.level == i and s.axis == ax and _val(value, lm.x[d, s]) > 1)
+                sl = tuple((d, lm.factor(value, d, s)) for d in problem.dims for s in lm.slots
+                           if s.level == i and s.axis == ax and lm.factor(value, d, s) > 1)
                 if sl:
                     spatial.append((ax, sl))
         keeps = frozenset(t for t in problem.tensor_names if _val(value, lm.keep[i, t]))
