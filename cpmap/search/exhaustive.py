@@ -78,15 +78,16 @@ def exhaustive_search(problem: Problem, arch: Arch, *, limit: int = DEFAULT_LIMI
     """Evaluate every mapping of the space and return the best valid one (the first found
     among equals).  Raises :class:`SearchError` without evaluating anything when the space
     has more than ``limit`` mappings.  With ``budget``, stops after that many seconds
-    (``stopped_by`` "budget": the answer is then not known optimal)."""
+    (``stopped_by`` "budget": the answer is then not known optimal); the budget includes
+    the count, which is not interrupted (under a second on the bundled layers)."""
     space = resolve_space(problem, arch, constraints, space)
+    run = Tracker("exhaustive", space, objective, budget)  # the clock includes the count
     n = count_mappings(space, cap=limit)
     if n > limit:
         raise SearchError(
             f"exhaustive search: the mapping space of {problem.name} on {arch.name} has at least {n:,} "
             f"mappings, over the limit of {limit:,}; raise the limit, restrict the space, or use "
             f"random or ga")
-    run = Tracker("exhaustive", space, objective, budget)
     for mapping in iter_mappings(space):
         if run.out_of_time():
             return run.result("budget")
