@@ -299,6 +299,9 @@ def test_budgets_are_honoured():
         assert budget <= res.seconds < budget + 0.2
         assert res.evaluations > 0
     assert genetic_search(CONV3, EYERISS, max_evaluations=150, population=50).evaluations == 150
+    # a tiny space, where most children were seen before and cost no evaluation
+    tiny = genetic_search(TINY_LAYERS[0], TINY, population=20, generations=10**6, budget=0.3)
+    assert tiny.stopped_by == "budget" and tiny.seconds < 0.3 + 0.2
 
 
 def test_bad_options_are_search_errors():

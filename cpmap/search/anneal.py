@@ -15,9 +15,8 @@ import time
 
 from ..arch import Arch
 from ..problem import Problem
-from .random_search import resolve_space
 from .result import INVALID, SearchResult, Tracker
-from .space import SearchError, Space, feasible, mutate, sample
+from .space import SearchError, Space, feasible, mutate, resolve_space, sample
 
 
 def anneal(problem: Problem, arch: Arch, *, steps: int | None = 10_000, budget: float | None = None,

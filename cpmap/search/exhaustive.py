@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from ..arch import Arch
 from ..mapping import LevelMapping, Mapping
 from ..problem import Problem
-from .random_search import resolve_space
 from .result import SearchResult, Tracker
-from .space import SearchError, Space, count_mappings, dim_splits
+from .space import SearchError, Space, count_mappings, dim_splits, resolve_space
 
 DEFAULT_LIMIT = 2_000_000
 """Largest space :func:`exhaustive_search` enumerates unless told otherwise."""

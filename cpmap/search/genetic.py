@@ -18,9 +18,8 @@ import random
 
 from ..arch import Arch
 from ..problem import Problem
-from .random_search import resolve_space
 from .result import SearchResult, Tracker
-from .space import Genome, SearchError, Space, crossover, feasible, mutate, sample
+from .space import Genome, SearchError, Space, crossover, feasible, mutate, resolve_space, sample
 
 DUPLICATE_TRIES = 5
 
@@ -75,6 +74,8 @@ def genetic_search(problem: Problem, arch: Arch, *, population: int = 100, gener
             g = sample(space, rng)
             pop.append((fitness(g), g))
         for _ in range(generations):
+            if run.out_of_time():  # also when every child is a genome seen before
+                raise Stop("budget")
             pop.sort(key=lambda kg: kg[0])  # stable: ties keep their order
             nxt = pop[:elite]
             members = {g for _, g in nxt}

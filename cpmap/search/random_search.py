@@ -8,19 +8,7 @@ import random
 from ..arch import Arch
 from ..problem import Problem
 from .result import SearchResult, Tracker
-from .space import SearchError, Space, decode, sample, space_for
-
-
-def resolve_space(problem: Problem, arch: Arch, constraints, space: Space | None) -> Space:
-    """``space`` if given (it must be of this problem and architecture), else the space of
-    ``problem`` on ``arch`` under ``constraints``."""
-    if space is None:
-        return space_for(problem, arch, constraints)
-    if constraints is not None:
-        raise SearchError("give constraints or a prebuilt space, not both")
-    if space.problem != problem or space.arch != arch:
-        raise SearchError("the given space is of another problem or architecture")
-    return space
+from .space import SearchError, Space, decode, resolve_space, sample
 
 
 def random_search(problem: Problem, arch: Arch, *, samples: int | None = 10_000, budget: float | None = None,

@@ -246,6 +246,18 @@ def space_for(problem: Problem, arch: Arch, constraints=None) -> Space:
                       max_factor=getattr(constraints, "max_factor", None) or None)
 
 
+def resolve_space(problem: Problem, arch: Arch, constraints, space: Space | None) -> Space:
+    """``space`` if given (it must be of this problem and architecture), else the space of
+    ``problem`` on ``arch`` under ``constraints``."""
+    if space is None:
+        return space_for(problem, arch, constraints)
+    if constraints is not None:
+        raise SearchError("give constraints or a prebuilt space, not both")
+    if space.problem != problem or space.arch != arch:
+        raise SearchError("the given space is of another problem or architecture")
+    return space
+
+
 # ------------------------------------------------------------------------- genome <-> mapping
 
 def decode(space: Space, g: Genome) -> Mapping:
