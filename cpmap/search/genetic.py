@@ -9,7 +9,8 @@ sets per level) with probability ``crossover_rate``, then with probability
 ``mutation_rate`` one to ``mutation_moves`` random moves (move a prime factor, swap two
 loops, toggle a keep bit); a child equal to a genome already in the next population is
 mutated again (up to :data:`DUPLICATE_TRIES` moves) to keep the population diverse.
-Invalid mappings rank last.  A genome already evaluated is not evaluated again.
+Invalid mappings rank last.  A genome already evaluated is not evaluated again (within
+the last :data:`CACHE_SIZE` evaluations).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .result import SearchResult, Tracker
 from .space import Genome, SearchError, Space, crossover, feasible, mutate, resolve_space, sample
 
 DUPLICATE_TRIES = 5
+CACHE_SIZE = 200_000
+"""Genomes whose fitness is remembered; the memory is cleared when full."""
 
 
 def genetic_search(problem: Problem, arch: Arch, *, population: int = 100, generations: int = 50,
@@ -57,6 +60,8 @@ def genetic_search(problem: Problem, arch: Arch, *, population: int = 100, gener
                 raise Stop("budget")
             if max_evaluations is not None and run.evaluations >= max_evaluations:
                 raise Stop("samples")
+            if len(seen) >= CACHE_SIZE:  # bound the memory of long runs
+                seen.clear()
             key = seen[g] = run.evaluate(g)
         return key
 
