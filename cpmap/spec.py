@@ -52,8 +52,8 @@ __all__ = [
     "workload_from_obj",
 ]
 
-SPEC_KINDS = ("architecture", "workload", "mapping")
-"""Top-level keys that identify a spec file's kind."""
+SPEC_KINDS = ("architecture", "workload", "mapping", "solve")
+"""Top-level keys that identify a spec file's kind (``solve``: cpmap/solvespec.py)."""
 
 
 # --------------------------------------------------------------------------- YAML
@@ -643,9 +643,11 @@ def mapping_to_yaml(mapping: Mapping, layer: str | None = None) -> str:
 # --------------------------------------------------------------------------- any
 
 
-def load_any(path: str) -> tuple[str, Arch | Workload | MappingSpec]:
+def load_any(path: str) -> tuple[str, Any]:
     """Load a spec of any kind, detected by its top-level key: ('architecture', Arch),
-    ('workload', Workload) or ('mapping', MappingSpec).  A bare list is a mapping."""
+    ('workload', Workload), ('mapping', MappingSpec) or ('solve', SolvePlan -- the
+    architecture and workload it names are loaded and checked too).  A bare list is a
+    mapping."""
     file = str(path)
     obj = read_yaml(file)
     kinds = [k for k in SPEC_KINDS if isinstance(obj, dict) and k in obj]
@@ -660,4 +662,8 @@ def load_any(path: str) -> tuple[str, Arch | Workload | MappingSpec]:
         return kind, arch_from_obj(obj, file)
     if kind == "workload":
         return kind, workload_from_obj(obj, file)
+    if kind == "solve":
+        from .solvespec import load_solve_spec  # it builds on this module
+
+        return kind, load_solve_spec(file)
     return kind, parse_mapping(obj, file)

@@ -43,7 +43,7 @@ def _arch_obj(capacity, word_bits=16) -> dict:
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_bundled_spec_loads(path):
     kind, _ = load_any(str(path))
-    assert kind in ("architecture", "workload", "mapping")
+    assert kind in ("architecture", "workload", "mapping", "solve")
 
 
 def test_bundled_found():
