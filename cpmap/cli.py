@@ -1,17 +1,18 @@
 """The ``cpmap`` command line.
 
-Exit codes: 0 success; 1 ``evaluate`` found the mapping invalid (the result and every
-reason are still printed); 2 a user error -- a bad spec, a missing file, a bad command
-line -- reported on one line of stderr as ``cpmap: error: <message>``, never a traceback.
+Exit codes: 0 success; 1 ``evaluate`` found the mapping invalid, or ``solve`` left some
+layer without a mapping (the results and every reason are still printed); 2 a user error
+-- a bad spec, a missing file, a bad command line -- reported on one line of stderr as
+``cpmap: error: <message>``, never a traceback; 130 interrupted (Ctrl-C).
 
-Each subcommand is one ``_cmd_*`` function registered in :func:`build_parser`, so new
-ones (``solve``) slot in beside them.
+Each subcommand is one ``_cmd_*`` function registered in :func:`build_parser`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -23,7 +24,7 @@ from .report import format_result
 from .spec import MappingSpec, bind_mapping, load_any, load_arch, load_workload, parse_mapping, read_yaml
 from .workload import Layer, Workload
 
-EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_INVALID, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _error(message: str) -> None:
@@ -102,6 +103,53 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+# --------------------------------------------------------------------------- solve
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    # imported here: `cpmap evaluate` and `check` need not load OR-Tools
+    from .batch import Cache, Progress, run_batch
+    from .report import format_solve, solve_json, write_solve_report
+    from .solvespec import load_solve_spec
+
+    overrides = {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
+                 "objective": args.objective, "encoding": args.encoding, "top_k": args.top,
+                 "batch": args.batch, "output": args.out,
+                 "layers": args.layers.split(",") if args.layers is not None else None}
+    plan = load_solve_spec(args.spec, overrides)
+    progress = Progress(len(plan.layers), enabled=not args.quiet and sys.stderr.isatty())
+    batch = run_batch(plan, jobs=args.jobs, cache=None if args.no_cache else Cache(), progress=progress)
+    data = solve_json(batch)
+    files, report_error = {}, None
+    try:
+        files = write_solve_report(batch, data, plan.output)
+    except OSError as e:
+        report_error = f"{plan.output}: cannot write the report directory: {e.strerror or e}"
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(format_solve(batch, data, files), end="")
+        if report_error is None:
+            print(f"\nreport: {plan.output}/ (summary.md, layers.csv, result.json, energy.png, mappings/, "
+                  "evaluations/)")
+    if report_error is not None:
+        _error(report_error)
+        return EXIT_ERROR
+    total = data["total"]
+    if batch.interrupted:
+        print(f"cpmap: interrupted: {total['with_mapping']} of {total['layers']} layers have a mapping; "
+              "finished layers are cached, re-run the same command to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if batch.failed:
+        reasons = "; ".join(f"{o.layer.name} ({o.status}: {o.solution.reason if o.solution else ''})"
+                            for o in batch.failed[:5])
+        more = f"; and {len(batch.failed) - 5} more" if len(batch.failed) > 5 else ""
+        print(f"cpmap: {len(batch.failed)} of {len(batch.outcomes)} layers have no mapping: {reasons}{more}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -110,10 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cpmap",
         description="Exact mapper for DNN accelerators: evaluate and check loop-nest mappings "
                     "described in YAML (see docs/specs.md for the file formats).",
-        epilog="exit codes: 0 ok, 1 mapping invalid (evaluate), 2 user error (bad spec, missing file)",
+        epilog="exit codes: 0 ok, 1 mapping invalid (evaluate) or a layer without a mapping (solve), "
+               "2 user error (bad spec, missing file), 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"cpmap {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_solve(sub)
     _add_evaluate(sub)
     _add_check(sub)
     return parser
@@ -153,6 +203,64 @@ def _add_check(sub) -> None:
     p.set_defaults(run=_cmd_check)
 
 
+def _positive(kind):
+    def check(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected {'a number' if kind is float else 'an integer'} > 0, "
+                                             f"got {text!r}")
+        return value
+
+    return check
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2147483647, got {text!r}")
+    return value
+
+
+def _add_solve(sub) -> None:
+    p = sub.add_parser(
+        "solve", help="find the best mapping of every layer of a solve spec, with a certified gap",
+        description="Solve the layers named by a solve spec (docs/specs.md, 'Solve spec') with CP-SAT. "
+                    "For each layer print the status (OPTIMAL, FEASIBLE, INFEASIBLE with the reason, "
+                    "UNKNOWN), the best mapping as a mapping file, its evaluator result, the certified "
+                    "lower bound and gap; write a report directory (summary.md, layers.csv, result.json, "
+                    "energy.png, mappings/).  Identical layers are solved once, unique layers in parallel, "
+                    "answers cached on disk (docs/batch.md).  Flags override the spec.  Exit 0 if every "
+                    "layer got a mapping, 1 if some did not, 2 on a user error, 130 if interrupted "
+                    "(finished layers are cached: re-run to continue).",
+        epilog="example: cpmap solve specs/examples/conv-small-solve.yaml")
+    p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
+    p.add_argument("--time-limit", type=_positive(float), metavar="S", help="seconds per layer (spec: time_limit)")
+    p.add_argument("--workers", type=_positive(int), metavar="N",
+                   help="CP-SAT workers per solve (default: max(1, cores // jobs))")
+    p.add_argument("--seed", type=_seed, metavar="N", help="CP-SAT random seed (default 0)")
+    # objective and encoding are checked with the spec's fields (cpmap.solvespec), so that
+    # building the parser does not import OR-Tools
+    p.add_argument("--objective", metavar="{energy,delay,edp}", help="what to minimize (default energy)")
+    p.add_argument("--encoding", metavar="{exact,pwl}", help="energy encoding of the model (default exact)")
+    p.add_argument("--top", type=_positive(int), metavar="K", help="report the K best distinct mappings per layer")
+    p.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: the spec's 'layers:', "
+                                                 "else every layer)")
+    p.add_argument("--batch", type=_positive(int), metavar="N", help="workload batch size (overrides the workload)")
+    p.add_argument("--out", metavar="DIR", help="report directory (default: the spec's 'output:', else "
+                                               "cpmap-out/<spec name>)")
+    p.add_argument("--json", action="store_true", help='print one JSON object {"layers": [...], "total": {...}}')
+    p.add_argument("--jobs", type=_positive(int), metavar="N", help="layers solved in parallel (default: cores)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the on-disk cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_solve)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -167,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     except CpmapError as e:
         _error(e)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cpmap: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `cpmap evaluate ... | head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

@@ -5,8 +5,19 @@ Levels are listed outer to inner, the order mapping files are written in.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
 from .arch import Arch
 from .problem import TENSORS, Problem
+from .spec import mapping_to_obj
 
 
 def _pj(x: float) -> str:
@@ -108,3 +119,346 @@ def _network_section(result) -> list[str]:
     net_pj = result.energy_breakdown.get("network", {})
     rows = [[fan, _words(n), _pj(net_pj.get(fan, 0.0))] for fan, n in result.network_words.items()]
     return ["Network (words per child)", *_table(["", "words", "pJ"], rows)]
+
+
+# --------------------------------------------------------------------------- cpmap solve
+# The JSON object, the text report and the report directory of `cpmap solve`
+# (docs/batch.md).  ``batch`` is a cpmap.batch.BatchResult.
+
+
+def _energy_parts(result, arch: Arch) -> tuple[dict, dict, float]:
+    """({level: pJ} outer to inner, {fanout: pJ}, MAC pJ) of an evaluator result."""
+    bd = result.energy_breakdown
+    levels = {lv: sum(bd.get(lv, {}).values()) for lv in reversed(arch.level_names)}
+    return levels, dict(bd.get("network", {})), bd.get("mac", 0.0)
+
+
+def _mapping_doc(mapping, layer: str) -> dict:
+    return {"layer": layer, "mapping": mapping_to_obj(mapping)}
+
+
+def solve_layer_json(outcome, arch: Arch) -> dict:
+    """One layer of ``cpmap solve --json``: the fields of docs/batch.md."""
+    sol = outcome.solution
+    name = outcome.layer.name
+    out: dict = {"name": name, "type": outcome.layer.problem.kind, "status": outcome.status,
+                 "reason": sol.reason if sol is not None else "not solved: the run was interrupted",
+                 "objective": sol.objective if sol is not None else None,
+                 "value": None, "lower_bound": None, "energy_pj": None, "lower_bound_pj": None, "gap": None,
+                 "cycles": None, "utilization": None, "macs": outcome.layer.problem.macs,
+                 "solve_seconds": sol.solve_seconds if sol is not None else None,
+                 "cached": outcome.cached, "same_as": outcome.same_as, "interrupted": outcome.interrupted,
+                 "energy_by_level": None, "network_energy_pj": None, "mac_energy_pj": None,
+                 "mapping": None, "result": None, "top": []}
+    if sol is None:
+        return out
+    out["lower_bound"] = sol.lower_bound
+    out["lower_bound_pj"] = sol.lower_bound_pj
+    if sol.best is None:
+        return out
+    res = sol.best.result
+    levels, network, mac = _energy_parts(res, arch)
+    out.update(value=sol.value, energy_pj=res.energy_pj, gap=sol.gap, cycles=res.cycles,
+               utilization=res.utilization, energy_by_level=levels, network_energy_pj=network,
+               mac_energy_pj=mac, mapping=_mapping_doc(sol.best.mapping, name), result=res.to_json())
+
+    from .solver import objective_value  # lazily: `cpmap evaluate` need not import OR-Tools
+
+    for rank, cand in enumerate(sol.alternatives or (sol.best,), 1):
+        out["top"].append({"rank": rank, "value": objective_value(cand.result, sol.objective),
+                           "energy_pj": cand.result.energy_pj, "cycles": cand.result.cycles,
+                           "utilization": cand.result.utilization,
+                           "mapping": _mapping_doc(cand.mapping, name)})
+    return out
+
+
+def solve_json(batch) -> dict:
+    """The whole ``cpmap solve --json`` object: ``{"layers": [...], "total": {...}}``."""
+    arch = batch.plan.arch
+    layers = [solve_layer_json(o, arch) for o in batch.outcomes]
+    return {"layers": layers, "total": solve_totals(batch, layers)}
+
+
+def solve_totals(batch, layers: list[dict]) -> dict:
+    """Network totals over the layers that have a mapping.  ``lower_bound_pj`` (the sum of
+    the layers' certified bounds) and ``gap`` are given only when every layer has a bound."""
+    plan = batch.plan
+    mapped = [lay for lay in layers if lay["mapping"] is not None]
+    energy = sum(lay["energy_pj"] for lay in mapped)
+    bounds = [lay["lower_bound_pj"] for lay in layers]
+    bound = sum(bounds) if bounds and all(b is not None for b in bounds) else None
+    gaps = [lay["gap"] for lay in layers if lay["gap"] is not None]
+    by_level: dict = {}
+    network: dict = {}
+    for lay in mapped:
+        for k, v in lay["energy_by_level"].items():
+            by_level[k] = by_level.get(k, 0.0) + v
+        for k, v in lay["network_energy_pj"].items():
+            network[k] = network.get(k, 0.0) + v
+    statuses: dict = {}
+    for lay in layers:
+        statuses[lay["status"]] = statuses.get(lay["status"], 0) + 1
+    seen: set = set()
+    solve_seconds = 0.0
+    for o in batch.outcomes:  # each unique problem once
+        if o.solution is not None and o.key not in seen:
+            seen.add(o.key)
+            solve_seconds += o.solution.solve_seconds
+    complete = len(mapped) == len(layers)
+    return {
+        "workload": plan.workload.name, "arch": plan.arch.name, "objective": plan.objective,
+        "encoding": plan.encoding, "time_limit": plan.time_limit, "seed": plan.seed,
+        "jobs": batch.jobs, "workers": batch.workers,
+        "layers": len(layers), "unique_problems": batch.unique, "solved": batch.solved,
+        "cached": batch.cache_hits, "with_mapping": len(mapped), "complete": complete,
+        "interrupted": batch.interrupted, "statuses": statuses,
+        "energy_pj": energy, "lower_bound_pj": bound,
+        "gap": (max(0.0, (energy - bound) / energy) if energy > 0 else 0.0) if complete and bound is not None
+        else None,
+        "worst_gap": max(gaps) if gaps else None,
+        "cycles": sum(lay["cycles"] for lay in mapped),
+        "macs": sum(lay["macs"] for lay in layers),
+        "energy_by_level": by_level, "network_energy_pj": network,
+        "mac_energy_pj": sum(lay["mac_energy_pj"] for lay in mapped),
+        "solve_seconds": solve_seconds, "wall_seconds": batch.wall_seconds,
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2%}"
+
+
+def _num(x: float | None, unit: str = "") -> str:
+    return "-" if x is None else f"{x:,.2f}{unit}"
+
+
+def _status_text(lay: dict) -> str:
+    extra = []
+    if lay["cached"]:
+        extra.append("cached")
+    if lay["same_as"]:
+        extra.append(f"same problem as {lay['same_as']}")
+    if lay["interrupted"]:
+        extra.append("interrupted: best so far, not cached")
+    return lay["status"] + (f" ({', '.join(extra)})" if extra else "")
+
+
+def format_solve(batch, data: dict, files: dict | None = None) -> str:
+    """The text report of ``cpmap solve``: per layer its status, certified gap, evaluator
+    result and best mapping (as mapping YAML), then the summary table and totals.
+    ``files``: {layer name: [mapping file paths]} written by :func:`write_solve_report`."""
+
+    plan = batch.plan
+    out = [(f"{plan.workload.name} on {plan.arch.name}: {len(batch.outcomes)} layer(s), "
+           f"{batch.unique} unique problem(s); objective {plan.objective}, encoding {plan.encoding}, "
+           f"time limit {plan.time_limit:g} s per layer")]
+    for lay in data["layers"]:
+        out += ["", f"== {lay['name']} ({lay['type']}): {_status_text(lay)}"
+                    + (f" in {lay['solve_seconds']:.2f} s" if lay["solve_seconds"] is not None else "")]
+        if lay["mapping"] is None:
+            out.append(f"  no mapping: {lay['reason'] or 'none found'}")
+            if lay["lower_bound"] is not None:
+                out.append(f"  lower bound {_num(lay['lower_bound'])}")
+            continue
+        per_mac = lay["energy_pj"] / lay["macs"] if lay["macs"] else 0.0
+        bound = (f"lower bound {_num(lay['lower_bound_pj'], ' pJ')}" if lay["objective"] == "energy"
+                 else f"{lay['objective']} {_num(lay['value'])}, lower bound {_num(lay['lower_bound'])}")
+        out.append(f"  energy {_num(lay['energy_pj'], ' pJ')} ({per_mac:,.3f} pJ/MAC)  {bound}  "
+                   f"gap {_pct(lay['gap'])}")
+        out.append(f"  cycles {lay['cycles']:,}  utilization {lay['utilization']:.1%}  MACs {lay['macs']:,}")
+        total = lay["energy_pj"] or 1.0
+        parts = [f"{k} {v / total:.1%}" for k, v in lay["energy_by_level"].items()]
+        parts += [f"network {k} {v / total:.1%}" for k, v in lay["network_energy_pj"].items()]
+        parts.append(f"MAC {lay['mac_energy_pj'] / total:.1%}")
+        out.append(f"  energy by level: {', '.join(parts)}")
+        paths = (files or {}).get(lay["name"], [])
+        where = f" ({paths[0]})" if paths else ""
+        out.append(f"  mapping{where}:")
+        text = yaml.safe_dump(lay["mapping"], sort_keys=False, default_flow_style=None)
+        out += ["    " + line for line in text.rstrip("\n").split("\n")]
+        for alt in lay["top"][1:]:
+            worse = alt["value"] / lay["value"] - 1 if lay["value"] else 0.0
+            alt_where = f"  {paths[alt['rank'] - 1]}" if len(paths) >= alt["rank"] else ""
+            out.append(f"  #{alt['rank']}: energy {_num(alt['energy_pj'], ' pJ')}, cycles {alt['cycles']:,}, "
+                       f"utilization {alt['utilization']:.1%} ({worse:+.2%} {lay['objective']}){alt_where}")
+    out += ["", "Summary", *_summary_table(data)]
+    return "\n".join(out) + "\n"
+
+
+def _summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["layer", "type", "status", "energy (pJ)", "lower bound (pJ)", "gap", "cycles", "util",
+              "seconds"]
+    rows = []
+    for lay in data["layers"]:
+        status = lay["status"] + ("*" if lay["cached"] else "") + ("!" if lay["interrupted"] else "")
+        rows.append([lay["name"], lay["type"], status, _num(lay["energy_pj"]), _num(lay["lower_bound_pj"]),
+                     _pct(lay["gap"]), "-" if lay["cycles"] is None else f"{lay['cycles']:,}",
+                     "-" if lay["utilization"] is None else f"{lay['utilization']:.1%}",
+                     "-" if lay["solve_seconds"] is None else f"{lay['solve_seconds']:.2f}"])
+    t = data["total"]
+    rows.append(["total", "", f"{t['with_mapping']}/{t['layers']} mapped", _num(t["energy_pj"]),
+                 _num(t["lower_bound_pj"]), _pct(t["gap"]), f"{t['cycles']:,}", "",
+                 f"{t['solve_seconds']:.2f}"])
+    return header, rows
+
+
+def _summary_table(data: dict) -> list[str]:
+    header, rows = _summary_rows(data)
+    t = data["total"]
+    notes = [(f"  worst gap {_pct(t['worst_gap'])}; {t['unique_problems']} unique problem(s): "
+             f"{t['solved']} solved now, {t['cached']} from the cache (*); wall time {t['wall_seconds']:.1f} s "
+             f"({t['jobs']} job(s) x {t['workers']} CP-SAT worker(s))")]
+    if t["interrupted"]:
+        notes.append("  interrupted (!: best so far when interrupted, not cached)")
+    return [*_table(header, rows), *notes]
+
+
+def _markdown(batch, data: dict) -> str:
+    plan = batch.plan
+    t = data["total"]
+    header, rows = _summary_rows(data)
+    lines = [f"# cpmap solve: {plan.workload.name} on {plan.arch.name}", "",
+             f"- spec: `{plan.file}` (architecture `{plan.arch_file}`, workload `{plan.workload_file}`)",
+             (f"- objective {plan.objective}, encoding {plan.encoding}, time limit {plan.time_limit:g} s per "
+             f"layer, seed {plan.seed}, {t['jobs']} job(s) x {t['workers']} CP-SAT worker(s)"),
+             (f"- {t['layers']} layer(s), {t['unique_problems']} unique problem(s): {t['solved']} solved in this "
+             f"run, {t['cached']} from the cache; wall time {t['wall_seconds']:.1f} s"),
+             (f"- total energy {_num(t['energy_pj'], ' pJ')}, certified lower bound "
+             f"{_num(t['lower_bound_pj'], ' pJ')}, network gap {_pct(t['gap'])}, worst layer gap "
+             f"{_pct(t['worst_gap'])}"),
+             f"- total cycles {t['cycles']:,} (layers run one after another)",
+             f"- statuses: {', '.join(f'{k} {v}' for k, v in t['statuses'].items())}"]
+    if plan.constraints.to_obj():
+        lines.append(f"- constraints: `{plan.constraints.to_obj()}`")
+    if t["interrupted"]:
+        lines.append("- **interrupted**: re-run the same command to continue from the cache")
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", ("`*` from the cache, `!` best so far when interrupted. Energy by level: `layers.csv`; "
+              "mappings: `mappings/`; evaluator reports: `evaluations/`; all numbers: `result.json`."), ""]
+    if t["energy_by_level"]:
+        lines += ["| energy by level | pJ | share |", "|---|---|---|"]
+        total = t["energy_pj"] or 1.0
+        items = list(t["energy_by_level"].items()) + [(f"network {k}", v) for k, v in t["network_energy_pj"].items()]
+        items.append(("MAC", t["mac_energy_pj"]))
+        lines += [f"| {k} | {v:,.2f} | {v / total:.1%} |" for k, v in items]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _csv(batch, data: dict) -> str:
+
+    arch = batch.plan.arch
+    levels = list(reversed(arch.level_names))
+    fans = [lv.fanout.name for lv in reversed(arch.levels) if lv.fanout is not None]
+    header = ["layer", "type", "status", "reason", "cached", "same_as", "interrupted", "objective", "value",
+              "lower_bound", "energy_pj", "lower_bound_pj", "gap", "cycles", "utilization", "macs",
+              "solve_seconds", *[f"energy_{lv}_pj" for lv in levels],
+              *[f"energy_network_{f}_pj" for f in fans], "energy_mac_pj"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for lay in data["layers"]:
+        by_level = lay["energy_by_level"] or {}
+        net = lay["network_energy_pj"] or {}
+        w.writerow([lay["name"], lay["type"], lay["status"], lay["reason"], lay["cached"], lay["same_as"] or "",
+                    lay["interrupted"], lay["objective"] or "",
+                    *("" if lay[k] is None else lay[k] for k in (
+                        "value", "lower_bound", "energy_pj", "lower_bound_pj", "gap", "cycles", "utilization",
+                        "macs", "solve_seconds")),
+                    *("" if lay["mapping"] is None else by_level.get(lv, 0.0) for lv in levels),
+                    *("" if lay["mapping"] is None else net.get(f, 0.0) for f in fans),
+                    "" if lay["mac_energy_pj"] is None else lay["mac_energy_pj"]])
+    return buf.getvalue()
+
+
+def _safe_name(name: str, taken: set) -> str:
+
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "layer"
+    out, i = base, 2
+    while out.lower() in taken:
+        out, i = f"{base}-{i}", i + 1
+    taken.add(out.lower())
+    return out
+
+
+def write_solve_report(batch, data: dict, out_dir: str) -> dict:
+    """Write the report directory (docs/batch.md) and return {layer: [mapping files]}.
+
+    ``mappings/<layer>.yaml`` (the best; ``<layer>.top<k>.yaml`` the k-th best) are mapping
+    files ``cpmap evaluate --mapping`` accepts; ``evaluations/<layer>.txt`` the evaluator's
+    report; ``layers.csv``, ``result.json`` (the --json object), ``summary.md`` and
+    ``energy.png`` (skipped with a warning when matplotlib is missing)."""
+
+    from .batch import atomic_write_text
+
+    root = Path(out_dir)
+    files: dict = {}
+    taken: set = set()
+    arch = batch.plan.arch
+    for outcome, lay in zip(batch.outcomes, data["layers"]):
+        if lay["mapping"] is None:
+            continue
+        safe = _safe_name(lay["name"], taken)
+        paths = []
+        for alt in lay["top"]:
+            suffix = "" if alt["rank"] == 1 else f".top{alt['rank']}"
+            path = root / "mappings" / f"{safe}{suffix}.yaml"
+            head = (f"# {lay['name']} on {arch.name}: rank {alt['rank']}, {lay['objective']} {alt['value']:,.6g}"
+                    f" (status {lay['status']}, certified gap of the best {_pct(lay['gap'])})\n")
+            atomic_write_text(path, head + yaml.safe_dump(alt["mapping"], sort_keys=False,
+                                                          default_flow_style=None))
+            paths.append(str(path))
+        files[lay["name"]] = paths
+        sol = outcome.solution
+        text = (f"status {lay['status']}; lower bound {_num(lay['lower_bound'])} ({lay['objective']}); "
+                f"certified gap {_pct(lay['gap'])}; solved in {lay['solve_seconds']:.2f} s\n\n"
+                + format_result(sol.best.result, outcome.layer.problem, arch))
+        atomic_write_text(root / "evaluations" / f"{safe}.txt", text)
+    atomic_write_text(root / "layers.csv", _csv(batch, data))
+    atomic_write_text(root / "result.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(root / "summary.md", _markdown(batch, data))
+    _energy_png(batch, data, root / "energy.png")
+    return files
+
+
+def _energy_png(batch, data: dict, path) -> None:
+    """Stacked energy per layer by level (outer to inner), network and MAC."""
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("cpmap: warning: matplotlib is not installed; energy.png not written", file=sys.stderr)
+        return
+    arch = batch.plan.arch
+    names = [lay["name"] for lay in data["layers"]]
+    series = [(lv, [(lay["energy_by_level"] or {}).get(lv, 0.0) for lay in data["layers"]])
+              for lv in reversed(arch.level_names)]
+    for lv in reversed(arch.levels):
+        if lv.fanout is not None:
+            f = lv.fanout.name
+            series.append((f"network {f}", [(lay["network_energy_pj"] or {}).get(f, 0.0)
+                                            for lay in data["layers"]]))
+    series.append(("MAC", [lay["mac_energy_pj"] or 0.0 for lay in data["layers"]]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 4.5))
+    bottom = [0.0] * len(names)
+    for label, values in series:
+        ax.bar(range(len(names)), values, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    for i, lay in enumerate(data["layers"]):
+        if lay["mapping"] is None:
+            ax.text(i, 0, lay["status"], rotation=90, ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("energy (pJ)")
+    plan = batch.plan
+    ax.set_title(f"{plan.workload.name} on {plan.arch.name}: energy per layer by level")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
