@@ -14,6 +14,7 @@ import yaml
 
 from cpmap.cli import main
 from cpmap.errors import MappingError, SpecError
+from cpmap.solvespec import load_solve_spec
 from cpmap.spec import load_any, load_arch, load_mapping, load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,3 +367,96 @@ def test_main_in_process_returns_codes(capsys):
     assert main(_evaluate_args()) == 0
     assert main(["check", "does-not-exist.yaml"]) == 2
     assert "cpmap: error: does-not-exist.yaml: cannot read file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- solve specs
+
+SOLVE = {"solve": {"arch": str(EYERISS), "workload": str(SMALL), "time_limit": 5,
+                   "constraints": {"spatial": {"GBUF": {"Y": ["R", "C"], "X": ["P"]}}, "keeps": {"RF": ["W", "I", "O"]},
+                                   "max_factor": {"RF": {"C": 4}}, "min_utilization": 0.25}}}
+_s = lambda o: o["solve"]
+_c = lambda o: o["solve"]["constraints"]
+
+# (id, edit of SOLVE, field path, expected text)
+SOLVE_CASES = [
+    ("missing-arch", _del(_s, "arch"), "solve.arch", "missing required field (expected a file path"),
+    ("missing-arch-file", _set(_s, "arch", "nope.yaml"), "solve.arch",
+     "expected an existing architecture file, got nope.yaml (resolved to "),
+    ("missing-workload-file", _set(_s, "workload", "../w.yaml"), "solve.workload",
+     "expected an existing workload file, got ../w.yaml"),
+    ("unknown-key", _set(_s, "timelimit", 3), "solve.timelimit",
+     "unknown key (did you mean 'time_limit'?); expected one of: arch, workload, layers"),
+    ("bad-objective", _set(_s, "objective", "speed"), "solve.objective",
+     "expected one of energy | delay | edp, got 'speed'"),
+    ("bad-encoding", _set(_s, "encoding", "fast"), "solve.encoding", "expected one of exact | pwl, got 'fast'"),
+    ("zero-time-limit", _set(_s, "time_limit", 0), "solve.time_limit", "expected a number of seconds > 0, got 0"),
+    ("text-time-limit", _set(_s, "time_limit", "10s"), "solve.time_limit", "expected a number of seconds > 0"),
+    ("zero-workers", _set(_s, "workers", 0), "solve.workers", "expected a positive integer, got 0"),
+    ("negative-seed", _set(_s, "seed", -1), "solve.seed", "expected an integer from 0 to 2147483647, got -1"),
+    ("bool-top-k", _set(_s, "top_k", True), "solve.top_k", "expected a positive integer, got true"),
+    ("zero-batch", _set(_s, "batch", 0), "solve.batch", "expected a positive integer, got 0"),
+    ("unknown-layer", _set(_s, "layers", ["conv9"]), "solve.layers[0]",
+     "expected a layer of workload conv-small (conv), got 'conv9' (did you mean 'conv'?)"),
+    ("no-layers", _set(_s, "layers", []), "solve.layers", "expected at least one layer name"),
+    ("unknown-constraint", _set(_c, "bypass", {}), "solve.constraints.bypass",
+     "unknown key; expected one of: spatial, keeps, min_utilization, max_factor"),
+    ("unknown-level-keeps", _set(_c, "keeps", {"GLB": ["W"]}), "solve.constraints.keeps.GLB",
+     "expected a level of eyeriss (RF, GBUF, DRAM), got 'GLB'"),
+    ("unknown-level-spatial", _set(_c, "spatial", {"RF": {"Y": ["C"]}}), "solve.constraints.spatial.RF",
+     "expected a level with a fanout of eyeriss (GBUF), got 'RF'"),
+    ("fanout-name-as-level", _set(_c, "spatial", {"PE": {"Y": ["C"]}}), "solve.constraints.spatial.PE",
+     "got 'PE' (PE is the fanout below GBUF: name the level above the array)"),
+    ("unknown-axis", _set(_c, "spatial", {"GBUF": {"Z": ["C"]}}), "solve.constraints.spatial.GBUF.Z",
+     "expected an axis of fanout PE (Y, X), got 'Z'"),
+    ("unknown-dim", _set(_c, "spatial", {"GBUF": {"Y": ["C", "M"]}}), "solve.constraints.spatial.GBUF.Y[1]",
+     "expected a dim of workload conv-small's layers (N, G, K, C, P, Q, R, S), got 'M'"),
+    ("dims-not-a-list", _set(_c, "spatial", {"GBUF": {"Y": "C"}}), "solve.constraints.spatial.GBUF.Y",
+     "expected a list of dims like [C, K]"),
+    ("unknown-tensor", _set(_c, "keeps", {"RF": ["W", "A"]}), "solve.constraints.keeps.RF[1]",
+     "expected one of W, I, O, got 'A'"),
+    ("outermost-keeps", _set(_c, "keeps", {"DRAM": ["W"]}), "solve.constraints.keeps.DRAM",
+     "expected [W, I, O]: the outermost level DRAM keeps every tensor"),
+    ("utilization-above-1", _set(_c, "min_utilization", 1.5), "solve.constraints.min_utilization",
+     "expected a fraction from 0 to 1 (used PEs / PEs), got 1.5"),
+    ("max-factor-unknown-dim", _set(_c, "max_factor", {"RF": {"B": 2}}), "solve.constraints.max_factor.RF.B",
+     "expected a dim of workload conv-small's layers"),
+    ("max-factor-zero", _set(_c, "max_factor", {"RF": {"C": 0}}), "solve.constraints.max_factor.RF.C",
+     "expected a positive integer, got 0"),
+    ("max-factor-unknown-level", _set(_c, "max_factor", {"L3": {"C": 2}}), "solve.constraints.max_factor.L3",
+     "expected a level of eyeriss"),
+]
+
+
+@pytest.mark.parametrize("edit, field, expected", [c[1:] for c in SOLVE_CASES], ids=[c[0] for c in SOLVE_CASES])
+def test_bad_solve_spec(tmp_path, edit, field, expected):
+    path = _write(tmp_path, _edit(SOLVE, edit))
+    _assert_spec_error(lambda: load_solve_spec(str(path)), path, field, expected)
+
+
+def test_solve_spec_keeps_what_the_level_cannot(tmp_path):
+    _write(tmp_path, _edit(ARCH, _set(_gbuf, "keeps", ["I", "O"])), "arch.yaml")
+    spec = _write(tmp_path, _edit(SOLVE, lambda o: (o["solve"].__setitem__("arch", "arch.yaml"),
+                                                     _c(o).__setitem__("keeps", {"GBUF": ["W", "I"]}))))
+    _assert_spec_error(lambda: load_solve_spec(str(spec)), spec, "solve.constraints.keeps.GBUF",
+                       "expected tensors level GBUF may keep (I, O), got W")
+
+
+def test_solve_spec_errors_in_named_files_name_those_files(tmp_path):
+    spec = _write(tmp_path, _edit(SOLVE, _set(_s, "arch", str(SMALL))))  # a workload where the arch goes
+    _assert_spec_error(lambda: load_solve_spec(str(spec)), SMALL, "",
+                       "expected a mapping with top-level key 'architecture'")
+    spec = _write(tmp_path, {"solv": SOLVE["solve"]})
+    _assert_spec_error(lambda: load_solve_spec(str(spec)), spec, "", "expected a mapping with top-level key 'solve'")
+
+
+def test_cli_solve_bad_spec_exits_2(tmp_path):
+    path = _write(tmp_path, _edit(SOLVE, _set(_c, "keeps", {"GLB": ["W"]})))
+    proc = _cpmap("solve", str(path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (f"cpmap: error: {path}: solve.constraints.keeps.GLB: expected a level of eyeriss "
+                           "(RF, GBUF, DRAM), got 'GLB'\n")
+    proc = _cpmap("check", str(path))
+    assert proc.returncode == 2 and "solve.constraints.keeps.GLB" in proc.stderr
+    good = _write(tmp_path, SOLVE, "good.yaml")
+    proc = _cpmap("check", str(good))
+    assert proc.returncode == 0 and f"ok {good} (solve)" in proc.stdout

@@ -1,0 +1,37 @@
+"""Tiny architecture, workload and solve spec for the `cpmap solve` and batch tests:
+every layer solves to proven optimality in well under a second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+TINY_ARCH = {"architecture": {"name": "tiny", "word_bits": 16, "mac_energy_pj": 1.0, "levels": [
+    {"name": "RF", "capacity": 12, "keeps": ["W", "I", "O"], "read_energy_pj": 1, "write_energy_pj": 1},
+    {"name": "GB", "capacity": 96, "keeps": ["I", "O"], "read_energy_pj": 6, "write_energy_pj": 6,
+     "fanout": {"name": "PE", "axes": {"X": 2}, "energy_pj_per_word": 2}},
+    {"name": "DRAM", "keeps": ["W", "I", "O"], "read_energy_pj": 200, "write_energy_pj": 200},
+]}}
+
+# fc1 and fc2 are the same problem (dedupe); pool1 and add1 have no weights
+TINY_WORKLOAD = {"workload": {"name": "tinynet", "batch": 2, "inputs": ["x"], "layers": [
+    {"name": "fc1", "type": "fc", "K": 4, "C": 2},
+    {"name": "conv1", "type": "conv", "K": 2, "C": 2, "P": 3, "Q": 1, "R": 2},
+    {"name": "fc2", "type": "fc", "K": 4, "C": 2},
+    {"name": "pool1", "type": "pool", "C": 2, "P": 2, "Q": 1, "R": 2, "S": 1},
+    {"name": "add1", "type": "eltwise", "C": 2, "P": 2, "inputs": ["pool1", "x"]},
+]}}
+
+
+def write(path: Path, obj) -> Path:
+    path.write_text(obj if isinstance(obj, str) else yaml.safe_dump(obj, sort_keys=False))
+    return path
+
+
+def tiny_spec(tmp_path: Path, arch=None, workload=None, name: str = "run.yaml", **solve) -> Path:
+    """Write arch.yaml, wl.yaml and a solve spec (fields ``solve``) into tmp_path."""
+    write(tmp_path / "arch.yaml", arch or TINY_ARCH)
+    write(tmp_path / "wl.yaml", workload or TINY_WORKLOAD)
+    body = {"arch": "arch.yaml", "workload": "wl.yaml", "time_limit": 10, **solve}
+    return write(tmp_path / name, {"solve": body})
