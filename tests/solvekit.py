@@ -30,8 +30,9 @@ def write(path: Path, obj) -> Path:
 
 
 def tiny_spec(tmp_path: Path, arch=None, workload=None, name: str = "run.yaml", **solve) -> Path:
-    """Write arch.yaml, wl.yaml and a solve spec (fields ``solve``) into tmp_path."""
+    """Write arch.yaml, wl.yaml and a solve spec (fields ``solve``) into tmp_path; the
+    report goes to tmp_path/out unless ``output`` is given."""
     write(tmp_path / "arch.yaml", arch or TINY_ARCH)
     write(tmp_path / "wl.yaml", workload or TINY_WORKLOAD)
-    body = {"arch": "arch.yaml", "workload": "wl.yaml", "time_limit": 10, **solve}
+    body = {"arch": "arch.yaml", "workload": "wl.yaml", "time_limit": 10, "output": "out", **solve}
     return write(tmp_path / name, {"solve": body})

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -193,6 +194,17 @@ def test_bundled_solve_specs_load(name):
     assert plan.output == f"cpmap-out/{name[:-5]}"
     kind, obj = load_any(str(ROOT / "specs/examples" / name))  # `cpmap check` knows solve specs
     assert kind == "solve" and obj.workload.name == plan.workload.name
+
+
+def test_docs_solve_example_loads(tmp_path):
+    """docs/specs.md's solve spec example (written for specs/examples/) stays valid."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs/specs.md").read_text(), re.DOTALL)
+    (obj,) = [o for o in map(yaml.safe_load, blocks) if "solve" in o]
+    for key in ("arch", "workload"):
+        obj["solve"][key] = str(ROOT / "specs/examples" / obj["solve"][key])
+    plan = load_solve_spec(str(write(tmp_path / "docs.yaml", obj)))
+    assert [lay.name for lay in plan.layers] == ["conv"] and plan.top_k == 1 and plan.workers == 2
+    assert plan.constraints.to_obj() == obj["solve"]["constraints"]
 
 
 def test_conv_small_constraints_resolve():

@@ -221,8 +221,8 @@ def test_docs_examples_load():
     """The commented examples in docs/specs.md stay valid (architecture, workload, mapping)."""
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs/specs.md").read_text(), re.DOTALL)
     docs = [yaml.load(b, Loader=StrictLoader) for b in blocks]
-    kinds = [next(k for k in ("architecture", "workload", "mapping") if k in d) for d in docs]
-    assert kinds == ["architecture", "workload", "mapping"]
+    kinds = [next(k for k in ("architecture", "workload", "mapping", "solve") if k in d) for d in docs]
+    assert kinds == ["architecture", "workload", "mapping", "solve"]  # solve: tests/test_solve_cli.py
     assert arch_from_obj(docs[0]).pes == 168
     assert len(workload_from_obj(docs[1]).layers) == 5
     problem, arch, _ = _example()
