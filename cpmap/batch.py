@@ -558,9 +558,11 @@ def _run_pool(todo: list[_Group], jobs: int, arch: Arch, finish, progress: Progr
             f = executor.submit(_solve_in_worker, g.problem, arch, g.options)
             futures[f] = g
             pending.add(f)
+        progress.running = min(len(pending), jobs)
+        progress.draw(force=True)
         while pending:
-            progress.running = min(len(pending), jobs)
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            progress.running = min(len(pending), jobs)
             for f in done:
                 collect(f, False)
             progress.draw()

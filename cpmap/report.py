@@ -406,6 +406,9 @@ def write_solve_report(batch, data: dict, out_dir: str) -> dict:
             path = root / "mappings" / f"{safe}{suffix}.yaml"
             head = (f"# {lay['name']} on {arch.name}: rank {alt['rank']}, {lay['objective']} {alt['value']:,.6g}"
                     f" (status {lay['status']}, certified gap of the best {_pct(lay['gap'])})\n")
+            if batch.plan.batch is not None:
+                head += (f"# solved at batch {batch.plan.batch}: evaluate it against workload "
+                         f"{batch.plan.workload.name} with batch: {batch.plan.batch}\n")
             atomic_write_text(path, head + yaml.safe_dump(alt["mapping"], sort_keys=False,
                                                           default_flow_style=None))
             paths.append(str(path))
