@@ -156,7 +156,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cpmap",
-        description="Exact mapper for DNN accelerators: evaluate and check loop-nest mappings "
+        description="Exact mapper for DNN accelerators: solve, evaluate and check loop-nest mappings "
                     "described in YAML (see docs/specs.md for the file formats).",
         epilog="exit codes: 0 ok, 1 mapping invalid (evaluate) or a layer without a mapping (solve), "
                "2 user error (bad spec, missing file), 130 interrupted",
