@@ -24,8 +24,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from cpmap.solver import SolveOptions, solve_layer  # noqa: E402
-from cpmap.spec import load_arch, read_yaml, workload_from_obj  # noqa: E402
+from cpmap.solver import SolveOptions, solve_layer
+from cpmap.spec import load_arch, read_yaml, workload_from_obj
 
 LAYERS = [  # (label, model file, layer name in the model)
     ("alexnet.conv1", "alexnet", "conv1"),
@@ -57,6 +57,14 @@ def problems(batch: int):
         yield label, cache[model].layer(layer).problem
 
 
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default=os.path.join(ROOT, "specs", "eyeriss.yaml"))
@@ -65,12 +73,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--encoding", default="exact", choices=["exact", "pwl"])
     ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--nondeterministic", action="store_true",
+                    help="wall-clock limit and free-running workers (faster; not reproducible)")
     ap.add_argument("--only", default="", help="run only layers whose label contains this")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "layers.json"))
     args = ap.parse_args()
     arch = load_arch(args.arch)
     opts = SolveOptions(time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                        encoding=args.encoding)
+                        encoding=args.encoding, deterministic=not args.nondeterministic)
     rows = []
     header = f"{'layer':<18} {'batch':>5} {'status':<9} {'seconds':>8} {'gap':>9} {'energy_pj':>14} {'util':>6}"
     print(header)
@@ -97,9 +107,11 @@ def main() -> int:
     summary = {"layers": len(rows), "proved_optimal": len(proved),
                "fraction_proved": len(proved) / len(rows) if rows else 0.0,
                "median_seconds": med, "time_limit": args.time_limit, "workers": args.workers,
-               "encoding": args.encoding, "seed": args.seed, "cpu_count": os.cpu_count()}
+               "encoding": args.encoding, "seed": args.seed, "cpu_count": os.cpu_count(),
+               "deterministic": not args.nondeterministic, "loadavg_at_end": _loadavg()}
     print(f"\nproved optimal (gap <= {100 * GAP_OPTIMAL:g}%): {len(proved)}/{len(rows)}; "
-          f"median {med:.2f} s; time limit {args.time_limit:g} s, {args.workers} workers, {args.encoding}")
+          f"median {med:.2f} s; time limit {args.time_limit:g} s, {args.workers} workers, {args.encoding}, "
+          f"{'non' if args.nondeterministic else ''}deterministic; load {_loadavg()}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"summary": summary, "rows": rows}, f, indent=1)

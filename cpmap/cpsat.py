@@ -109,6 +109,7 @@ class LayerModel:
     encoding: str
     cycles: object = None  # compute cycles (IntVar or int)
     energy: object = None  # scaled energy without the MAC constant (LinearExpr)
+    edp_quantum: int = 1  # edp: the objective is floor(scaled energy / quantum) * cycles
 
     def factor(self, value, d: str, s: Slot) -> int:
         """The loop factor of dim ``d`` in slot ``s`` under solver values ``value``."""
@@ -132,6 +133,11 @@ class Mono:
             c = exps.setdefault(k, Counter())
             c.update(v)
         return Mono(self.const * other.const, exps, self.windows + other.windows)
+
+
+    def key(self) -> tuple:
+        exps = tuple(sorted((k, frozenset((a, n) for a, n in c.items() if n)) for k, c in self.exps.items()))
+        return (self.const, tuple(e for e in exps if e[1]), tuple(sorted(self.windows)))
 
 
 def prod(monos) -> Mono:
@@ -276,6 +282,20 @@ class _Builder:
         t = Term(var, const, ub, log)
         self._terms[key] = t
         return t
+
+    def relaxed_term(self, mono: Mono, label: str) -> Term:
+        """``pwl``: a variable bounded below only by the tangent cuts of its log (no
+        product constraint), so it never exceeds the true count at an optimum."""
+        if not mono.windows and all(
+                frozenset((a, n) for a, n in c.items() if n) in (frozenset(), self.full.get(k))
+                for k, c in mono.exps.items()):
+            return self.term(mono, label)  # a constant
+        key = ("pwl", mono.key())
+        if key not in self._terms:
+            ub = max(self.p.macs, mono.const)
+            v = self.m.new_int_var(1, ub, self.name(f"pwl_{label}"))
+            self._terms[key] = Term(v, 1, ub, self.log_expr(mono))
+        return self._terms[key]
 
     def cut(self, t: Term, ratio: float) -> None:
         """Tangent cuts of exp in the log domain at a geometric grid of points a:
@@ -439,7 +459,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     def tile(t, i) -> Mono:
         mono = Mono()
         for k, ax in enumerate(t.axes):
-            below = lambda s, i=i: s.level <= i  # noqa: E731
+            below = lambda s, i=i: s.level <= i
             if len(ax.terms) == 1:
                 mono = mono * at([ax.terms[0][0]], below)
                 continue
@@ -564,12 +584,11 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     terms: list = []  # (kind, level, tensor, sign, expr)
     cut_ratio = PWL_RATIO if encoding == "pwl" else CUT_RATIO
 
+    pending: list = []
+
     def add(kind, level, tensor, mono, cond, label, sign=1):
-        t = b.term(mono, label)
-        b.cut(t, cut_ratio)
-        g = b.gated(t, cond, label)
-        if not (isinstance(g, int) and g == 0):
-            terms.append((kind, level, tensor, sign, g, t, cond))
+        if cond is not False:
+            pending.append((kind, level, tensor, sign, mono, cond, label))
 
     def keeps_none(t, lo, hi):
         """Literal: no level strictly between lo and hi keeps t."""
@@ -636,10 +655,24 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 if k == L - 1:  # only the outermost keeps O: its first touches are fresh
                     add("reads", k, t, Mono(problem.tensor_words("O")), lit, "fresh_top", -1)
 
+    # pwl relaxes only monomials that always count positively: a relaxed monomial with a
+    # minus sign could over-estimate the energy
+    negative = {mono.key() for *_, sign, mono, _c, _l in pending if sign < 0}
+    for kind, level, tensor, sign, mono, cond, label in pending:
+        if encoding == "pwl" and mono.key() not in negative:
+            t = b.relaxed_term(mono, label)
+        else:
+            t = b.term(mono, label)
+        b.cut(t, cut_ratio)
+        g = b.gated(t, cond, label)
+        if not (isinstance(g, int) and g == 0):
+            terms.append((kind, level, tensor, sign, g, t.ub))
     sums: dict = {}
-    for kind, level, tensor, sign, g, _t, _c in terms:
+    his: dict = {}  # upper bound of each count: the sum of its positive terms' bounds
+    for kind, level, tensor, sign, g, ub in terms:
         key = ("net", level) if kind == "net" else (kind, level, tensor)
         sums[key] = sums.get(key, 0) + sign * g
+        his[key] = his.get(key, 0) + (ub if sign > 0 else 0)
     # Each count as a variable >= 0 (and >= its compulsory part) tightens the relaxation.
     macs = problem.macs
     counts: dict = {}
@@ -654,7 +687,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         if isinstance(expr, int):
             counts[key] = expr
             continue
-        c = m.new_int_var(lo, 4 * macs + problem.tensor_words("O"), b.name(f"cnt_{key}"))
+        c = m.new_int_var(lo, max(lo, his[key]), b.name(f"cnt_{key}"))
         m.add(c == expr)
         counts[key] = c
     reads = {(i, t): counts.get(("reads", i, t), 0) for i in range(L) for t in tensors}
@@ -665,12 +698,16 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         [lv.fanout.energy_pj for lv in levels if lv.fanout is not None]
     K, rounding = energy_scale(energies)
     obj = 0
+    obj_hi = 0  # an upper bound of obj (edp sizes its quantum with it)
     for i, lv in enumerate(levels):
         cr, cw = math.floor(lv.read_pj * K + 1e-9), math.floor(lv.write_pj * K + 1e-9)
         for t in tensors:
             obj += cr * reads[i, t] + cw * writes[i, t]
+            obj_hi += cr * his.get(("reads", i, t), 0) + cw * his.get(("writes", i, t), 0)
         if lv.fanout is not None:
-            obj += math.floor(lv.fanout.energy_pj * K + 1e-9) * net[i]
+            cn = math.floor(lv.fanout.energy_pj * K + 1e-9)
+            obj += cn * net[i]
+            obj_hi += cn * his.get(("net", i), 0)
     cyc = b.term(cycles_m, "cycles")
     lm = LayerModel(model=m, slots=slots, exponents=exponents, keep=keep, inner=inner, counts=counts,
                     scale=K, rounding=rounding, constant_pj=macs * arch.mac_pj, objective=objective,
@@ -681,7 +718,22 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
         b.cut(cyc, CUT_RATIO)
         m.minimize(cyc.expr)
     elif objective == "edp":
-        raise NotImplementedError("edp objective")
+        # floor(scaled total energy / q) * compute cycles, q a power of two keeping the
+        # product inside int64: a lower bound on energy x cycles (cycles >= compute cycles)
+        const_k = math.floor(lm.constant_pj * K + 1e-9)
+        e_hi = const_k + obj_hi
+        q = 1
+        while (e_hi // q + 1) * macs >= 2**62:
+            q *= 2
+        eq = m.new_int_var(0, e_hi // q, "energy_q")
+        m.add(q * eq <= obj + const_k)
+        m.add(q * eq >= obj + const_k - (q - 1))
+        cyc_v = m.new_int_var(1, macs, "cycles")
+        m.add(cyc_v == cyc.expr)
+        edp = m.new_int_var(0, (e_hi // q) * macs, "edp")
+        m.add_multiplication_equality(edp, [eq, cyc_v])
+        lm.edp_quantum = q
+        m.minimize(edp)
     else:
         raise ValueError(f"unknown objective {objective!r}")
     return lm

@@ -20,7 +20,6 @@ from .evaluator import Result, evaluate
 from .mapping import LevelMapping, Mapping
 from .problem import Problem
 
-
 OBJECTIVES = ("energy", "delay", "edp")
 ENCODINGS = ("exact", "pwl")
 
@@ -41,6 +40,7 @@ class SolveOptions:
     seed: int = 0
     top_k: int = 1
     constraints: UserConstraints = field(default_factory=UserConstraints)
+    deterministic: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,35 +125,130 @@ def _val(value, v) -> int:
     return int(value(v))
 
 
-def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptions()) -> LayerSolution:
-    """minimize the evaluator's cost of one layer; return the best mapping, its exact
-    cost, and the certified lower bound."""
-    start = time.perf_counter()
-    lm = build_model(problem, arch, options.objective, options.constraints)
-    solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.max_time_in_seconds = options.time_limit
-    params.num_workers = options.workers
-    params.random_seed = options.seed
-    status = solver.solve(lm.model)
-    elapsed = time.perf_counter() - start
-    if status == cp_model.INFEASIBLE:
-        return LayerSolution(problem.name, "INFEASIBLE", None, None, elapsed, options.objective,
-                             reason=explain_infeasible(problem, arch, options))
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return LayerSolution(problem.name, "UNKNOWN", None, None, elapsed, options.objective,
-                             reason="no mapping found within the time limit")
-    mapping = mapping_from_solution(lm, problem, arch, solver.value)
-    result = evaluate(problem, arch, mapping)
-    if not result.valid:
-        raise AssertionError(f"solver returned an invalid mapping: {result.errors}")
-    if options.objective == "energy":
-        bound = solver.best_objective_bound / lm.scale + lm.constant_pj
+def _params(solver: cp_model.CpSolver, options: SolveOptions, time_limit: float) -> None:
+    """Solver parameters.  Deterministic runs (the default) stop on CP-SAT's deterministic
+    time (a count of work, not of seconds) and interleave the workers, so the same inputs,
+    seed and workers give the same answer on any machine load; a wall-clock cap of twice
+    the limit (+1 s) still stops a solve on a heavily loaded machine."""
+    p = solver.parameters
+    p.num_workers = max(1, options.workers)
+    p.random_seed = options.seed
+    if options.deterministic:
+        p.max_deterministic_time = max(time_limit, 0.01)
+        p.max_time_in_seconds = 2 * time_limit + 1
+        if options.workers > 1:
+            p.interleave_search = True
     else:
-        bound = None
-    best = Candidate(mapping, result)
-    return LayerSolution(problem.name, "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE",
-                         best, bound, elapsed, options.objective, alternatives=(best,))
+        p.max_time_in_seconds = max(time_limit, 0.01)
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    """Keeps the last (best) solution's values so that an interrupted solve still returns
+    the best mapping found; reports each one to ``on_solution`` if given."""
+
+    def __init__(self, lm: LayerModel, problem: Problem, arch: Arch, on_solution=None):
+        super().__init__()
+        self.lm, self.problem, self.arch, self.on_solution = lm, problem, arch, on_solution
+        self.mapping: Mapping | None = None
+        self.bound: float | None = None
+
+    def on_solution_callback(self) -> None:
+        self.mapping = mapping_from_solution(self.lm, self.problem, self.arch, self.value)
+        self.bound = self.best_objective_bound
+        if self.on_solution is not None:
+            self.on_solution(self.wall_time, self.mapping)
+
+
+def _bound(lm: LayerModel, raw: float, objective: str) -> float:
+    """The certified lower bound in the objective's unit from CP-SAT's objective bound."""
+    if objective == "energy":
+        return raw / lm.scale + lm.constant_pj
+    if objective == "delay":
+        return float(raw)
+    return raw * lm.edp_quantum / lm.scale
+
+
+def _exclude(lm: LayerModel, problem: Problem, arch: Arch, model: cp_model.CpModel, value) -> None:
+    """A no-good cut: the next solution differs in some factor, bypass or loop-order class."""
+    diff = []
+    for evs in lm.exponents.values():
+        for _, v in evs:
+            b = model.new_bool_var("")
+            model.add(v != int(value(v))).only_enforce_if(b)
+            diff.append(b)
+    for lit in list(lm.keep.values()) + list(lm.inner.values()):
+        if isinstance(lit, bool):
+            continue
+        diff.append(lit.negated() if value(lit) else lit)
+    model.add_bool_or(diff)
+
+
+def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptions(),
+                on_solution=None) -> LayerSolution:
+    """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
+    and the certified lower bound.  With ``top_k`` > 1 the model is solved again with each
+    mapping found excluded, each time with the full time limit, and the distinct mappings
+    are ranked by the evaluator.  ``on_solution(seconds, mapping)`` is called for every
+    improving solution of the first solve.  Ctrl-C returns the best mapping found so far."""
+    if options.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {options.objective!r}; expected one of {OBJECTIVES}")
+    if options.encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {options.encoding!r}; expected one of {ENCODINGS}")
+    start = time.perf_counter()
+    lm = build_model(problem, arch, options.objective, options.constraints, options.encoding)
+    found: list[Candidate] = []
+    status, bound, reason = "UNKNOWN", None, ""
+    for k in range(max(1, options.top_k)):
+        solver = cp_model.CpSolver()
+        _params(solver, options, options.time_limit)
+        progress = _Progress(lm, problem, arch, on_solution if k == 0 else None)
+        interrupted = False
+        try:
+            st = solver.solve(lm.model, progress)
+        except KeyboardInterrupt:
+            st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
+        if k == 0:
+            if st == cp_model.INFEASIBLE:
+                return LayerSolution(problem.name, "INFEASIBLE", None, None, time.perf_counter() - start,
+                                     options.objective, reason=explain_infeasible(problem, arch, options))
+            if progress.mapping is None:
+                return LayerSolution(problem.name, "UNKNOWN", None, None, time.perf_counter() - start,
+                                     options.objective,
+                                     reason="interrupted before a mapping was found" if interrupted
+                                     else "no mapping found within the time limit")
+            raw = progress.bound if interrupted else solver.best_objective_bound
+            bound = _bound(lm, raw, options.objective)
+            status = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
+            if interrupted:
+                reason = "interrupted: best mapping so far"
+            elif st != cp_model.OPTIMAL:
+                reason = "time limit reached"
+        if progress.mapping is None:
+            break  # no further distinct mapping (or interrupted)
+        result = evaluate(problem, arch, progress.mapping)
+        if not result.valid:
+            raise AssertionError(f"solver returned an invalid mapping: {result.errors}")
+        found.append(Candidate(progress.mapping, result))
+        if interrupted or k + 1 >= options.top_k or st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            break
+        _exclude(lm, problem, arch, lm.model, solver.value)
+    elapsed = time.perf_counter() - start
+    ranked = sorted(found, key=lambda c: objective_value(c.result, options.objective))
+    best = found[0]
+    # the first solve's optimum is the best mapping; alternatives never beat it under the
+    # evaluator unless the objective is a relaxation (pwl) or not energy
+    if objective_value(ranked[0].result, options.objective) < objective_value(best.result, options.objective):
+        best = ranked[0]
+    gap_status = status
+    if status == "OPTIMAL" and (options.encoding == "pwl" or options.objective == "edp"):
+        # the model was a relaxation: proved optimal only when the certified gap closes
+        v = objective_value(best.result, options.objective)
+        if bound is None or (v - bound) > 1e-9 * max(1.0, abs(v)):
+            gap_status = "FEASIBLE"
+            reason = (f"the {options.encoding if options.encoding == 'pwl' else 'edp'} model was solved to "
+                      "optimality; the mapping's certified gap is its distance to that bound")
+    return LayerSolution(problem.name, gap_status, best, bound, elapsed, options.objective, reason,
+                         tuple(ranked))
 
 
 def explain_infeasible(problem: Problem, arch: Arch, options: SolveOptions) -> str:
