@@ -150,6 +150,60 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- compare
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    # imported here: `cpmap evaluate` and `check` need not load OR-Tools
+    from .compare import (
+        Budgets,
+        compare_json,
+        default_output,
+        format_table,
+        parse_methods,
+        run_compare,
+        with_workers,
+        write_compare_report,
+    )
+    from .solvespec import load_solve_spec
+
+    methods = parse_methods(args.methods)
+    overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
+                 "layers": args.layers.split(",") if args.layers is not None else None}
+    plan = load_solve_spec(args.spec, overrides)
+    budget = args.budget if args.budget is not None else plan.time_limit
+    budgets = with_workers(Budgets(
+        time_limit=args.time_limit or budget, budget=budget, samples=args.samples, population=args.population,
+        generations=args.generations, steps=args.steps, exhaustive_limit=args.exhaustive_limit, seed=plan.seed,
+        encoding=plan.encoding), plan.workers)
+    out_dir = args.out or default_output(args.spec)
+    run = run_compare(plan, methods, budgets, progress=not args.quiet and sys.stderr.isatty())
+    data = compare_json(run)
+    try:
+        files = write_compare_report(data, out_dir)
+    except OSError as e:
+        _error(f"{out_dir}: cannot write the report directory: {e.strerror or e}")
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(format_table(data), end="")
+        print(f"\nreport: {', '.join(files)}")
+    if run.interrupted:
+        print(f"cpmap: interrupted: {len(run.layers)} of {len(plan.layers)} layers compared (the last one "
+              "partly); the report holds what finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    failed = [f"{lay['name']} {row['method']} ({row['status']}: {row['reason']})" for lay in data["layers"]
+              for row in lay["methods"]
+              if row["status"] == "error" or (row["method"] == "cpsat" and row["best_cost"] is None)]
+    if failed:
+        more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+        print(f"cpmap: {len(failed)} runs failed or left cpsat without a mapping: {'; '.join(failed[:5])}{more}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -164,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cpmap {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_solve(sub)
+    _add_compare(sub)
     _add_evaluate(sub)
     _add_check(sub)
     return parser
@@ -259,6 +314,59 @@ def _add_solve(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the on-disk cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_solve)
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _add_compare(sub) -> None:
+    from .search import DEFAULT_LIMIT  # no OR-Tools
+
+    p = sub.add_parser(
+        "compare", help="CP-SAT against random search, a genetic algorithm, annealing and exhaustive search",
+        description="Map every selected layer of a solve spec with each method (same mapping space, same "
+                    "constraints, same evaluator) and print per layer and method: the best energy, cycles "
+                    "(and EDP), wall time, evaluator calls, the ratio to CP-SAT's best and to its certified "
+                    "lower bound.  Writes compare.json, compare.csv and compare.png (best-so-far cost vs "
+                    "wall time) into --out (docs/compare.md).  Exit 0 if every method ran (a refused "
+                    "exhaustive search is a result), 1 if a method failed or CP-SAT found no mapping, 2 on "
+                    "a user error, 130 if interrupted.",
+        epilog="example: cpmap compare specs/examples/conv-small-solve.yaml --methods cpsat,random,ga --budget 5")
+    p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
+    p.add_argument("--methods", default="cpsat,random,ga,exhaustive", metavar="M,M",
+                   help="comma-separated, from cpsat, random, ga, exhaustive, anneal (default "
+                        "cpsat,random,ga,exhaustive)")
+    p.add_argument("--budget", type=_positive(float), metavar="S",
+                   help="wall seconds per layer for each method (default: the spec's time_limit)")
+    p.add_argument("--time-limit", type=_positive(float), metavar="S",
+                   help="CP-SAT's time limit per layer (default: the budget)")
+    p.add_argument("--samples", type=_positive(int), default=100_000, metavar="N",
+                   help="random search: mappings drawn per layer, within the budget (default 100000)")
+    p.add_argument("--generations", type=_nonneg_int, default=50, metavar="G",
+                   help="genetic algorithm: generations, within the budget (default 50)")
+    p.add_argument("--population", type=_positive(int), default=100, metavar="P",
+                   help="genetic algorithm: population (default 100)")
+    p.add_argument("--steps", type=_positive(int), default=20_000, metavar="N",
+                   help="annealing: steps, within the budget (default 20000)")
+    p.add_argument("--exhaustive-limit", type=_positive(int), default=DEFAULT_LIMIT, metavar="N",
+                   help=f"exhaustive search refuses spaces with more mappings (default {DEFAULT_LIMIT})")
+    p.add_argument("--seed", type=_seed, metavar="N", help="seed of every method (default: the spec's, else 0)")
+    p.add_argument("--workers", type=_positive(int), metavar="N",
+                   help="CP-SAT workers (default: the spec's, else every core; the searchers use one)")
+    p.add_argument("--objective", metavar="{energy,delay,edp}", help="what to minimize (default: the spec's)")
+    p.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: the spec's)")
+    p.add_argument("--batch", type=_positive(int), metavar="N", help="workload batch size (overrides the workload)")
+    p.add_argument("--out", metavar="DIR", help="report directory (default cpmap-out/compare-<spec name>)")
+    p.add_argument("--json", action="store_true", help="print the compare.json object instead of the table")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=_cmd_compare)
 
 
 def main(argv: list[str] | None = None) -> int:
