@@ -237,10 +237,12 @@ def run_cpsat(problem: Problem, arch: Arch, objective: str, constraints, budgets
     after the solve)."""
     import signal
 
+    from .cpsat import UserConstraints
     from .solver import SolveOptions
 
     options = SolveOptions(objective=objective, encoding=budgets.encoding, time_limit=budgets.time_limit,
-                           workers=budgets.workers, seed=budgets.seed, constraints=constraints,
+                           workers=budgets.workers, seed=budgets.seed,
+                           constraints=constraints if constraints is not None else UserConstraints(),
                            deterministic=budgets.deterministic)
     if pool is not None:
         sol, history, seconds, solutions = pool.solve(problem, arch, options)
