@@ -5,9 +5,9 @@ producer/consumer wiring, and layer-by-layer shapes against independent referenc
 is what torchvision's figures and the issue's AlexNet/VGG figures count.  nn_dataflow's
 network summaries count the pool and eltwise ops too; those checks say so.
 
-The reference files live in ../shared/reference/layers/ beside the repository (CI clones
-main with shared/ beside it); tests that read them skip when it is absent.  The exact
-totals below are hard-coded so the MAC check never skips.
+The reference files are copies of ../shared/reference/layers/ kept in tests/data/reference/
+(the copy beside the repository is preferred when present).  The exact totals below are
+hard-coded as well.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from cpmap.workload import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-REFERENCE = ROOT.parent / "shared" / "reference" / "layers"
+REFERENCE = next((p for p in (ROOT.parent / "shared" / "reference" / "layers",
+                                ROOT / "tests" / "data" / "reference") if p.is_dir()))
 MAC_KINDS = ("conv", "fc", "gemm")
 
 # model -> exact MACs (conv/fc/gemm) at batch 1, and where the figure comes from
