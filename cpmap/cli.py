@@ -347,14 +347,16 @@ def _add_compare(sub) -> None:
                    help="wall seconds per layer for each method (default: the spec's time_limit)")
     p.add_argument("--time-limit", type=_positive(float), metavar="S",
                    help="CP-SAT's time limit per layer (default: the budget)")
-    p.add_argument("--samples", type=_positive(int), default=100_000, metavar="N",
-                   help="random search: mappings drawn per layer, within the budget (default 100000)")
+    p.add_argument("--samples", type=_nonneg_int, default=100_000, metavar="N",
+                   help="random search: mappings drawn per layer, within the budget (default 100000; 0: "
+                        "until the budget)")
     p.add_argument("--generations", type=_nonneg_int, default=50, metavar="G",
-                   help="genetic algorithm: generations, within the budget (default 50)")
+                   help="genetic algorithm: generations, within the budget (default 50; 0: until the budget)")
     p.add_argument("--population", type=_positive(int), default=100, metavar="P",
                    help="genetic algorithm: population (default 100)")
-    p.add_argument("--steps", type=_positive(int), default=20_000, metavar="N",
-                   help="annealing: steps, within the budget (default 20000)")
+    p.add_argument("--steps", type=_nonneg_int, default=20_000, metavar="N",
+                   help="annealing: steps, within the budget (default 20000; 0: until the budget, which "
+                        "then sets the cooling)")
     p.add_argument("--exhaustive-limit", type=_positive(int), default=DEFAULT_LIMIT, metavar="N",
                    help=f"exhaustive search refuses spaces with more mappings (default {DEFAULT_LIMIT})")
     p.add_argument("--seed", type=_seed, metavar="N", help="seed of every method (default: the spec's, else 0)")

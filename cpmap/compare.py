@@ -69,7 +69,9 @@ class Budgets:
     seconds of each heuristic, which also stops at its count limit (``samples`` random
     mappings, ``generations`` x ``population`` for the GA, ``steps`` annealing moves,
     ``exhaustive_limit`` mappings for exhaustive search, which is refused above it).
-    ``budget`` None: the count limits alone.  ``deterministic``: CP-SAT's time limit counts
+    ``budget`` None: the count limits alone.  A count of 0 (``samples``, ``generations``,
+    ``steps``) means no count limit: the budget alone (annealing then cools over the
+    budget's seconds).  ``deterministic``: CP-SAT's time limit counts
     its deterministic time, as in ``cpmap solve`` (reproducible; the wall time reported may
     differ, and is capped at twice the limit plus one second)."""
 
@@ -93,11 +95,12 @@ class Budgets:
             return f"{clock}time limit {self.time_limit:g} s, {self.workers} worker{'s' * (self.workers != 1)}, " \
                    f"{self.encoding} encoding"
         if method == "random":
-            return f"{self.samples:,} samples{wall}"
+            return f"{self.samples:,} samples{wall}" if self.samples else f"random samples{wall}"
         if method == "ga":
-            return f"{self.generations} generations x {self.population}{wall}"
+            return (f"{self.generations} generations x {self.population}{wall}" if self.generations
+                    else f"population {self.population}{wall}")
         if method == "anneal":
-            return f"{self.steps:,} steps{wall}"
+            return f"{self.steps:,} steps{wall}" if self.steps else f"annealing{wall}"
         if method == "exhaustive":
             return f"spaces up to {self.exhaustive_limit:,} mappings{wall}"
         raise ValueError(method)
@@ -273,13 +276,15 @@ def run_search(method: str, problem: Problem, arch: Arch, objective: str, constr
         space = space_for(problem, arch, constraints)
         size = None
         if method == "random":
-            res = random_search(problem, arch, samples=b.samples, budget=b.budget, seed=b.seed,
+            res = random_search(problem, arch, samples=b.samples or None, budget=b.budget, seed=b.seed,
                                 objective=objective, space=space)
         elif method == "ga":
-            res = genetic_search(problem, arch, population=b.population, generations=b.generations,
+            if not b.generations and b.budget is None:
+                raise SearchError("genetic search: generations 0 (until the budget) needs a budget")
+            res = genetic_search(problem, arch, population=b.population, generations=b.generations or 10**12,
                                  budget=b.budget, seed=b.seed, objective=objective, space=space)
         elif method == "anneal":
-            res = anneal(problem, arch, steps=b.steps, budget=b.budget, seed=b.seed, objective=objective,
+            res = anneal(problem, arch, steps=b.steps or None, budget=b.budget, seed=b.seed, objective=objective,
                          space=space)
         elif method == "exhaustive":
             size = count_mappings(space, cap=b.exhaustive_limit)

@@ -189,6 +189,17 @@ def test_without_cpsat_and_default_output(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "cpmap-out" / "compare-run" / "compare.csv").exists()
 
 
+def test_zero_counts_mean_until_the_budget(tmp_path, capsys):
+    spec = tiny_spec(tmp_path, layers=["pool1"])
+    code, data, _ = _compare(capsys, spec, "--methods", "random,ga,anneal", "--samples", "0", "--generations",
+                             "0", "--steps", "0", "--budget", "0.3", "--out", tmp_path / "o", "-q")
+    assert code == 0
+    for row in data["layers"][0]["methods"]:
+        assert (row["status"], row["detail"]) == ("feasible", "budget"), row["method"]
+        assert 0.3 <= row["seconds"] < 3 and row["evaluations"] > 0
+    assert data["settings"]["budgets"]["random"] == "random samples or 0.3 s"
+
+
 def test_method_error_is_a_row(tmp_path, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
