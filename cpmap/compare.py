@@ -639,7 +639,7 @@ def plot_best_so_far(data: dict, path) -> bool:
         axes[k // cols][k % cols].set_visible(False)
     s = data["settings"]
     fig.suptitle(f"{s['workload']} on {s['arch']}: best-so-far {objective} vs wall time", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (3.5 * nrows)))  # room for the title
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
