@@ -195,11 +195,11 @@ class _Builder:
         return Mono(1, exps)
 
     def _linear(self, counter: Counter):
-        return sum(c * self.atoms[a] for a, c in counter.items() if c)
+        return sum(c * self.atoms[a] for a, c in sorted(counter.items(), key=repr) if c)
 
     def _sum_var(self, d, p, counter: Counter):
         """An IntVar equal to the exponent sum (the atom itself when it is one)."""
-        items = [(a, c) for a, c in counter.items() if c]
+        items = sorted(((a, c) for a, c in counter.items() if c), key=repr)
         if len(items) == 1 and items[0][1] == 1:
             return self.atoms[items[0][0]]
         key = (d, p, frozenset(items))
@@ -226,7 +226,7 @@ class _Builder:
         key = (d, tuple(var_primes), const)
         if key in self._tables:
             return self._tables[key]
-        sums = [self._sum_var(d, p, Counter(dict(items))) for p, items in var_primes]
+        sums = [self._sum_var(d, p, Counter(dict(sorted(items, key=repr)))) for p, items in var_primes]
         rows = []
         for v in divisors(math.prod(p ** self.primes[d][p] for p, _ in var_primes)):
             pf = prime_factors(v)
@@ -375,9 +375,11 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     L = len(arch.levels)
     levels = arch.levels
     tensors = problem.tensor_names
-    rel = {t.name: t.dims for t in problem.tensors}
-    all_dims = set(problem.dims)
-    irr = {t: all_dims - rel[t] for t in tensors}
+    # dims as tuples in the problem's order (never sets): the model, and so CP-SAT's search,
+    # must not depend on Python's per-process hash seed
+    rel = {t.name: tuple(d for d in problem.dims if d in t.dims) for t in problem.tensors}
+    all_dims = tuple(problem.dims)
+    irr = {t: tuple(d for d in all_dims if d not in rel[t]) for t in tensors}
     for d in problem.dims:
         if sum(d in irr[t] for t in tensors) > 1:
             raise NotImplementedError(f"dim {d} is irrelevant to several tensors; the loop-order "

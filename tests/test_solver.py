@@ -272,3 +272,30 @@ def test_pwl_model_never_over_estimates():
         model_pj = s2.objective_value / fixed.scale + fixed.constant_pj
         assert model_pj <= eval_pj * (1 + 1e-12)
         assert model_pj >= eval_pj * (1 - 0.01)  # tangents at ratio 1.05: each count within ~0.12%
+
+
+def test_model_does_not_depend_on_the_hash_seed(tmp_path):
+    """The same layer gives the same CP-SAT model in processes with different hash seeds
+    (CP-SAT's search, and so a time-limited answer, depends on the model's order)."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from cpmap.problem import conv\n"
+        "from cpmap.spec import load_arch\n"
+        "from cpmap.cpsat import build_model\n"
+        "arch = load_arch('specs/eyeriss.yaml')\n"
+        "lm = build_model(conv('c', K=48, C=32, P=12, Q=12, R=3, S=3, stride=2), arch)\n"
+        "lm.model.export_to_file(sys.argv[1])\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = set()
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"model{seed}.txt"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run([sys.executable, "-c", script, str(out)], cwd=root, env=env, check=True)
+        digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
+    assert len(digests) == 1
