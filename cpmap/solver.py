@@ -151,9 +151,11 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         self.lm, self.problem, self.arch, self.on_solution = lm, problem, arch, on_solution
         self.mapping: Mapping | None = None
         self.bound: float | None = None
+        self.incumbents: list[Mapping] = []
 
     def on_solution_callback(self) -> None:
         self.mapping = mapping_from_solution(self.lm, self.problem, self.arch, self.value)
+        self.incumbents.append(self.mapping)
         self.bound = self.best_objective_bound
         if self.on_solution is not None:
             self.on_solution(self.wall_time, self.mapping)
@@ -228,12 +230,20 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptio
         result = evaluate(problem, arch, progress.mapping)
         if not result.valid:
             raise AssertionError(f"solver returned an invalid mapping: {result.errors}")
-        found.append(Candidate(progress.mapping, result))
+        cand = Candidate(progress.mapping, result)
+        if k == 0 and len(progress.incumbents) > 1:
+            # under a relaxed objective (pwl, edp) an earlier incumbent can score better
+            for m in progress.incumbents[:-1]:
+                r = evaluate(problem, arch, m)
+                if r.valid and objective_value(r, options.objective) < objective_value(cand.result, options.objective):
+                    cand = Candidate(m, r)
+        found.append(cand)
         if interrupted or k + 1 >= options.top_k or st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
         _exclude(lm, problem, arch, lm.model, solver.value)
     elapsed = time.perf_counter() - start
-    ranked = sorted(found, key=lambda c: objective_value(c.result, options.objective))
+    unique = list({c.mapping: c for c in reversed(found)}.values())[::-1]
+    ranked = sorted(unique, key=lambda c: objective_value(c.result, options.objective))
     best = found[0]
     # the first solve's optimum is the best mapping; alternatives never beat it under the
     # evaluator unless the objective is a relaxation (pwl) or not energy
