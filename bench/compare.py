@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _machine import loadavg_text as _loadavg
 from layers import problems  # bench/layers.py: the layer set
 
 from cpmap.compare import (
@@ -44,14 +45,6 @@ from cpmap.compare import (
     summarize,
 )
 from cpmap.spec import load_arch
-
-
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def _fmt(x, spec: str) -> str:

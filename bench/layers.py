@@ -24,6 +24,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from _machine import loadavg_text as _loadavg
+
 from cpmap.solver import SolveOptions, solve_layer
 from cpmap.spec import load_arch, read_yaml, workload_from_obj
 
@@ -55,14 +57,6 @@ def problems(batch: int):
             obj["workload"]["batch"] = batch
             cache[model] = workload_from_obj(obj, path)
         yield label, cache[model].layer(layer).problem
-
-
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def main() -> int:

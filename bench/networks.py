@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _machine import loadavg
+
 from cpmap import __version__
 from cpmap.batch import Cache, available_cores, run_batch, solver_fingerprint
 from cpmap.report import solve_json
@@ -39,13 +41,6 @@ from cpmap.solvespec import load_solve_spec
 NETWORKS = ("alexnet", "vgg16", "resnet50", "mobilenet_v2")
 TARGETS = {"alexnet": 15.0, "resnet50": 60.0}  # seconds, every layer proved optimal (issue 5)
 GAP_OPTIMAL = 1e-3
-
-
-def loadavg() -> list[float] | None:
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
 
 
 def git_state() -> dict:

@@ -44,19 +44,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import loadavg
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BATCH = 16
 INSTALL_HINT = "pip install nn-dataflow==2.1 sympy==1.9"
 COST = {"mac_op": 1.0, "DRAM": 200.0, "GBUF": 6.0, "ITCN": 2.0, "REGF": 1.0, "noc_hop": 0.0}
-
-
-def loadavg() -> list[float] | None:
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
 
 
 def cores() -> int:
