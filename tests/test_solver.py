@@ -10,8 +10,12 @@ shows that choice loses nothing.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 from ortools.sat.python import cp_model
@@ -30,6 +34,16 @@ ARCH = Arch("tiny", 16, 1.0, (
           fanout=Fanout("PE", (("X", 2),), multicast=True, reduction=True, energy_pj=2.0)),
     Level("DRAM", frozenset("WIO"), 200.0, 200.0),
 ))
+
+def mid_arch(gb_words: int, pe_y: int) -> Arch:
+    """A 3-level architecture for mid-size layers: 32-word RF, a 4 x pe_y PE array."""
+    return Arch("mid", 16, 1.0, (
+        Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=32),
+        Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=gb_words,
+              fanout=Fanout("PE", (("X", 4), ("Y", pe_y)), True, True, 2.0)),
+        Level("DRAM", frozenset("WIO"), 200.0, 200.0),
+    ))
+
 
 LAYERS = [
     fc("fc", N=2, K=4, C=2),
@@ -128,12 +142,7 @@ def test_model_energy_equals_evaluator_on_every_solution():
     """Every intermediate solution's model objective equals the evaluator's energy of the
     mapping read back from it: the model and the evaluator count the same accesses."""
     problem = conv("mid", K=8, C=4, P=6, Q=6, R=3, S=3)
-    arch = Arch("mid", 16, 1.0, (
-        Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=32),
-        Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=512,
-              fanout=Fanout("PE", (("X", 4), ("Y", 2)), True, True, 2.0)),
-        Level("DRAM", frozenset("WIO"), 200.0, 200.0),
-    ))
+    arch = mid_arch(gb_words=512, pe_y=2)
     lm = build_model(problem, arch)
     ev = Evaluator(problem, arch)
     seen = []
@@ -218,12 +227,7 @@ def test_same_seed_same_answer():
     """Deterministic mode: a solve stopped by its (deterministic) time limit returns the
     same mapping twice, with one worker and with two interleaved workers."""
     problem = conv("mid", K=16, C=8, P=8, Q=8, R=3, S=3)
-    arch = Arch("mid", 16, 1.0, (
-        Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=32),
-        Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=1024,
-              fanout=Fanout("PE", (("X", 4), ("Y", 4)), True, True, 2.0)),
-        Level("DRAM", frozenset("WIO"), 200.0, 200.0),
-    ))
+    arch = mid_arch(gb_words=1024, pe_y=4)
     for workers in (1, 2):
         opts = SolveOptions(time_limit=0.3, workers=workers, seed=7)
         a, b = solve_layer(problem, arch, opts), solve_layer(problem, arch, opts)
@@ -237,12 +241,7 @@ def test_pwl_model_never_over_estimates():
     the truth at every integer point (its counts are free above their tangent envelope,
     so it is the minimum over them that must not over-estimate)."""
     problem = conv("mid", K=8, C=4, P=6, Q=6, R=3, S=3)
-    arch = Arch("mid", 16, 1.0, (
-        Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=32),
-        Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=512,
-              fanout=Fanout("PE", (("X", 4), ("Y", 2)), True, True, 2.0)),
-        Level("DRAM", frozenset("WIO"), 200.0, 200.0),
-    ))
+    arch = mid_arch(gb_words=512, pe_y=2)
     lm = build_model(problem, arch, encoding="pwl")
     ev = Evaluator(problem, arch)
 
@@ -277,11 +276,6 @@ def test_pwl_model_never_over_estimates():
 def test_model_does_not_depend_on_the_hash_seed(tmp_path):
     """The same layer gives the same CP-SAT model in processes with different hash seeds
     (CP-SAT's search, and so a time-limited answer, depends on the model's order)."""
-    import hashlib
-    import os
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from cpmap.problem import conv\n"
