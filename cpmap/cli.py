@@ -272,14 +272,23 @@ def _positive(kind):
     return check
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**31:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2147483647, got {text!r}")
-    return value
+def _int_range(lo: int, hi: int | None = None):
+    """An argparse type: an integer in [lo, hi] (no upper limit when hi is None)."""
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            what = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"expected an integer {what}, got {text!r}")
+        return value
+
+    return check
+
+
+_seed = _int_range(0, 2**31 - 1)
+_nonneg_int = _int_range(0)
 
 
 def _add_solve(sub) -> None:
@@ -314,16 +323,6 @@ def _add_solve(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the on-disk cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_solve)
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def _add_compare(sub) -> None:
