@@ -136,8 +136,13 @@ class Mono:
 
 
     def key(self) -> tuple:
-        exps = tuple(sorted((k, frozenset((a, n) for a, n in c.items() if n)) for k, c in self.exps.items()))
+        exps = tuple(sorted((k, _nonzero(c)) for k, c in self.exps.items()))
         return (self.const, tuple(e for e in exps if e[1]), tuple(sorted(self.windows)))
+
+
+def _nonzero(counter) -> frozenset:
+    """The (atom, coefficient) pairs of an exponent counter, zeros dropped."""
+    return frozenset((a, n) for a, n in (counter or {}).items() if n)
 
 
 def prod(monos) -> Mono:
@@ -166,8 +171,8 @@ class Term:
 
 
 class _Builder:
-    def __init__(self, problem: Problem, arch: Arch, encoding: str):
-        self.p, self.a, self.encoding = problem, arch, encoding
+    def __init__(self, problem: Problem):
+        self.p = problem
         self.m = cp_model.CpModel()
         self.primes = {d: prime_factors(n) for d, n in zip(problem.dims, problem.sizes)}
         self.atoms: dict = {}  # atom key -> IntVar
@@ -213,8 +218,7 @@ class _Builder:
         """(IntVar or int, ub) for prod_p p^(sum of counter[p]) of dim d, via one table."""
         const, var_primes = 1, []
         for p, k in self.primes[d].items():
-            c = counters.get(p)
-            items = frozenset((a, n) for a, n in (c or {}).items() if n)
+            items = _nonzero(counters.get(p))
             if not items:
                 continue
             if items == self.full.get((d, p)):
@@ -286,9 +290,7 @@ class _Builder:
     def relaxed_term(self, mono: Mono, label: str) -> Term:
         """``pwl``: a variable bounded below only by the tangent cuts of its log (no
         product constraint), so it never exceeds the true count at an optimum."""
-        if not mono.windows and all(
-                frozenset((a, n) for a, n in c.items() if n) in (frozenset(), self.full.get(k))
-                for k, c in mono.exps.items()):
+        if not mono.windows and all(_nonzero(c) in (frozenset(), self.full.get(k)) for k, c in mono.exps.items()):
             return self.term(mono, label)  # a constant
         key = ("pwl", mono.key())
         if key not in self._terms:
@@ -370,7 +372,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     if encoding not in ("exact", "pwl"):
         raise ValueError(f"unknown encoding {encoding!r}")
     cons = constraints or UserConstraints()
-    b = _Builder(problem, arch, encoding)
+    b = _Builder(problem)
     m = b.m
     L = len(arch.levels)
     levels = arch.levels

@@ -170,7 +170,7 @@ def _bound(lm: LayerModel, raw: float, objective: str) -> float:
     return raw * lm.edp_quantum / lm.scale
 
 
-def _exclude(lm: LayerModel, problem: Problem, arch: Arch, model: cp_model.CpModel, value) -> None:
+def _exclude(lm: LayerModel, model: cp_model.CpModel, value) -> None:
     """A no-good cut: the next solution differs in some factor, bypass or loop-order class."""
     diff = []
     for evs in lm.exponents.values():
@@ -240,7 +240,7 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptio
         found.append(cand)
         if interrupted or k + 1 >= options.top_k or st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
-        _exclude(lm, problem, arch, lm.model, solver.value)
+        _exclude(lm, lm.model, solver.value)
     elapsed = time.perf_counter() - start
     unique = list({c.mapping: c for c in reversed(found)}.values())[::-1]
     ranked = sorted(unique, key=lambda c: objective_value(c.result, options.objective))
