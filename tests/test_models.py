@@ -41,7 +41,12 @@ PUBLISHED = {
     "vit_b_16": (17_563_828_224, "torchvision, layers_vit_b_16.csv (17.56 G)"),
     "mlp_m": (1_411_500, "nn_dataflow 2.1 mlp_m (summary 1.412e6)"),
     "mlp_l": (3_181_000, "nn_dataflow 2.1 mlp_l (summary 3.181e6)"),
+    # Zaremba et al. 2014: 2 layers of 650 / 1500 units, 10k vocabulary; per time step
+    # 2 cells x 4 gates x H x (H + H) + decoder H x 10,000
+    "lstm_m": (2 * 4 * 650 * 1300 + 650 * 10_000, "Zaremba et al. medium LSTM, one step"),
+    "lstm_l": (2 * 4 * 1500 * 3000 + 1500 * 10_000, "Zaremba et al. large LSTM, one step"),
 }
+LSTM_HIDDEN = {"lstm_m": 650, "lstm_l": 1500}
 # nn_dataflow 2.1 network name (nn_dataflow_networks_summary.txt) for models defined after it
 NN_DATAFLOW = {"alexnet": "alex_net", "vgg16": "vgg_net", "googlenet": "googlenet", "resnet50": "resnet50",
                "resnet152": "resnet152", "mlp_m": "mlp_m", "mlp_l": "mlp_l"}
@@ -308,6 +313,30 @@ def test_matches_installed_nn_dataflow(name):
         prevs = tuple("data" if p in (None, net.INPUT_LAYER_KEY) else p for p in net.prevs(layer_name))
         if layer_name.endswith("_pool_proj"):
             prevs = (layer_name.removesuffix("_proj"),)
+        assert prevs == ours.inputs, layer_name
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nn_dataflow") is None,
+                    reason="nn_dataflow not installed (pip install nn-dataflow==2.1 sympy==1.9)")
+@pytest.mark.parametrize("name", LSTM_HIDDEN)
+def test_lstm_cells_match_nn_dataflow_add_lstm_cell(name):
+    """Optional: the cells are what nn_dataflow's add_lstm_cell builds (names, ops, producers)."""
+    from nn_dataflow.core import FCLayer, InputLayer, Network
+    from nn_dataflow.nns import add_lstm_cell
+
+    hidden = LSTM_HIDDEN[name]
+    net = Network(name)
+    net.set_input_layer(InputLayer(hidden, 1))
+    _, h = add_lstm_cell(net, "cell1", hidden, net.INPUT_LAYER_KEY)
+    _, h = add_lstm_cell(net, "cell2", hidden, h)
+    net.add("decoder", FCLayer(hidden, 10_000), prevs=(h,))
+    wl = load(name)
+    assert [lay.name for lay in wl.layers] == list(net)
+    assert set(wl.inputs) == {"data", *net.ext_layers()}
+    for layer_name in net:
+        ours = wl.layer(layer_name)
+        assert net[layer_name].total_ops(1) == ours.problem.macs, layer_name
+        prevs = tuple("data" if p is None else p for p in net.prevs(layer_name))
         assert prevs == ours.inputs, layer_name
 
 

@@ -5,7 +5,8 @@
 
 The shapes below are facts taken from the sources named in each model's header (and in
 models/README.md): nn_dataflow 2.1's nns/*.py for VGG-16, GoogLeNet, ResNet-50/152 and
-MLP-M/L, torchvision's definitions for ResNet-101, MobileNet-V2 and ViT-B/16.  Output
+MLP-M/L, torchvision's definitions for ResNet-101, MobileNet-V2 and ViT-B/16, Zaremba et
+al.'s medium and large PTB LSTMs (cells as nn_dataflow's add_lstm_cell) for LSTM-M/L.  Output
 sizes are derived here from input size, kernel, stride and padding; tests/test_models.py
 checks the result against independent reference data, not against this script.
 """
@@ -227,6 +228,33 @@ in "DNN Dataflow Choice Is Overrated"): fully-connected layers {' - '.join(map(s
     return net
 
 
+def lstm(name: str, title: str, hidden: int, vocab: int, figure: str) -> Net:
+    """One time step of a two-layer LSTM language model, each cell as nn_dataflow 2.1's
+    ``add_lstm_cell`` builds it: four fc layers (candidate and i/f/o gates) on [h_{t-1}, x_t],
+    then c_t = f*c_{t-1} + i*cand and h_t = o*c_t as two-operand eltwise layers."""
+    net = Net(name, f"""
+{title}: one time step of the {hidden}-unit, two-layer LSTM language model of Zaremba,
+Sutskever and Vinyals, "Recurrent Neural Network Regularization" (arXiv:1409.2329, Penn
+Treebank, 10,000-word vocabulary, embedding size = hidden size). The embedding lookup has no
+MACs; the decoder is an fc layer {hidden} -> {vocab}. Cells follow nn_dataflow 2.1's
+add_lstm_cell (four fc gates on [h, x], four eltwise layers). Which LSTMs "DNN Dataflow
+Choice Is Overrated" Table VI means could not be checked here: see models/README.md.
+{figure}
+""", {"data": (hidden, 1, 1)} | {f"cell{i}_{s}init": (hidden, 1, 1) for i in (1, 2) for s in "hc"})
+    x = "data"  # x_t: the embedding of the current word
+    for i in (1, 2):
+        cell = f"cell{i}"
+        h_in, c_in = f"{cell}_hinit", f"{cell}_cinit"  # h_{t-1}, c_{t-1}, as add_lstm_cell names them
+        for gate in ("cand", "igate", "fgate", "ogate"):
+            net.fc(f"{cell}_{gate}", [h_in, x], hidden)
+        cf = net.add(f"{cell}_cout_f", [c_in, f"{cell}_fgate"])
+        ci = net.add(f"{cell}_cout_i", [f"{cell}_cand", f"{cell}_igate"])
+        c = net.add(f"{cell}_cout", [ci, cf])
+        x = net.add(f"{cell}_hout", [c, f"{cell}_ogate"])
+    net.fc("decoder", x, vocab)
+    return net
+
+
 # --------------------------------------------------------------------------- torchvision
 
 def resnet101() -> Net:
@@ -342,6 +370,10 @@ pools' and residual sums' 28,198,912 ops, 1.131e10 as nn_dataflow's summary coun
             "1,411,500 MACs at batch 1 (nn_dataflow's summary: 1.412e6)."),
         mlp("mlp_l", "MLP-L", [784, 1500, 1000, 500, 10],
             "3,181,000 MACs at batch 1 (nn_dataflow's summary: 3.181e6)."),
+        lstm("lstm_m", "LSTM-M", 650, 10_000,
+             "13,260,000 MACs at batch 1: 2 x 4 x 650 x (650 + 650) in the cells + 650 x 10,000."),
+        lstm("lstm_l", "LSTM-L", 1500, 10_000,
+             "51,000,000 MACs at batch 1: 2 x 4 x 1500 x (1500 + 1500) in the cells + 1500 x 10,000."),
     ]
 
 
