@@ -46,7 +46,7 @@ def run_one(args):
     try:
         oracle = simulate(problem, arch, mapping, seed=index)
         diffs = compare(evaluate(problem, arch, mapping), oracle, arch, problem)
-    except Exception as exc:  # an exception in either side is a mismatch too
+    except Exception as exc:  # noqa: BLE001 -- an exception in either side is a mismatch too
         oracle, diffs = None, [f"exception: {type(exc).__name__}: {exc}"]
     gap = False
     if strict and oracle is not None:
@@ -85,8 +85,7 @@ def main(argv=None) -> int:
         results = pool.imap_unordered(run_one, jobs, chunksize=64)
     else:
         pool, results = None, map(run_one, jobs)
-    done = 0
-    for family, index, secs, diffs, gap in results:
+    for done, (family, index, secs, diffs, gap) in enumerate(results, 1):
         row = per[family]
         row["cases"] += 1
         row["seconds"] += secs
@@ -95,7 +94,6 @@ def main(argv=None) -> int:
             row["mismatches"] += 1
             if len(examples) < MAX_REPORTED:
                 examples.append({"index": index, "family": family, "diffs": diffs})
-        done += 1
         if done % 10_000 == 0:
             print(f"  {done} cases, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if pool is not None:

@@ -81,26 +81,26 @@ def gen_problem(c: Chooser, family: str, budget: int = MAX_MACS) -> Problem:
                 kpg, cpg = c.int(1, 3), c.int(1, 3)
         else:
             g, kpg, cpg = 1, c.int(1, 4), c.int(1, 4)
-        s = dict(N=c.int(1, 2), G=g, K=kpg, C=cpg, P=c.int(1, 5), Q=c.int(1, 4),
-                 R=c.int(1, 3), S=c.int(1, 3))
+        s = {"N": c.int(1, 2), "G": g, "K": kpg, "C": cpg, "P": c.int(1, 5), "Q": c.int(1, 4),
+                 "R": c.int(1, 3), "S": c.int(1, 3)}
         stride = (c.int(1, 3), c.int(1, 3))
         dilation = (c.int(1, 2), c.int(1, 2))
         s = _shrink(s, "PQKCNRSG", budget)
         return conv(f"{family}", N=s["N"], K=s["K"] * s["G"], C=s["C"] * s["G"], P=s["P"], Q=s["Q"],
                     R=s["R"], S=s["S"], stride=stride, dilation=dilation, groups=s["G"])
     if family == "fc":
-        s = _shrink(dict(N=c.int(1, 4), K=c.int(1, 12), C=c.int(1, 12)), "KCN", budget)
+        s = _shrink({"N": c.int(1, 4), "K": c.int(1, 12), "C": c.int(1, 12)}, "KCN", budget)
         return fc("fc", **s)
     if family == "gemm":
-        s = _shrink(dict(B=c.int(1, 3), M=c.int(1, 6), N=c.int(1, 6), K=c.int(1, 8)), "KMNB", budget)
+        s = _shrink({"B": c.int(1, 3), "M": c.int(1, 6), "N": c.int(1, 6), "K": c.int(1, 8)}, "KMNB", budget)
         return gemm("gemm", **s)
     if family == "pool":
-        s = _shrink(dict(N=c.int(1, 2), C=c.int(1, 4), P=c.int(1, 5), Q=c.int(1, 4),
-                         R=c.int(1, 3), S=c.int(1, 3)), "PQCNRS", budget)
+        s = _shrink({"N": c.int(1, 2), "C": c.int(1, 4), "P": c.int(1, 5), "Q": c.int(1, 4),
+                         "R": c.int(1, 3), "S": c.int(1, 3)}, "PQCNRS", budget)
         return pool("pool", **s, stride=(c.int(1, 3), c.int(1, 3)))
     if family == "eltwise":
-        s = _shrink(dict(N=c.int(1, 2), C=c.int(1, 6), P=c.int(1, 4), Q=c.int(1, 4),
-                         E=c.int(1, 3)), "CPQNE", budget)
+        s = _shrink({"N": c.int(1, 2), "C": c.int(1, 6), "P": c.int(1, 4), "Q": c.int(1, 4),
+                         "E": c.int(1, 3)}, "CPQNE", budget)
         return eltwise("eltwise", **s)
     raise ValueError(family)
 
@@ -153,7 +153,7 @@ def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reductio
     reduction.  Capacities are *not* respected (the evaluator still reports counts)."""
     L = len(arch.levels)
     o_dims = problem.tensor("O").dims
-    temporal = [dict() for _ in range(L)]                 # level -> {dim: factor}
+    temporal = [{} for _ in range(L)]                 # level -> {dim: factor}
     spatial = {}                                          # (level, axis) -> {dim: factor}
     for i, lv in enumerate(arch.levels):
         if lv.fanout is not None:
