@@ -82,7 +82,7 @@ def gen_problem(c: Chooser, family: str, budget: int = MAX_MACS) -> Problem:
         else:
             g, kpg, cpg = 1, c.int(1, 4), c.int(1, 4)
         s = {"N": c.int(1, 2), "G": g, "K": kpg, "C": cpg, "P": c.int(1, 5), "Q": c.int(1, 4),
-                 "R": c.int(1, 3), "S": c.int(1, 3)}
+             "R": c.int(1, 3), "S": c.int(1, 3)}
         stride = (c.int(1, 3), c.int(1, 3))
         dilation = (c.int(1, 2), c.int(1, 2))
         s = _shrink(s, "PQKCNRSG", budget)
@@ -96,7 +96,7 @@ def gen_problem(c: Chooser, family: str, budget: int = MAX_MACS) -> Problem:
         return gemm("gemm", **s)
     if family == "pool":
         s = _shrink({"N": c.int(1, 2), "C": c.int(1, 4), "P": c.int(1, 5), "Q": c.int(1, 4),
-                         "R": c.int(1, 3), "S": c.int(1, 3)}, "PQCNRS", budget)
+                     "R": c.int(1, 3), "S": c.int(1, 3)}, "PQCNRS", budget)
         return pool("pool", **s, stride=(c.int(1, 3), c.int(1, 3)))
     if family == "eltwise":
         s = _shrink({"N": c.int(1, 2), "C": c.int(1, 6), "P": c.int(1, 4), "Q": c.int(1, 4),
