@@ -46,7 +46,7 @@ class SolveOptions:
     tie_break: bool = True
 
 
-TIE_BREAK_SHARE = 0.1  # of the time limit, for the secondary objective after a proof
+TIE_BREAK_SHARE = 0.02  # of the time limit, for the secondary objective after a proof
 
 
 @dataclass(frozen=True)
