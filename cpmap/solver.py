@@ -206,10 +206,7 @@ def _tie_break(lm: LayerModel, solver: cp_model.CpSolver, options: SolveOptions,
         tie.add_hint(var, solver.value(var))
     tie_solver = cp_model.CpSolver()
     _params(tie_solver, options, TIE_BREAK_SHARE * options.time_limit)
-    try:
-        st = tie_solver.solve(tie)
-    except KeyboardInterrupt:
-        return cand
+    st = tie_solver.solve(tie)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return cand
     mapping = mapping_from_solution(lm, problem, arch, tie_solver.value)
@@ -276,7 +273,10 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptio
                     cand = Candidate(m, r)
         if (k == 0 and st == cp_model.OPTIMAL and options.tie_break and not interrupted
                 and options.objective in ("energy", "delay") and options.encoding == "exact"):
-            cand = _tie_break(lm, solver, options, problem, arch, cand)
+            try:
+                cand = _tie_break(lm, solver, options, problem, arch, cand)
+            except KeyboardInterrupt:
+                interrupted = True  # the optimum stands; only the tie-break and top-k stop
         found.append(cand)
         if interrupted or k + 1 >= options.top_k or st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break

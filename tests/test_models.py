@@ -26,7 +26,7 @@ from cpmap.workload import Workload
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 REFERENCE = next(p for p in (ROOT.parent / "shared" / "reference" / "layers",
-                                ROOT / "tests" / "data" / "reference") if p.is_dir())
+                              ROOT / "tests" / "data" / "reference") if p.is_dir())
 MAC_KINDS = ("conv", "fc", "gemm")
 
 # model -> exact MACs (conv/fc/gemm) at batch 1, and where the figure comes from
