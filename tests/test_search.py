@@ -1,14 +1,12 @@
 """The heuristic searchers (cpmap.search) against brute force and their own contracts.
 
-The brute force below is independent of cpmap.search: it assigns every prime factor of
-every dim to every slot (temporal loops of a level, or a fanout axis), keeps the splits
-that fit the axes, and walks every permutation of the loops of each level above the
-innermost and every bypass choice, like tests/test_solver.py's exhaustive_best.
+The brute force (tests/brute_force.py, shared with tests/test_solver.py) is independent of
+cpmap.search: every split of every dim's prime factors over the slots that fits the axes,
+every permutation of the loops of each level above the innermost, every bypass choice.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import subprocess
@@ -17,12 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from brute_force import brute_force_mappings
 
 from cpmap.arch import Arch, Fanout, Level
 from cpmap.errors import CpmapError
 from cpmap.evaluator import Evaluator, evaluate
-from cpmap.factors import prime_list
-from cpmap.mapping import LevelMapping, Mapping
+from cpmap.mapping import Mapping
 from cpmap.problem import conv, fc
 from cpmap.search import (
     SearchError,
@@ -66,53 +64,6 @@ HEURISTICS = {
 
 
 # ------------------------------------------------------------------------------ brute force
-
-def _splits(primes, slots):
-    seen, out = set(), []
-    for choice in itertools.product(range(len(slots)), repeat=len(primes)):
-        f = [1] * len(slots)
-        for p, k in zip(primes, choice):
-            f[k] *= p
-        if tuple(f) not in seen:
-            seen.add(tuple(f))
-            out.append({s: v for s, v in zip(slots, f) if v > 1})
-    return out
-
-
-def brute_force_mappings(problem, arch):
-    """Every mapping whose factors fit the fanout axes (no other rule applied)."""
-    slots = []
-    for i, lv in enumerate(arch.levels):
-        slots.append((i, None))
-        if lv.fanout is not None:
-            slots.extend((i, ax) for ax, _ in lv.fanout.axes)
-    per_dim = [[(d, s) for s in _splits(prime_list(n), slots)] for d, n in zip(problem.dims, problem.sizes)]
-    keep_choices = []
-    for i, lv in enumerate(arch.levels):
-        allowed = [t for t in problem.tensor_names if t in lv.keeps]
-        if i == len(arch.levels) - 1:
-            keep_choices.append([frozenset(problem.tensor_names)])
-        else:
-            keep_choices.append([frozenset(c) for r in range(len(allowed) + 1)
-                                 for c in itertools.combinations(allowed, r)])
-    for combo in itertools.product(*per_dim):
-        loops = {s: [] for s in slots}
-        for d, split in combo:
-            for s, f in split.items():
-                loops[s].append((d, f))
-        if any(math.prod(f for _, f in loops[s]) > arch.levels[s[0]].fanout.axis_size(s[1])
-               for s in slots if s[1] is not None):
-            continue
-        orders = [[tuple(loops[(i, None)])] if i == 0 else list(itertools.permutations(loops[(i, None)]))
-                  for i in range(len(arch.levels))]
-        for order in itertools.product(*orders):
-            for keeps in itertools.product(*keep_choices):
-                yield Mapping(tuple(
-                    LevelMapping(lv.name, order[i], keeps[i],
-                                 tuple((ax, tuple(loops[(i, ax)])) for ax, _ in (lv.fanout.axes if lv.fanout else ())
-                                       if loops[(i, ax)]))
-                    for i, lv in enumerate(arch.levels)))
-
 
 def reduction_ok(problem, arch, m: Mapping) -> bool:
     o = problem.tensor("O").dims

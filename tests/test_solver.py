@@ -1,9 +1,9 @@
 """The CP-SAT mapper against exhaustive enumeration under the evaluator.
 
-The enumerator below walks the whole mapping space of tiny layers: every split of every
-dim's prime factors over the temporal and spatial slots, every allowed bypass choice and
-*every permutation* of the loops of each level above the innermost (the innermost level's
-order cannot matter: refills count only loops above a level).  The solver models order by
+The enumerator (tests/brute_force.py) walks the whole mapping space of tiny layers: every
+split of every dim's prime factors over the temporal and spatial slots, every allowed
+bypass choice and *every permutation* of the loops of each level above the innermost
+(the innermost level's order cannot matter: refills count only loops above a level).  The solver models order by
 one "innermost irrelevant class" per level; agreeing with this enumeration on every layer
 shows that choice loses nothing.
 """
@@ -11,20 +11,17 @@ shows that choice loses nothing.
 from __future__ import annotations
 
 import hashlib
-import itertools
-import math
 import os
 import subprocess
 import sys
 
 import pytest
+from brute_force import brute_force_mappings
 from ortools.sat.python import cp_model
 
 from cpmap.arch import Arch, Fanout, Level
 from cpmap.cpsat import build_model
 from cpmap.evaluator import Evaluator
-from cpmap.factors import prime_list
-from cpmap.mapping import LevelMapping, Mapping
 from cpmap.problem import conv, fc, gemm
 from cpmap.solver import SolveOptions, mapping_from_solution, solve_layer
 
@@ -55,67 +52,11 @@ LAYERS = [
 ]
 
 
-def _splits(primes: list[int], slots: list) -> list[dict]:
-    """Every assignment of the prime factors to slots, as {slot: factor} (deduplicated)."""
-    seen = set()
-    out = []
-    for choice in itertools.product(range(len(slots)), repeat=len(primes)):
-        f = [1] * len(slots)
-        for p, k in zip(primes, choice):
-            f[k] *= p
-        key = tuple(f)
-        if key not in seen:
-            seen.add(key)
-            out.append({s: v for s, v in zip(slots, f) if v > 1})
-    return out
-
-
-def exhaustive_best(problem, arch) -> float:
-    return min(r.energy_pj for r, _ in exhaustive_results(problem, arch))
-
-
 def exhaustive_results(problem, arch) -> list:
     """(Result, Mapping) of every valid mapping of the space."""
     ev = Evaluator(problem, arch)
-    out = []
-    slots = []
-    for i, lv in enumerate(arch.levels):
-        slots.append((i, None))
-        if lv.fanout is not None:
-            slots.extend((i, ax) for ax, _ in lv.fanout.axes)
-    per_dim = []
-    for d, size in zip(problem.dims, problem.sizes):
-        per_dim.append([(d, s) for s in _splits(prime_list(size), slots)])
-    keep_choices = []
-    for i, lv in enumerate(arch.levels):
-        allowed = [t for t in problem.tensor_names if t in lv.keeps]
-        if i == len(arch.levels) - 1:
-            keep_choices.append([frozenset(problem.tensor_names)])
-        else:
-            keep_choices.append([frozenset(c) for r in range(len(allowed) + 1)
-                                 for c in itertools.combinations(allowed, r)])
-    for combo in itertools.product(*per_dim):
-        loops = {s: [] for s in slots}
-        for d, split in combo:
-            for s, f in split.items():
-                loops[s].append((d, f))
-        if any(math.prod(f for _, f in loops[s]) > arch.levels[s[0]].fanout.axis_size(s[1])
-               for s in slots if s[1] is not None):
-            continue
-        orders = [[tuple(loops[(i, None)])] if i == 0 else list(itertools.permutations(loops[(i, None)]))
-                  for i in range(len(arch.levels))]
-        for order in itertools.product(*orders):
-            for keeps in itertools.product(*keep_choices):
-                levels = []
-                for i, lv in enumerate(arch.levels):
-                    spatial = tuple((ax, tuple(loops[(i, ax)])) for ax, _ in (lv.fanout.axes if lv.fanout else ())
-                                    if loops[(i, ax)])
-                    levels.append(LevelMapping(lv.name, order[i], keeps[i], spatial))
-                mapping = Mapping(tuple(levels))
-                r = ev.evaluate(mapping)
-                if r.valid:
-                    out.append((r, mapping))
-    return out
+    results = ((ev.evaluate(m), m) for m in brute_force_mappings(problem, arch))
+    return [(r, m) for r, m in results if r.valid]
 
 
 _EXHAUSTIVE: dict = {}

@@ -1,0 +1,68 @@
+"""Every mapping of a tiny layer, enumerated without cpmap.search or the solver.
+
+Each prime factor of every dim goes to every slot (a level's temporal loops or one fanout
+axis); splits that overfill an axis are dropped; then every permutation of the loops of
+each level above the innermost (the innermost level's order cannot matter: refills count
+only loops above a level) and every bypass choice the architecture allows (the outermost
+level keeps everything).  No other rule is applied: capacity and reduction are left to
+the evaluator and to the tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+from cpmap.arch import Arch
+from cpmap.factors import prime_list
+from cpmap.mapping import LevelMapping, Mapping
+from cpmap.problem import Problem
+
+
+def _splits(primes: list[int], slots: list) -> list[dict]:
+    """Every assignment of the prime factors to slots, as {slot: factor} (deduplicated)."""
+    seen, out = set(), []
+    for choice in itertools.product(range(len(slots)), repeat=len(primes)):
+        f = [1] * len(slots)
+        for p, k in zip(primes, choice):
+            f[k] *= p
+        if tuple(f) not in seen:
+            seen.add(tuple(f))
+            out.append({s: v for s, v in zip(slots, f) if v > 1})
+    return out
+
+
+def brute_force_mappings(problem: Problem, arch: Arch) -> Iterator[Mapping]:
+    """Every mapping whose factors fit the fanout axes."""
+    slots = []
+    for i, lv in enumerate(arch.levels):
+        slots.append((i, None))
+        if lv.fanout is not None:
+            slots.extend((i, ax) for ax, _ in lv.fanout.axes)
+    per_dim = [[(d, s) for s in _splits(prime_list(n), slots)] for d, n in zip(problem.dims, problem.sizes)]
+    keep_choices = []
+    for i, lv in enumerate(arch.levels):
+        allowed = [t for t in problem.tensor_names if t in lv.keeps]
+        if i == len(arch.levels) - 1:
+            keep_choices.append([frozenset(problem.tensor_names)])
+        else:
+            keep_choices.append([frozenset(c) for r in range(len(allowed) + 1)
+                                 for c in itertools.combinations(allowed, r)])
+    for combo in itertools.product(*per_dim):
+        loops = {s: [] for s in slots}
+        for d, split in combo:
+            for s, f in split.items():
+                loops[s].append((d, f))
+        if any(math.prod(f for _, f in loops[s]) > arch.levels[s[0]].fanout.axis_size(s[1])
+               for s in slots if s[1] is not None):
+            continue
+        orders = [[tuple(loops[(i, None)])] if i == 0 else list(itertools.permutations(loops[(i, None)]))
+                  for i in range(len(arch.levels))]
+        for order in itertools.product(*orders):
+            for keeps in itertools.product(*keep_choices):
+                yield Mapping(tuple(
+                    LevelMapping(lv.name, order[i], keeps[i],
+                                 tuple((ax, tuple(loops[(i, ax)])) for ax, _ in (lv.fanout.axes if lv.fanout else ())
+                                       if loops[(i, ax)]))
+                    for i, lv in enumerate(arch.levels)))
