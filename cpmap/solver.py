@@ -212,9 +212,9 @@ def _tie_break(lm: LayerModel, solver: cp_model.CpSolver, options: SolveOptions,
     mapping = mapping_from_solution(lm, problem, arch, tie_solver.value)
     r = evaluate(problem, arch, mapping)
     # the evaluator decides: never worse in the primary measure, strictly better in the other
-    first, second = ((lambda x: x.energy_pj, lambda x: x.cycles) if options.objective == "energy"
-                     else (lambda x: x.cycles, lambda x: x.energy_pj))
-    if r.valid and first(r) <= first(cand.result) and second(r) < second(cand.result):
+    secondary = "delay" if options.objective == "energy" else "energy"
+    if (r.valid and objective_value(r, options.objective) <= objective_value(cand.result, options.objective)
+            and objective_value(r, secondary) < objective_value(cand.result, secondary)):
         return Candidate(mapping, r)
     return cand
 
