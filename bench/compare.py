@@ -34,16 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import loadavg_text as _loadavg
 from layers import problems  # bench/layers.py: the layer set
 
-from cpmap.compare import (
-    DEFAULT_LIMIT,
-    Budgets,
-    CpsatPool,
-    compare_layer,
-    layer_json,
-    parse_methods,
-    plot_best_so_far,
-    summarize,
-)
+from cpmap.network.compare import Budgets, CpsatPool, compare_layer, parse_methods
+from cpmap.report.compare import layer_json, summarize
+from cpmap.report.plots import plot_best_so_far
+from cpmap.search import DEFAULT_LIMIT
 from cpmap.spec import load_arch
 
 

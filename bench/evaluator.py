@@ -17,10 +17,10 @@ import statistics
 import time
 from pathlib import Path
 
-from cpmap.evaluator import Evaluator
-from cpmap.factors import prime_list
-from cpmap.mapping import LevelMapping, Mapping
-from cpmap.problem import conv
+from cpmap.core.factors import prime_list
+from cpmap.core.mapping import LevelMapping, Mapping
+from cpmap.core.problem import conv
+from cpmap.cost.evaluator import Evaluator
 from cpmap.spec import load_arch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,7 +26,8 @@ sys.path.insert(0, ROOT)
 
 from _machine import loadavg_text as _loadavg
 
-from cpmap.solver import SolveOptions, solve_layer
+from cpmap.core.options import SolveOptions
+from cpmap.solve.layer import solve_layer
 from cpmap.spec import load_arch, read_yaml, workload_from_obj
 
 LAYERS = [  # (label, model file, layer name in the model)

@@ -2,7 +2,7 @@
 
 AlexNet, VGG-16, ResNet-50 and MobileNet-V2 (models/) at batch 1 on specs/eyeriss.yaml,
 every layer (pool and eltwise included), energy objective, through the public batch API
-(:func:`cpmap.batch.run_batch`, what ``cpmap solve`` runs): dedupe, default jobs (the
+(:func:`cpmap.network.batch.run_batch`, what ``cpmap solve`` runs): dedupe, default jobs (the
 cores) and automatic CP-SAT workers.  Each network starts from its own empty cache (a
 temporary directory), so nothing is reused between networks or from earlier runs.
 
@@ -33,10 +33,12 @@ sys.path.insert(0, str(ROOT))
 
 from _machine import loadavg
 
-from cpmap import __version__
-from cpmap.batch import Cache, available_cores, run_batch, solver_fingerprint
-from cpmap.report import solve_json
-from cpmap.solvespec import load_solve_spec
+from cpmap.core.version import __version__
+from cpmap.network.batch import run_batch
+from cpmap.network.cache import Cache, solver_fingerprint
+from cpmap.network.pool import available_cores
+from cpmap.report.solve import solve_json
+from cpmap.spec.solve import load_solve_spec
 
 NETWORKS = ("alexnet", "vgg16", "resnet50", "mobilenet_v2")
 TARGETS = {"alexnet": 15.0, "resnet50": 60.0}  # seconds, every layer proved optimal (issue 5)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from oracle import compare, simulate
 from strategies import FAMILIES, MAX_MACS, RandomChooser, gen_case
 
-from cpmap.evaluator import evaluate
+from cpmap.cost.evaluator import evaluate
 
 MAX_REPORTED = 20
 

@@ -19,7 +19,7 @@ import random
 import time
 from pathlib import Path
 
-from cpmap.evaluator import Evaluator
+from cpmap.cost.evaluator import Evaluator
 from cpmap.search import (
     SearchError,
     anneal,
@@ -29,7 +29,8 @@ from cpmap.search import (
     make_space,
     random_search,
 )
-from cpmap.search.space import decode, sample
+from cpmap.search.space import decode
+from cpmap.search.variation import sample
 from cpmap.spec import load_arch, load_workload
 
 ROOT = Path(__file__).resolve().parent.parent

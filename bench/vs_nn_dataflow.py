@@ -14,7 +14,7 @@ inter-layer pipelining, energy goal, top 1.  Its row-stationary mapping strategy
 (``MapStrategyEyeriss``) is the only one nn_dataflow has.
 
 cpmap side: ``specs/eyeriss-nnd.yaml`` (the same numbers) with ``models/alexnet.yaml`` at
-batch 16, every layer, energy objective, through :func:`cpmap.batch.run_batch` from an
+batch 16, every layer, energy objective, through :func:`cpmap.network.batch.run_batch` from an
 empty cache (a temporary directory), default jobs and workers, ``--time-limit`` per layer.
 
 Layer correspondence.  nn_dataflow splits AlexNet's two-GPU layers into ``_a``/``_b``
@@ -146,9 +146,10 @@ def run_nn_dataflow(processes: int) -> dict:
 
 
 def run_cpmap(time_limit: float, jobs: int | None, seed: int, workdir: str) -> dict:
-    from cpmap.batch import Cache, run_batch
-    from cpmap.report import solve_json
-    from cpmap.solvespec import load_solve_spec
+    from cpmap.network.batch import run_batch
+    from cpmap.network.cache import Cache
+    from cpmap.report.solve import solve_json
+    from cpmap.spec.solve import load_solve_spec
 
     spec = Path(workdir) / "alexnet-nnd.yaml"
     spec.write_text(f"solve:\n  arch: {ROOT / 'specs' / 'eyeriss-nnd.yaml'}\n"

@@ -16,13 +16,17 @@ import math
 import os
 import sys
 
-from . import __version__
-from .arch import Arch
-from .errors import CpmapError
-from .evaluator import evaluate
-from .report import format_result
-from .spec import MappingSpec, bind_mapping, load_any, load_arch, load_workload, parse_mapping, read_yaml
-from .workload import Layer, Workload
+from .core.errors import CpmapError
+from .core.output import default_output
+from .core.version import __version__
+from .cost.evaluator import evaluate
+from .report.evaluation import format_result
+from .search.exhaustive import DEFAULT_LIMIT
+from .spec.arch import load_arch
+from .spec.kinds import load_any
+from .spec.mapping import bind_mapping, load_mapping_for, pick_layer
+from .spec.solve import load_solve_spec
+from .spec.workload import load_workload
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -31,38 +35,13 @@ def _error(message: str) -> None:
     print(f"cpmap: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
-def _warn(message: str) -> None:
-    print(f"cpmap: warning: {message}", file=sys.stderr)
-
-
-def pick_layer(workload: Workload, requested: str | None, from_mapping: str | None) -> Layer:
-    """The layer to map: ``--layer``, else the mapping file's ``layer:``, else the
-    workload's only layer."""
-    if requested and from_mapping and requested != from_mapping:
-        _warn(f"--layer {requested} overrides the mapping file's 'layer: {from_mapping}'")
-    name = requested or from_mapping
-    if name is not None:
-        return workload.layer(name)
-    if len(workload.layers) == 1:
-        return workload.layers[0]
-    raise CpmapError(f"workload {workload.name!r} has {len(workload.layers)} layers; choose one with "
-                     f"--layer or 'layer:' in the mapping file: {', '.join(workload.layer_names)}")
-
-
-def _load_mapping_for(path: str, workload: Workload, arch: Arch, layer: str | None):
-    """(layer, mapping) of a mapping file, checked structurally against the layer."""
-    spec: MappingSpec = parse_mapping(read_yaml(path), path)
-    chosen = pick_layer(workload, layer, spec.layer)
-    return chosen, bind_mapping(spec, chosen.problem, arch, path)
-
-
 # --------------------------------------------------------------------------- evaluate
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch)
     workload = load_workload(args.workload)
-    layer, mapping = _load_mapping_for(args.mapping, workload, arch, args.layer)
+    layer, mapping = load_mapping_for(args.mapping, workload, arch, args.layer)
     result = evaluate(layer.problem, arch, mapping)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -108,9 +87,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     # imported here: `cpmap evaluate` and `check` need not load OR-Tools
-    from .batch import Cache, Progress, run_batch
-    from .report import format_solve, solve_json, write_solve_report
-    from .solvespec import load_solve_spec
+    from .network.batch import run_batch
+    from .network.cache import Cache
+    from .network.progress import Progress
+    from .report.solve import format_solve, solve_json, write_solve_report
 
     overrides = {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
                  "objective": args.objective, "encoding": args.encoding, "top_k": args.top,
@@ -155,17 +135,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     # imported here: `cpmap evaluate` and `check` need not load OR-Tools
-    from .compare import (
-        Budgets,
-        compare_json,
-        default_output,
-        format_table,
-        parse_methods,
-        run_compare,
-        with_workers,
-        write_compare_report,
-    )
-    from .solvespec import load_solve_spec
+    from .network.compare import Budgets, parse_methods, run_compare, with_workers
+    from .report.compare import compare_json, format_table, write_compare_report
 
     methods = parse_methods(args.methods)
     overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
@@ -176,7 +147,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         time_limit=args.time_limit or budget, budget=budget, samples=args.samples, population=args.population,
         generations=args.generations, steps=args.steps, exhaustive_limit=args.exhaustive_limit, seed=plan.seed,
         encoding=plan.encoding), plan.workers)
-    out_dir = args.out or default_output(args.spec)
+    out_dir = args.out or default_output(args.spec, "compare-")
     run = run_compare(plan, methods, budgets, progress=not args.quiet and sys.stderr.isatty())
     data = compare_json(run)
     try:
@@ -308,7 +279,7 @@ def _add_solve(sub) -> None:
     p.add_argument("--workers", type=_positive(int), metavar="N",
                    help="CP-SAT workers per solve (default: max(1, cores // jobs))")
     p.add_argument("--seed", type=_seed, metavar="N", help="CP-SAT random seed (default 0)")
-    # objective and encoding are checked with the spec's fields (cpmap.solvespec), so that
+    # objective and encoding are checked with the spec's fields (cpmap.spec.solve), so that
     # building the parser does not import OR-Tools
     p.add_argument("--objective", metavar="{energy,delay,edp}", help="what to minimize (default energy)")
     p.add_argument("--encoding", metavar="{exact,pwl}", help="energy encoding of the model (default exact)")
@@ -326,8 +297,6 @@ def _add_solve(sub) -> None:
 
 
 def _add_compare(sub) -> None:
-    from .search import DEFAULT_LIMIT  # no OR-Tools
-
     p = sub.add_parser(
         "compare", help="CP-SAT against random search, a genetic algorithm, annealing and exhaustive search",
         description="Map every selected layer of a solve spec with each method (same mapping space, same "

@@ -14,10 +14,10 @@ import itertools
 import math
 from collections.abc import Iterator
 
-from cpmap.arch import Arch
-from cpmap.factors import prime_list
-from cpmap.mapping import LevelMapping, Mapping
-from cpmap.problem import Problem
+from cpmap.core.arch import Arch
+from cpmap.core.factors import prime_list
+from cpmap.core.mapping import LevelMapping, Mapping
+from cpmap.core.problem import Problem
 
 
 def _splits(primes: list[int], slots: list) -> list[dict]:

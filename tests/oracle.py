@@ -31,9 +31,9 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from cpmap.arch import Arch
-from cpmap.mapping import Mapping
-from cpmap.problem import Problem
+from cpmap.core.arch import Arch
+from cpmap.core.mapping import Mapping
+from cpmap.core.problem import Problem
 
 
 @dataclass(frozen=True)

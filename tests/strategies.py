@@ -12,10 +12,10 @@ import random
 
 from hypothesis import strategies as st
 
-from cpmap.arch import Arch, Fanout, Level
-from cpmap.factors import prime_list
-from cpmap.mapping import LevelMapping, Mapping
-from cpmap.problem import Problem, conv, eltwise, fc, gemm, pool
+from cpmap.core.arch import Arch, Fanout, Level
+from cpmap.core.factors import prime_list
+from cpmap.core.mapping import LevelMapping, Mapping
+from cpmap.core.problem import Problem, conv, eltwise, fc, gemm, pool
 
 FAMILIES = ("conv", "grouped", "fc", "gemm", "pool", "eltwise")
 MAX_MACS = 1200  # keeps one literal simulation within a few to ~50 ms

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from cpmap.cli import main
-from cpmap.errors import MappingError, SpecError
-from cpmap.solvespec import load_solve_spec
+from cpmap.core.errors import MappingError, SpecError
 from cpmap.spec import load_any, load_arch, load_mapping, load_workload
+from cpmap.spec.solve import load_solve_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EYERISS = ROOT / "specs/eyeriss.yaml"

@@ -17,18 +17,14 @@ from pathlib import Path
 import pytest
 from solvekit import TINY_ARCH, TINY_WORKLOAD, tiny_spec
 
-from cpmap import solver
-from cpmap.batch import (
-    Cache,
-    Progress,
-    atomic_write_text,
-    available_cores,
-    default_cache_dir,
-    problem_key,
-    run_batch,
-)
-from cpmap.solvespec import load_solve_spec
+from cpmap.core.output import atomic_write_text
+from cpmap.network.batch import run_batch
+from cpmap.network.cache import Cache, default_cache_dir, problem_key
+from cpmap.network.pool import available_cores
+from cpmap.network.progress import Progress
+from cpmap.solve import layer as solver
 from cpmap.spec import arch_from_obj
+from cpmap.spec.solve import load_solve_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,7 +164,7 @@ def test_search_cut_short_is_cached_for_its_real_time(tmp_path):
 def test_cache_key_changes_with_what_matters(tmp_path):
     plan = _plan(tmp_path)
     arch, layer = plan.arch, plan.layers[1]
-    opts = plan.options(layer.problem, 1)
+    opts = plan.options(1)
     key = problem_key(layer.problem, arch, opts)
     assert len(key) == 64 and key == problem_key(layer.problem, arch, opts)
     # not the layer name, the arch name, the time limit, seed, workers or top-k
@@ -182,7 +178,7 @@ def test_cache_key_changes_with_what_matters(tmp_path):
     assert problem_key(layer.problem, arch, replace(opts, encoding="pwl")) != key
     constrained = replace(plan, constraints=load_solve_spec(str(tiny_spec(
         tmp_path, name="c.yaml", constraints={"keeps": {"RF": ["W"]}}))).constraints)
-    assert problem_key(layer.problem, arch, constrained.options(layer.problem, 1)) != key
+    assert problem_key(layer.problem, arch, constrained.options(1)) != key
     # 1 and 1.0 are the same energy
     same = copy.deepcopy(TINY_ARCH)
     same["architecture"]["levels"][0]["read_energy_pj"] = 1.0

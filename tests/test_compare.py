@@ -17,12 +17,13 @@ import json
 import pytest
 from solvekit import tiny_spec
 
-import cpmap.compare as compare_mod
+import cpmap.network.compare as compare_mod
 from cpmap.cli import main
-from cpmap.compare import CSV_FIELDS, METHODS, Budgets, format_table, run_cpsat
-from cpmap.evaluator import evaluate
-from cpmap.solvespec import load_solve_spec
+from cpmap.cost.evaluator import evaluate
+from cpmap.network.compare import METHODS, Budgets, run_cpsat
+from cpmap.report.compare import CSV_FIELDS, format_table
 from cpmap.spec import mapping_from_obj
+from cpmap.spec.solve import load_solve_spec
 
 SMALL = ["--samples", "1500", "--generations", "8", "--population", "20", "--steps", "1500",
          "--exhaustive-limit", "10000", "--budget", "10", "-q"]
@@ -245,9 +246,9 @@ def test_run_cpsat_inline_matches_pool(tmp_path):
     plan = load_solve_spec(str(tiny_spec(tmp_path, layers=["conv1"])))
     problem = plan.layers[0].problem
     budgets = Budgets(time_limit=10, workers=1)
-    inline = run_cpsat(problem, plan.arch, "energy", plan.user_constraints(problem), budgets)
+    inline = run_cpsat(problem, plan.arch, "energy", plan.constraints, budgets)
     with compare_mod.CpsatPool() as pool:
-        child = run_cpsat(problem, plan.arch, "energy", plan.user_constraints(problem), budgets, pool)
+        child = run_cpsat(problem, plan.arch, "energy", plan.constraints, budgets, pool)
     for r in (inline, child):
         assert (r.status, r.detail) == ("optimal", "OPTIMAL")
         assert r.cost == r.lower_bound == r.result.energy_pj == r.history[-1][2]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from cpmap.core.workload import Workload
 from cpmap.spec import load_workload, read_yaml, workload_from_obj
-from cpmap.workload import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from oracle import compare, simulate
 from strategies import DrawChooser, cases, gen_arch, gen_mapping, gen_problem
 
-from cpmap.arch import Arch, Fanout, Level
-from cpmap.mapping import LevelMapping, Mapping
-from cpmap.problem import conv, fc, window_extent
+from cpmap.core.arch import Arch, Fanout, Level
+from cpmap.core.mapping import LevelMapping, Mapping
+from cpmap.core.problem import conv, fc, window_extent
 
 try:
-    from cpmap.evaluator import evaluate
+    from cpmap.cost.evaluator import evaluate
 except ImportError:  # the evaluator is written in parallel; the oracle tests still run
     evaluate = None
 

@@ -19,8 +19,8 @@ import yaml
 from solvekit import TINY_ARCH, TINY_WORKLOAD, tiny_spec, write
 
 from cpmap.cli import main
-from cpmap.solvespec import load_solve_spec
 from cpmap.spec import load_any
+from cpmap.spec.solve import load_solve_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

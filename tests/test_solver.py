@@ -19,11 +19,12 @@ import pytest
 from brute_force import brute_force_mappings
 from ortools.sat.python import cp_model
 
-from cpmap.arch import Arch, Fanout, Level
-from cpmap.cpsat import build_model
-from cpmap.evaluator import Evaluator
-from cpmap.problem import conv, fc, gemm
-from cpmap.solver import SolveOptions, mapping_from_solution, solve_layer
+from cpmap.core.arch import Arch, Fanout, Level
+from cpmap.core.options import SolveOptions
+from cpmap.core.problem import conv, fc, gemm
+from cpmap.cost.evaluator import Evaluator
+from cpmap.solve.layer import mapping_from_solution, solve_layer
+from cpmap.solve.model import build_model
 
 ARCH = Arch("tiny", 16, 1.0, (
     Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=12),
@@ -225,9 +226,9 @@ def test_model_does_not_depend_on_the_hash_seed(tmp_path):
     (CP-SAT's search, and so a time-limited answer, depends on the model's order)."""
     script = (
         "import sys\n"
-        "from cpmap.problem import conv\n"
+        "from cpmap.core.problem import conv\n"
         "from cpmap.spec import load_arch\n"
-        "from cpmap.cpsat import build_model\n"
+        "from cpmap.solve.model import build_model\n"
         "arch = load_arch('specs/eyeriss.yaml')\n"
         "lm = build_model(conv('c', K=48, C=32, P=12, Q=12, R=3, S=3, stride=2), arch)\n"
         "lm.model.export_to_file(sys.argv[1])\n"

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from strategies import cases
 
-from cpmap.errors import CpmapError, SpecError
-from cpmap.evaluator import evaluate
+from cpmap.core.errors import CpmapError, SpecError
+from cpmap.cost.evaluator import evaluate
 from cpmap.spec import (
     StrictLoader,
     arch_from_obj,

@@ -1,9 +1,9 @@
 """docs/cost-model.md section 7: every number there was counted by hand."""
 
-from cpmap.arch import Arch, Fanout, Level
-from cpmap.evaluator import evaluate
-from cpmap.mapping import LevelMapping, Mapping
-from cpmap.problem import conv
+from cpmap.core.arch import Arch, Fanout, Level
+from cpmap.core.mapping import LevelMapping, Mapping
+from cpmap.core.problem import conv
+from cpmap.cost.evaluator import evaluate
 
 
 def test_worked_example_matches_hand_count():

@@ -7,15 +7,17 @@
 * :func:`anneal`: simulated annealing.
 
 Each returns a :class:`SearchResult` whose best mapping the evaluator validated.  The
-space itself (slots, genomes, sampling, variation, counting) is :mod:`cpmap.search.space`.
+space itself (slots, genomes) is :mod:`cpmap.search.space`, its sampling and variation
+:mod:`cpmap.search.variation`, its size :mod:`cpmap.search.counting`.
 """
 
 from .anneal import anneal
+from .counting import count_mappings
 from .exhaustive import DEFAULT_LIMIT, exhaustive_search, iter_mappings
 from .genetic import genetic_search
 from .random_search import random_search
-from .result import OBJECTIVES, SearchResult, objective_key
-from .space import Genome, SearchError, Space, count_mappings, make_space, space_for
+from .result import SearchResult
+from .space import Genome, SearchError, Space, make_space, space_for
 
 SEARCHERS = {
     "random": random_search,
@@ -26,7 +28,7 @@ SEARCHERS = {
 """Method name -> searcher (the names ``cpmap compare --methods`` uses)."""
 
 __all__ = [
-    "DEFAULT_LIMIT", "OBJECTIVES", "SEARCHERS", "Genome", "SearchError", "SearchResult", "Space",
-    "anneal", "count_mappings", "exhaustive_search", "genetic_search", "iter_mappings", "make_space",
-    "objective_key", "random_search", "space_for",
+    "DEFAULT_LIMIT", "SEARCHERS", "Genome", "SearchError", "SearchResult", "Space", "anneal",
+    "count_mappings", "exhaustive_search", "genetic_search", "iter_mappings", "make_space", "random_search",
+    "space_for",
 ]

@@ -1,7 +1,7 @@
 """Simulated annealing over the mapping space.
 
 From a random valid mapping, each step evaluates one mutation of the current genome
-(:func:`cpmap.search.space.mutate`, one move) and accepts it if it is valid and not worse,
+(:func:`cpmap.search.variation.mutate`, one move) and accepts it if it is valid and not worse,
 or if it is worse by a cost ratio ``r`` with probability ``exp(-ln(r) / T)``.  The
 temperature falls geometrically from ``t_start`` to ``t_end`` over the steps (or over the
 budget when there is no step limit), so it is a relative cost change and scale-free.
@@ -13,10 +13,11 @@ import math
 import random
 import time
 
-from ..arch import Arch
-from ..problem import Problem
+from ..core.arch import Arch
+from ..core.problem import Problem
 from .result import INVALID, SearchResult, Tracker
-from .space import SearchError, Space, feasible, mutate, resolve_space, sample
+from .space import SearchError, Space, feasible, resolve_space
+from .variation import mutate, sample
 
 
 def anneal(problem: Problem, arch: Arch, *, steps: int | None = 10_000, budget: float | None = None,

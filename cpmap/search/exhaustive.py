@@ -1,6 +1,6 @@
 """Exhaustive enumeration of small mapping spaces.
 
-Walks every mapping :func:`cpmap.search.space.count_mappings` counts: every split of every
+Walks every mapping :func:`cpmap.search.counting.count_mappings` counts: every split of every
 dim's prime factors over the temporal loops and fanout axes that fits the axes (and the
 restrictions), every permutation of the loops of each level above the innermost (the
 innermost level's order cannot change any count), every bypass choice.  It counts first
@@ -14,11 +14,12 @@ import itertools
 import math
 from collections.abc import Iterator
 
-from ..arch import Arch
-from ..mapping import LevelMapping, Mapping
-from ..problem import Problem
+from ..core.arch import Arch
+from ..core.mapping import LevelMapping, Mapping
+from ..core.problem import Problem
+from .counting import count_mappings, dim_splits
 from .result import SearchResult, Tracker
-from .space import SearchError, Space, count_mappings, dim_splits, resolve_space
+from .space import SearchError, Space, resolve_space
 
 DEFAULT_LIMIT = 2_000_000
 """Largest space :func:`exhaustive_search` enumerates unless told otherwise."""

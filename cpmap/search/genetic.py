@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import random
 
-from ..arch import Arch
-from ..problem import Problem
+from ..core.arch import Arch
+from ..core.problem import Problem
 from .result import SearchResult, Tracker
-from .space import Genome, SearchError, Space, crossover, feasible, mutate, resolve_space, sample
+from .space import Genome, SearchError, Space, feasible, resolve_space
+from .variation import crossover, mutate, sample
 
 DUPLICATE_TRIES = 5
 CACHE_SIZE = 200_000

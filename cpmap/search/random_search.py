@@ -1,14 +1,15 @@
 """Random search in the style of Timeloop's random mapper: draw mappings from the space
-(:func:`cpmap.search.space.sample`), evaluate each, keep the best valid one."""
+(:func:`cpmap.search.variation.sample`), evaluate each, keep the best valid one."""
 
 from __future__ import annotations
 
 import random
 
-from ..arch import Arch
-from ..problem import Problem
+from ..core.arch import Arch
+from ..core.problem import Problem
 from .result import SearchResult, Tracker
-from .space import SearchError, Space, decode, resolve_space, sample
+from .space import SearchError, Space, decode, resolve_space
+from .variation import sample
 
 
 def random_search(problem: Problem, arch: Arch, *, samples: int | None = 10_000, budget: float | None = None,

@@ -6,12 +6,10 @@ import math
 import time
 from dataclasses import dataclass
 
-from ..evaluator import Evaluator, Result
-from ..mapping import Mapping
+from ..core.mapping import Mapping
+from ..core.objectives import OBJECTIVES, objective_key
+from ..cost.evaluator import Evaluator, Result
 from .space import Genome, SearchError, Space, decode
-
-OBJECTIVES = ("energy", "delay", "edp")
-"""energy: ``energy_pj``; delay: ``cycles``; edp: ``energy_pj * cycles``."""
 
 STOPPED_BY = ("samples", "budget", "complete")
 """Why a search ended: a count limit (samples, evaluations, generations or steps), the
@@ -23,17 +21,6 @@ INVALID = (math.inf, math.inf)
 def check_objective(objective: str) -> None:
     if objective not in OBJECTIVES:
         raise SearchError(f"unknown objective {objective!r} (choose from {', '.join(OBJECTIVES)})")
-
-
-def objective_key(result: Result, objective: str) -> tuple[float, float]:
-    """(cost, tie-break) of a valid result: lower is better.  The cost is the objective
-    (energy pJ, cycles, or pJ x cycles); ties are broken by cycles for energy and by
-    energy for delay and EDP."""
-    if objective == "energy":
-        return (result.energy_pj, float(result.cycles))
-    if objective == "delay":
-        return (float(result.cycles), result.energy_pj)
-    return (result.energy_pj * result.cycles, result.energy_pj)
 
 
 @dataclass(frozen=True)
@@ -61,24 +48,6 @@ class SearchResult:
         if self.best_result is None:
             return math.inf
         return objective_key(self.best_result, self.objective)[0]
-
-    def to_json(self) -> dict:
-        from ..spec import mapping_to_obj
-
-        r = self.best_result
-        return {
-            "method": self.method,
-            "objective": self.objective,
-            "best_cost": None if r is None else self.best_cost,
-            "energy_pj": None if r is None else r.energy_pj,
-            "cycles": None if r is None else r.cycles,
-            "evaluations": self.evaluations,
-            "valid_evaluations": self.valid_evaluations,
-            "seconds": self.seconds,
-            "stopped_by": self.stopped_by,
-            "history": [list(h) for h in self.history],
-            "mapping": None if self.best_mapping is None else mapping_to_obj(self.best_mapping),
-        }
 
 
 class Tracker:

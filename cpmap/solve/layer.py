@@ -1,7 +1,7 @@
 """Solve one layer with CP-SAT, re-score with the evaluator, certify the gap.
 
 The solver's objective is never reported as the cost: every mapping it returns is
-re-scored by :func:`cpmap.evaluator.evaluate`.  The lower bound is CP-SAT's best objective
+re-scored by :func:`cpmap.cost.evaluator.evaluate`.  The lower bound is CP-SAT's best objective
 bound (divided by the energy scale, plus the constant MAC energy); it is valid because the
 model's energy equals the evaluator's (per-word energies rounded *down* when they are not
 exact decimals) and the model contains every mapping of the space.
@@ -10,41 +10,18 @@ exact decimals) and the model contains every mapping of the space.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from .arch import Arch
-from .cpsat import LayerModel, UserConstraints, build_model
-from .evaluator import Result, evaluate
-from .mapping import LevelMapping, Mapping
-from .problem import Problem
-
-OBJECTIVES = ("energy", "delay", "edp")
-ENCODINGS = ("exact", "pwl")
-
-
-@dataclass(frozen=True)
-class SolveOptions:
-    """How to solve one layer.
-
-    ``objective``: energy (pJ), delay (cycles) or edp (pJ x cycles); ``encoding``: how the
-    energy objective is modelled (docs/solver.md); ``time_limit``: seconds per layer;
-    ``workers`` and ``seed``: CP-SAT's, fixed so that a run is reproducible; ``top_k``: how
-    many distinct mappings to return, ranked by the evaluator; ``tie_break``: once the
-    energy (delay) optimum is proved, spend up to ``TIE_BREAK_SHARE`` of the time limit on
-    the fewest cycles (least energy) among the mappings with that optimum."""
-
-    objective: str = "energy"
-    encoding: str = "exact"
-    time_limit: float = 10.0
-    workers: int = 2
-    seed: int = 0
-    top_k: int = 1
-    constraints: UserConstraints = field(default_factory=UserConstraints)
-    deterministic: bool = True
-    tie_break: bool = True
-
+from ..core.arch import Arch
+from ..core.constraints import ResolvedConstraints
+from ..core.mapping import LevelMapping, Mapping
+from ..core.objectives import SECONDARY, objective_value
+from ..core.options import SolveOptions
+from ..core.problem import Problem
+from ..cost.evaluator import Result, evaluate
+from .model import LayerModel, build_model
 
 TIE_BREAK_SHARE = 0.02  # of the time limit, for the secondary objective after a proof
 
@@ -53,15 +30,6 @@ TIE_BREAK_SHARE = 0.02  # of the time limit, for the secondary objective after a
 class Candidate:
     mapping: Mapping
     result: Result
-
-
-def objective_value(result: Result, objective: str) -> float:
-    """The evaluator's value of ``objective`` for a result (pJ, cycles or pJ x cycles)."""
-    if objective == "energy":
-        return result.energy_pj
-    if objective == "delay":
-        return float(result.cycles)
-    return result.energy_pj * result.cycles
 
 
 @dataclass(frozen=True)
@@ -99,26 +67,26 @@ class LayerSolution:
         return max(0.0, (v - self.lower_bound) / v) if v > 0 else 0.0
 
 
-def mapping_from_solution(lm: LayerModel, problem: Problem, arch: Arch, value) -> Mapping:
+def mapping_from_solution(layer_model: LayerModel, problem: Problem, arch: Arch, value) -> Mapping:
     """Read a mapping back from solver values.  Level j's loops irrelevant to the chosen
     tensor go innermost, which realizes exactly the reuse the model assumed."""
     rel = {t.name: t.dims for t in problem.tensors}
     levels = []
     for i, lv in enumerate(arch.levels):
-        loops = [(d, lm.factor(value, d, s)) for d in problem.dims for s in lm.slots
+        loops = [(d, layer_model.factor(value, d, s)) for d in problem.dims for s in layer_model.slots
                  if s.level == i and not s.spatial]
         loops = [(d, f) for d, f in loops if f > 1]
-        chosen = next((t for t in problem.tensor_names if (i, t) in lm.inner and value(lm.inner[i, t])), None)
+        chosen = next((t for t in problem.tensor_names if (i, t) in layer_model.inner and value(layer_model.inner[i, t])), None)
         if chosen is not None:
             loops = [lp for lp in loops if lp[0] in rel[chosen]] + [lp for lp in loops if lp[0] not in rel[chosen]]
         spatial = []
         if lv.fanout is not None:
             for ax, _ in lv.fanout.axes:
-                sl = tuple((d, lm.factor(value, d, s)) for d in problem.dims for s in lm.slots
-                           if s.level == i and s.axis == ax and lm.factor(value, d, s) > 1)
+                sl = tuple((d, layer_model.factor(value, d, s)) for d in problem.dims for s in layer_model.slots
+                           if s.level == i and s.axis == ax and layer_model.factor(value, d, s) > 1)
                 if sl:
                     spatial.append((ax, sl))
-        keeps = frozenset(t for t in problem.tensor_names if _val(value, lm.keep[i, t]))
+        keeps = frozenset(t for t in problem.tensor_names if _val(value, layer_model.keep[i, t]))
         levels.append(LevelMapping(lv.name, tuple(loops), keeps, tuple(spatial)))
     return Mapping(tuple(levels))
 
@@ -152,55 +120,55 @@ class _Progress(cp_model.CpSolverSolutionCallback):
     """Keeps the last (best) solution's values so that an interrupted solve still returns
     the best mapping found; reports each one to ``on_solution`` if given."""
 
-    def __init__(self, lm: LayerModel, problem: Problem, arch: Arch, on_solution=None):
+    def __init__(self, layer_model: LayerModel, problem: Problem, arch: Arch, on_solution=None):
         super().__init__()
-        self.lm, self.problem, self.arch, self.on_solution = lm, problem, arch, on_solution
+        self.layer_model, self.problem, self.arch, self.on_solution = layer_model, problem, arch, on_solution
         self.mapping: Mapping | None = None
         self.bound: float | None = None
         self.incumbents: list[Mapping] = []
 
     def on_solution_callback(self) -> None:
-        self.mapping = mapping_from_solution(self.lm, self.problem, self.arch, self.value)
+        self.mapping = mapping_from_solution(self.layer_model, self.problem, self.arch, self.value)
         self.incumbents.append(self.mapping)
         self.bound = self.best_objective_bound
         if self.on_solution is not None:
             self.on_solution(self.wall_time, self.mapping)
 
 
-def _bound(lm: LayerModel, raw: float, objective: str) -> float:
+def _bound(layer_model: LayerModel, raw: float, objective: str) -> float:
     """The certified lower bound in the objective's unit from CP-SAT's objective bound."""
     if objective == "energy":
-        return raw / lm.scale + lm.constant_pj
+        return raw / layer_model.scale + layer_model.constant_pj
     if objective == "delay":
         return float(raw)
-    return raw * lm.edp_quantum / lm.scale
+    return raw * layer_model.edp_quantum / layer_model.scale
 
 
-def _exclude(lm: LayerModel, model: cp_model.CpModel, value) -> None:
+def _exclude(layer_model: LayerModel, model: cp_model.CpModel, value) -> None:
     """A no-good cut: the next solution differs in some factor, bypass or loop-order class."""
     diff = []
-    for evs in lm.exponents.values():
+    for evs in layer_model.exponents.values():
         for _, v in evs:
             b = model.new_bool_var("")
             model.add(v != int(value(v))).only_enforce_if(b)
             diff.append(b)
-    for lit in list(lm.keep.values()) + list(lm.inner.values()):
+    for lit in list(layer_model.keep.values()) + list(layer_model.inner.values()):
         if isinstance(lit, bool):
             continue
         diff.append(lit.negated() if value(lit) else lit)
     model.add_bool_or(diff)
 
 
-def _tie_break(lm: LayerModel, solver: cp_model.CpSolver, options: SolveOptions, problem: Problem,
+def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: SolveOptions, problem: Problem,
                arch: Arch, cand: Candidate) -> Candidate:
     """Among the mappings with the proved optimum, the one with the fewest compute cycles
     (energy objective) or the least energy (delay objective), searched for a short while
     from the optimum found.  Equal optima differ widely in the other measure (a pool layer
     can take 8 or 16 cycles at the same energy); an architect expects the better one."""
-    tie = lm.model.clone()
-    primary = lm.energy if options.objective == "energy" else lm.cycles
+    tie = layer_model.model.clone()
+    primary = layer_model.energy if options.objective == "energy" else layer_model.cycles
     tie.add(primary <= round(solver.objective_value))
-    tie.minimize(lm.cycles if options.objective == "energy" else lm.energy)
+    tie.minimize(layer_model.cycles if options.objective == "energy" else layer_model.energy)
     for i in range(len(tie.proto.variables)):
         var = tie.get_int_var_from_proto_index(i)
         tie.add_hint(var, solver.value(var))
@@ -209,51 +177,45 @@ def _tie_break(lm: LayerModel, solver: cp_model.CpSolver, options: SolveOptions,
     st = tie_solver.solve(tie)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return cand
-    mapping = mapping_from_solution(lm, problem, arch, tie_solver.value)
+    mapping = mapping_from_solution(layer_model, problem, arch, tie_solver.value)
     r = evaluate(problem, arch, mapping)
     # the evaluator decides: never worse in the primary measure, strictly better in the other
-    secondary = "delay" if options.objective == "energy" else "energy"
+    secondary = SECONDARY[options.objective]
     if (r.valid and objective_value(r, options.objective) <= objective_value(cand.result, options.objective)
             and objective_value(r, secondary) < objective_value(cand.result, secondary)):
         return Candidate(mapping, r)
     return cand
 
 
-def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptions(),
+def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
                 on_solution=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
     and the certified lower bound.  With ``top_k`` > 1 the model is solved again with each
     mapping found excluded, each time with the full time limit, and the distinct mappings
     are ranked by the evaluator.  ``on_solution(seconds, mapping)`` is called for every
-    improving solution of the first solve.  Ctrl-C returns the best mapping found so far."""
-    if options.objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {options.objective!r}; expected one of {OBJECTIVES}")
-    if options.encoding not in ENCODINGS:
-        raise ValueError(f"unknown encoding {options.encoding!r}; expected one of {ENCODINGS}")
+    improving solution of the first solve.  Ctrl-C returns the best mapping found so far.
+    ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s."""
     start = time.perf_counter()
-    lm = build_model(problem, arch, options.objective, options.constraints, options.encoding)
+    options = options or SolveOptions()
+    constraints = options.constraints.resolve(problem, arch)
+    layer_model = build_model(problem, arch, options.objective, constraints, options.encoding)
     found: list[Candidate] = []
     status, bound, reason = "UNKNOWN", None, ""
     for k in range(max(1, options.top_k)):
         solver = cp_model.CpSolver()
         _params(solver, options, options.time_limit)
-        progress = _Progress(lm, problem, arch, on_solution if k == 0 else None)
+        progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None)
         interrupted = False
         try:
-            st = solver.solve(lm.model, progress)
+            st = solver.solve(layer_model.model, progress)
         except KeyboardInterrupt:
             st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
         if k == 0:
-            if st == cp_model.INFEASIBLE:
-                return LayerSolution(problem.name, "INFEASIBLE", None, None, time.perf_counter() - start,
-                                     options.objective, reason=explain_infeasible(problem, arch, options))
             if progress.mapping is None:
-                return LayerSolution(problem.name, "UNKNOWN", None, None, time.perf_counter() - start,
-                                     options.objective,
-                                     reason="interrupted before a mapping was found" if interrupted
-                                     else "no mapping found within the time limit")
+                return _without_mapping(problem, arch, options, constraints, st == cp_model.INFEASIBLE,
+                                        interrupted, time.perf_counter() - start)
             raw = progress.bound if interrupted else solver.best_objective_bound
-            bound = _bound(lm, raw, options.objective)
+            bound = _bound(layer_model, raw, options.objective)
             status = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
             if interrupted:
                 reason = "interrupted: best mapping so far"
@@ -261,27 +223,48 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptio
                 reason = "time limit reached"
         if progress.mapping is None:
             break  # no further distinct mapping (or interrupted)
-        result = evaluate(problem, arch, progress.mapping)
-        if not result.valid:
-            raise AssertionError(f"solver returned an invalid mapping: {result.errors}")
-        cand = Candidate(progress.mapping, result)
-        if k == 0 and len(progress.incumbents) > 1:
-            # under a relaxed objective (pwl, edp) an earlier incumbent can score better
-            for m in progress.incumbents[:-1]:
-                r = evaluate(problem, arch, m)
-                if r.valid and objective_value(r, options.objective) < objective_value(cand.result, options.objective):
-                    cand = Candidate(m, r)
+        cand = _candidate(problem, arch, options, progress, first=k == 0)
         if (k == 0 and st == cp_model.OPTIMAL and options.tie_break and not interrupted
                 and options.objective in ("energy", "delay") and options.encoding == "exact"):
             try:
-                cand = _tie_break(lm, solver, options, problem, arch, cand)
+                cand = _tie_break(layer_model, solver, options, problem, arch, cand)
             except KeyboardInterrupt:
                 interrupted = True  # the optimum stands; only the tie-break and top-k stop
         found.append(cand)
         if interrupted or k + 1 >= options.top_k or st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
-        _exclude(lm, lm.model, solver.value)
-    elapsed = time.perf_counter() - start
+        _exclude(layer_model, layer_model.model, solver.value)
+    return _ranked(problem, options, found, status, bound, reason, time.perf_counter() - start)
+
+
+def _without_mapping(problem: Problem, arch: Arch, options: SolveOptions, constraints: ResolvedConstraints,
+                     infeasible: bool, interrupted: bool, seconds: float) -> LayerSolution:
+    if infeasible:
+        return LayerSolution(problem.name, "INFEASIBLE", None, None, seconds, options.objective,
+                             reason=explain_infeasible(problem, arch, constraints))
+    return LayerSolution(problem.name, "UNKNOWN", None, None, seconds, options.objective,
+                         reason="interrupted before a mapping was found" if interrupted
+                         else "no mapping found within the time limit")
+
+
+def _candidate(problem: Problem, arch: Arch, options: SolveOptions, progress: _Progress, first: bool) -> Candidate:
+    """The solve's mapping, re-scored by the evaluator; under a relaxed objective (pwl,
+    edp) an earlier incumbent of the first solve can score better, and then it is taken."""
+    result = evaluate(problem, arch, progress.mapping)
+    if not result.valid:
+        raise AssertionError(f"solver returned an invalid mapping: {result.errors}")
+    cand = Candidate(progress.mapping, result)
+    if first and len(progress.incumbents) > 1:
+        for m in progress.incumbents[:-1]:
+            r = evaluate(problem, arch, m)
+            if r.valid and objective_value(r, options.objective) < objective_value(cand.result, options.objective):
+                cand = Candidate(m, r)
+    return cand
+
+
+def _ranked(problem: Problem, options: SolveOptions, found: list[Candidate], status: str, bound: float | None,
+            reason: str, elapsed: float) -> LayerSolution:
+    """The distinct mappings found, ranked by the evaluator, with the certified status."""
     unique = list({c.mapping: c for c in reversed(found)}.values())[::-1]
     ranked = sorted(unique, key=lambda c: objective_value(c.result, options.objective))
     best = found[0]
@@ -289,21 +272,18 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions = SolveOptio
     # evaluator unless the objective is a relaxation (pwl) or not energy
     if objective_value(ranked[0].result, options.objective) < objective_value(best.result, options.objective):
         best = ranked[0]
-    gap_status = status
     if status == "OPTIMAL" and (options.encoding == "pwl" or options.objective == "edp"):
         # the model was a relaxation: proved optimal only when the certified gap closes
         v = objective_value(best.result, options.objective)
         if bound is None or (v - bound) > 1e-9 * max(1.0, abs(v)):
-            gap_status = "FEASIBLE"
+            status = "FEASIBLE"
             reason = (f"the {options.encoding if options.encoding == 'pwl' else 'edp'} model was solved to "
                       "optimality; the mapping's certified gap is its distance to that bound")
-    return LayerSolution(problem.name, gap_status, best, bound, elapsed, options.objective, reason,
-                         tuple(ranked))
+    return LayerSolution(problem.name, status, best, bound, elapsed, options.objective, reason, tuple(ranked))
 
 
-def explain_infeasible(problem: Problem, arch: Arch, options: SolveOptions) -> str:
+def explain_infeasible(problem: Problem, arch: Arch, cons: ResolvedConstraints) -> str:
     """Say which restriction makes the layer impossible to map."""
-    cons = options.constraints
     for lv_i, tensors in cons.keeps.items():
         lv = arch.levels[lv_i]
         if lv.capacity is not None and len(tensors) > lv.capacity:

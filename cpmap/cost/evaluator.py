@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .arch import Arch
-from .errors import MappingError
-from .mapping import Mapping
-from .problem import Problem, window_extent
+from ..core.arch import Arch
+from ..core.errors import MappingError
+from ..core.mapping import Mapping
+from ..core.problem import Problem, window_extent
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,16 @@ class Result:
         }
 
 
+class _Nest:
+    """A mapping in index form, per level innermost first (internal to :class:`Evaluator`)."""
+
+    __slots__ = ("compute_cycles", "irr", "keeps", "mcast", "temporal", "tiles", "used")
+
+    def __init__(self, temporal, keeps, used, irr, mcast, tiles, compute_cycles):
+        self.temporal, self.keeps, self.used = temporal, keeps, used
+        self.irr, self.mcast, self.tiles, self.compute_cycles = irr, mcast, tiles, compute_cycles
+
+
 class Evaluator:
     """Evaluates mappings of one problem on one architecture."""
 
@@ -87,20 +97,30 @@ class Evaluator:
         (:meth:`Mapping.structural_errors`): only for mappings built to be structurally
         valid, such as a searcher's decoded genomes; a malformed one then gives garbage or
         an exception instead of a :class:`MappingError`."""
-        problem, arch = self.problem, self.arch
         if not trusted:
-            errs = mapping.structural_errors(problem, arch)
+            errs = mapping.structural_errors(self.problem, self.arch)
             if errs:
                 raise MappingError(errs)
-        L, D, di = self.nlev, len(problem.dims), self.dim_index
-        levels = arch.levels
-        tensors, rel = self.tensors, self.rel
+        nest = self._nest(mapping)
+        errors = self._validate(mapping, nest.keeps, nest.irr, nest.tiles)
+        reads = [dict.fromkeys(self.tensors, 0) for _ in range(self.nlev)]
+        writes = [dict.fromkeys(self.tensors, 0) for _ in range(self.nlev)]
+        net = [0] * self.nlev  # words crossing the fanout of level j
+        for t in self.tensors:
+            keepers = [i for i in range(self.nlev) if t in nest.keeps[i]]
+            if keepers and keepers[-1] == self.nlev - 1:  # else reported by _validate
+                self._count_tensor(t, keepers, nest, reads, writes, net)
+        return self._result(nest, reads, writes, net, errors)
 
-        # --- per-level loops in index form (factor-1 loops dropped: they have no effect)
+    def _nest(self, mapping: Mapping) -> _Nest:
+        """The loops of ``mapping`` in index form and what follows from them alone: tile
+        extents, used instances, sharing factors and tile sizes."""
+        L, D, di, tensors, rel = self.nlev, len(self.problem.dims), self.dim_index, self.tensors, self.rel
+        levels = self.arch.levels
+        # factor-1 loops dropped: they have no effect
         temporal = [[(di[d], f) for d, f in lm.temporal if f > 1] for lm in mapping.levels]
         spatial = [[(di[d], f) for d, f in lm.spatial_loops() if f > 1] for lm in mapping.levels]
         keeps = [lm.keeps for lm in mapping.levels]
-
         # tile extents: level i covers its own temporal loops, its fanout's spatial loops, and below
         ext: list[list[int]] = []
         cur = [1] * D
@@ -111,82 +131,71 @@ class Evaluator:
             for d, f in spatial[i]:
                 cur[d] *= f
             ext.append(cur)
-
         # used instances of level i = spatial factors of fanouts above i
         used = [1] * L
         for i in range(L - 2, -1, -1):
             used[i] = used[i + 1] * math.prod(f for _, f in spatial[i + 1])
-        compute_cycles = math.prod(f for loops in temporal for _, f in loops)
-
         # irrelevant spatial factor per fanout (index = level owning the fanout) and tensor
-        irr = [{t: math.prod(f for d, f in spatial[j] if not rel[t][d]) for t in tensors}
-               for j in range(L)]
+        irr = [{t: math.prod(f for d, f in spatial[j] if not rel[t][d]) for t in tensors} for j in range(L)]
         mcast = [irr[j] if levels[j].fanout is not None and levels[j].fanout.multicast
                  else dict.fromkeys(tensors, 1) for j in range(L)]
-
         tiles = [{t: self.tile_words(t, ext[i]) for t in keeps[i]} for i in range(L)]
-        errors = self._validate(mapping, keeps, irr, tiles)
+        compute_cycles = math.prod(f for loops in temporal for _, f in loops)
+        return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles)
 
-        reads = [dict.fromkeys(tensors, 0) for _ in range(L)]
-        writes = [dict.fromkeys(tensors, 0) for _ in range(L)]
-        net = [0] * L  # words crossing the fanout of level j
-
-        for t in tensors:
-            r = rel[t]
-            keepers = [i for i in range(L) if t in keeps[i]]
-            if not keepers or keepers[-1] != L - 1:
-                continue  # reported by _validate; counts would be meaningless
-            share = irr if t == "O" else mcast
-            # versions F and distinct tiles U of each kept level's tile (1, 1 at the outermost)
-            versions = {i: self._versions(temporal, i, r) for i in keepers[:-1]}
-            versions[L - 1] = (1, 1)
-            for n, i in enumerate(keepers[:-1]):
-                p = keepers[n + 1]
-                F, U = versions[i]
-                S = tiles[i][t]
-                sent = used[i] * F * S  # words leaving/entering the children in total
-                between = range(i + 1, p + 1)
-                g = math.prod(share[j][t] for j in between)
-                if t == "O":
-                    back = used[i] * (F - U) * S // g
-                    writes[p][t] += sent // g
-                    reads[p][t] += back
-                    writes[i][t] += back
-                    below = 1
-                    for j in between:
-                        net[j] += sent // below + back
-                        below *= share[j][t]
-                else:
-                    writes[i][t] += sent
-                    reads[p][t] += sent // g
-                    below = 1
-                    for j in between:
-                        net[j] += sent // below
-                        below *= share[j][t]
-            # MAC accesses at the innermost keeper k
-            k = keepers[0]
-            below = 1
-            for j in range(1, k + 1):
-                net[j] += self.macs // below
-                below *= share[j][t]
+    def _count_tensor(self, t: str, keepers: list[int], nest: _Nest, reads, writes, net) -> None:
+        """Add tensor ``t``'s fills, read-backs, write-backs, MAC accesses and network words
+        (docs/cost-model.md section 3) to the counts, in place."""
+        L, used, tiles, temporal = self.nlev, nest.used, nest.tiles, nest.temporal
+        r = self.rel[t]
+        share = nest.irr if t == "O" else nest.mcast
+        # versions F and distinct tiles U of each kept level's tile (1, 1 at the outermost)
+        versions = {i: self._versions(temporal, i, r) for i in keepers[:-1]}
+        versions[L - 1] = (1, 1)
+        for n, i in enumerate(keepers[:-1]):
+            p = keepers[n + 1]
+            F, U = versions[i]
+            S = tiles[i][t]
+            sent = used[i] * F * S  # words leaving/entering the children in total
+            between = range(i + 1, p + 1)
+            g = math.prod(share[j][t] for j in between)
+            back = used[i] * (F - U) * S // g if t == "O" else 0
             if t == "O":
-                updates = self.macs // below
-                F, U = versions[k]
-                S = tiles[k][t]
-                g_up = (math.prod(share[j][t] for j in range(k + 1, keepers[1] + 1))
-                        if len(keepers) > 1 else 1)
-                fresh = used[k] * F * S - used[k] * (F - U) * S // g_up
-                writes[k][t] += updates
-                reads[k][t] += updates - fresh
+                writes[p][t] += sent // g
+                reads[p][t] += back
+                writes[i][t] += back
             else:
-                reads[k][t] += self.macs // below
+                writes[i][t] += sent
+                reads[p][t] += sent // g
+            below = 1
+            for j in between:
+                net[j] += sent // below + back
+                below *= share[j][t]
+        # MAC accesses at the innermost keeper k
+        k = keepers[0]
+        below = 1
+        for j in range(1, k + 1):
+            net[j] += self.macs // below
+            below *= share[j][t]
+        if t == "O":
+            updates = self.macs // below
+            F, U = versions[k]
+            S = tiles[k][t]
+            g_up = (math.prod(share[j][t] for j in range(k + 1, keepers[1] + 1)) if len(keepers) > 1 else 1)
+            fresh = used[k] * F * S - used[k] * (F - U) * S // g_up
+            writes[k][t] += updates
+            reads[k][t] += updates - fresh
+        else:
+            reads[k][t] += self.macs // below
 
-        # --- energy, cycles
+    def _result(self, nest: _Nest, reads, writes, net, errors: list[str]) -> Result:
+        """Energy (pJ), cycles and the report structures from the counts."""
+        arch, tensors, used = self.arch, self.tensors, nest.used
         breakdown: dict = {}
         accesses: dict = {}
         total = 0.0
-        cycles = compute_cycles
-        for i, lv in enumerate(levels):
+        cycles = nest.compute_cycles
+        for i, lv in enumerate(arch.levels):
             e = {t: reads[i][t] * lv.read_pj + writes[i][t] * lv.write_pj for t in tensors}
             breakdown[lv.name] = e
             total += sum(e.values())
@@ -195,26 +204,18 @@ class Evaluator:
                 cycles = max(cycles, math.ceil(sum(reads[i].values()) / used[i] / lv.read_bandwidth))
             if lv.write_bandwidth is not None:
                 cycles = max(cycles, math.ceil(sum(writes[i].values()) / used[i] / lv.write_bandwidth))
-        network_words = {lv.fanout.name: net[j] for j, lv in enumerate(levels) if lv.fanout is not None}
-        network_pj = {lv.fanout.name: net[j] * lv.fanout.energy_pj
-                      for j, lv in enumerate(levels) if lv.fanout is not None}
+        fanned = [(j, lv.fanout) for j, lv in enumerate(arch.levels) if lv.fanout is not None]
+        network_words = {fan.name: net[j] for j, fan in fanned}
+        network_pj = {fan.name: net[j] * fan.energy_pj for j, fan in fanned}
         mac_pj = self.macs * arch.mac_pj
         breakdown["mac"] = mac_pj
         breakdown["network"] = network_pj
         total += mac_pj + sum(network_pj.values())
-
         return Result(
-            valid=not errors,
-            errors=tuple(errors),
-            macs=self.macs,
-            energy_pj=total,
-            energy_breakdown=breakdown,
-            accesses=accesses,
-            network_words=network_words,
-            tiles={lv.name: tiles[i] for i, lv in enumerate(levels)},
-            cycles=cycles,
-            compute_cycles=compute_cycles,
-            utilization=used[0] / arch.pes,
+            valid=not errors, errors=tuple(errors), macs=self.macs, energy_pj=total,
+            energy_breakdown=breakdown, accesses=accesses, network_words=network_words,
+            tiles={lv.name: nest.tiles[i] for i, lv in enumerate(arch.levels)},
+            cycles=cycles, compute_cycles=nest.compute_cycles, utilization=used[0] / arch.pes,
         )
 
     @staticmethod

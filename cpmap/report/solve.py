@@ -1,129 +1,24 @@
-"""Human-readable reports of evaluation results (the JSON form is ``Result.to_json()``).
-
-Levels are listed outer to inner, the order mapping files are written in.
-"""
+"""The report of ``cpmap solve``: the JSON object, the text report and the report
+directory (docs/batch.md), from a :class:`~cpmap.network.batch.BatchResult`."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import yaml
 
-from .arch import Arch
-from .problem import TENSORS, Problem
-from .spec import mapping_to_obj
-
-
-def _pj(x: float) -> str:
-    return f"{x:,.2f}"
-
-
-def _words(n: int) -> str:
-    return f"{n:,}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Left-align the first column, right-align the others, two spaces between."""
-    cols = list(zip(header, *rows))
-    widths = [max(len(c) for c in col) for col in cols]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:]))
-        return "  " + "  ".join([first, *rest]).rstrip()
-
-    return [line(header), *(line(r) for r in rows)]
-
-
-def format_result(result, problem: Problem | None = None, arch: Arch | None = None) -> str:
-    """A readable multi-section report of a :class:`cpmap.evaluator.Result`.  ``problem``
-    and ``arch`` (optional) add the title and fix the row and column order."""
-    levels = _level_order(result, arch)
-    tensors = _tensor_order(result, problem, levels)
-    out = _summary(result, problem, arch)
-    out += ["", *_energy_section(result, levels, tensors)]
-    out += ["", *_access_section(result, levels, tensors)]
-    if result.network_words:
-        out += ["", *_network_section(result)]
-    if result.errors:
-        out += ["", f"Invalid mapping ({len(result.errors)} error(s)):"]
-        out += [f"  - {e}" for e in result.errors]
-    return "\n".join(out) + "\n"
-
-
-def _level_order(result, arch: Arch | None) -> list[str]:
-    names = list(arch.level_names) if arch is not None else list(result.accesses)
-    return list(reversed(names))  # outer to inner
-
-
-def _tensor_order(result, problem: Problem | None, levels: list[str]) -> list[str]:
-    if problem is not None:
-        return list(problem.tensor_names)
-    present = {t for lv in levels for t in result.accesses.get(lv, {})}
-    return [t for t in TENSORS if t in present]
-
-
-def _summary(result, problem: Problem | None, arch: Arch | None) -> list[str]:
-    what = f"layer {problem.name} ({problem.kind})" if problem is not None else "mapping"
-    where = f" on {arch.name}" if arch is not None else ""
-    status = "valid" if result.valid else "INVALID"
-    per_mac = result.energy_pj / result.macs if result.macs else 0.0
-    pes = f" of {arch.pes:,} PEs" if arch is not None else ""
-    return [
-        f"{what}{where}: {status}",
-        f"  MACs         {_words(result.macs)}",
-        f"  energy       {_pj(result.energy_pj)} pJ ({per_mac:,.3f} pJ/MAC)",
-        f"  cycles       {_words(result.cycles)} (compute {_words(result.compute_cycles)})",
-        f"  utilization  {result.utilization:.1%}{pes}",
-    ]
-
-
-def _energy_section(result, levels: list[str], tensors: list[str]) -> list[str]:
-    bd = result.energy_breakdown
-    total = result.energy_pj or 1.0
-
-    def row(label: str, cells: list[str], value: float) -> list[str]:
-        return [label, *cells, _pj(value), f"{value / total:.1%}"]
-
-    rows = []
-    for lv in levels:
-        per = bd.get(lv, {})
-        rows.append(row(lv, [_pj(per.get(t, 0.0)) for t in tensors], sum(per.values())))
-    blank = [""] * len(tensors)
-    for fan, pj in bd.get("network", {}).items():
-        rows.append(row(f"network {fan}", blank, pj))
-    rows.append(row("MAC", blank, bd.get("mac", 0.0)))
-    rows.append(row("total", blank, result.energy_pj))
-    return ["Energy (pJ)", *_table(["", *tensors, "total", "share"], rows)]
-
-
-def _access_section(result, levels: list[str], tensors: list[str]) -> list[str]:
-    rows = []
-    for lv in levels:
-        acc, tiles = result.accesses.get(lv, {}), result.tiles.get(lv, {})
-        for t in tensors:
-            counts = acc.get(t, {"reads": 0, "writes": 0})
-            tile = _words(tiles[t]) if t in tiles else "bypass"
-            rows.append([f"{lv} {t}", _words(counts["reads"]), _words(counts["writes"]), tile])
-    header = ["", "reads", "writes", "tile/instance"]
-    return ["Accesses (words, all instances)", *_table(header, rows)]
-
-
-def _network_section(result) -> list[str]:
-    net_pj = result.energy_breakdown.get("network", {})
-    rows = [[fan, _words(n), _pj(net_pj.get(fan, 0.0))] for fan, n in result.network_words.items()]
-    return ["Network (words per child)", *_table(["", "words", "pJ"], rows)]
-
-
-# --------------------------------------------------------------------------- cpmap solve
-# The JSON object, the text report and the report directory of `cpmap solve`
-# (docs/batch.md).  ``batch`` is a cpmap.batch.BatchResult.
+from ..core.arch import Arch
+from ..core.objectives import objective_value
+from ..core.output import atomic_write_text
+from ..network.batch import BatchResult, LayerOutcome
+from ..spec.mapping import mapping_to_obj
+from .evaluation import format_result
+from .plots import energy_png
+from .tables import fmt_num, fmt_pct, table
 
 
 def _energy_parts(result, arch: Arch) -> tuple[dict, dict, float]:
@@ -137,7 +32,7 @@ def _mapping_doc(mapping, layer: str) -> dict:
     return {"layer": layer, "mapping": mapping_to_obj(mapping)}
 
 
-def solve_layer_json(outcome, arch: Arch) -> dict:
+def solve_layer_json(outcome: LayerOutcome, arch: Arch) -> dict:
     """One layer of ``cpmap solve --json``: the fields of docs/batch.md."""
     sol = outcome.solution
     name = outcome.layer.name
@@ -162,8 +57,6 @@ def solve_layer_json(outcome, arch: Arch) -> dict:
                utilization=res.utilization, energy_by_level=levels, network_energy_pj=network,
                mac_energy_pj=mac, mapping=_mapping_doc(sol.best.mapping, name), result=res.to_json())
 
-    from .solver import objective_value  # lazily: `cpmap evaluate` need not import OR-Tools
-
     for rank, cand in enumerate(sol.alternatives or (sol.best,), 1):
         out["top"].append({"rank": rank, "value": objective_value(cand.result, sol.objective),
                            "energy_pj": cand.result.energy_pj, "cycles": cand.result.cycles,
@@ -172,14 +65,14 @@ def solve_layer_json(outcome, arch: Arch) -> dict:
     return out
 
 
-def solve_json(batch) -> dict:
+def solve_json(batch: BatchResult) -> dict:
     """The whole ``cpmap solve --json`` object: ``{"layers": [...], "total": {...}}``."""
     arch = batch.plan.arch
     layers = [solve_layer_json(o, arch) for o in batch.outcomes]
     return {"layers": layers, "total": solve_totals(batch, layers)}
 
 
-def solve_totals(batch, layers: list[dict]) -> dict:
+def solve_totals(batch: BatchResult, layers: list[dict]) -> dict:
     """Network totals over the layers that have a mapping.  ``lower_bound_pj`` (the sum of
     the layers' certified bounds) and ``gap`` are given only when every layer has a bound."""
     plan = batch.plan
@@ -224,14 +117,6 @@ def solve_totals(batch, layers: list[dict]) -> dict:
     }
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2%}"
-
-
-def _num(x: float | None, unit: str = "") -> str:
-    return "-" if x is None else f"{x:,.2f}{unit}"
-
-
 def _status_text(lay: dict) -> str:
     extra = []
     if lay["cached"]:
@@ -243,7 +128,7 @@ def _status_text(lay: dict) -> str:
     return lay["status"] + (f" ({', '.join(extra)})" if extra else "")
 
 
-def format_solve(batch, data: dict, files: dict | None = None) -> str:
+def format_solve(batch: BatchResult, data: dict, files: dict | None = None) -> str:
     """The text report of ``cpmap solve``: per layer its status, certified gap, evaluator
     result and best mapping (as mapping YAML), then the summary table and totals.
     ``files``: {layer name: [mapping file paths]} written by :func:`write_solve_report`."""
@@ -258,13 +143,13 @@ def format_solve(batch, data: dict, files: dict | None = None) -> str:
         if lay["mapping"] is None:
             out.append(f"  no mapping: {lay['reason'] or 'none found'}")
             if lay["lower_bound"] is not None:
-                out.append(f"  lower bound {_num(lay['lower_bound'])}")
+                out.append(f"  lower bound {fmt_num(lay['lower_bound'])}")
             continue
         per_mac = lay["energy_pj"] / lay["macs"] if lay["macs"] else 0.0
-        bound = (f"lower bound {_num(lay['lower_bound_pj'], ' pJ')}" if lay["objective"] == "energy"
-                 else f"{lay['objective']} {_num(lay['value'])}, lower bound {_num(lay['lower_bound'])}")
-        out.append(f"  energy {_num(lay['energy_pj'], ' pJ')} ({per_mac:,.3f} pJ/MAC)  {bound}  "
-                   f"gap {_pct(lay['gap'])}")
+        bound = (f"lower bound {fmt_num(lay['lower_bound_pj'], ' pJ')}" if lay["objective"] == "energy"
+                 else f"{lay['objective']} {fmt_num(lay['value'])}, lower bound {fmt_num(lay['lower_bound'])}")
+        out.append(f"  energy {fmt_num(lay['energy_pj'], ' pJ')} ({per_mac:,.3f} pJ/MAC)  {bound}  "
+                   f"gap {fmt_pct(lay['gap'])}")
         out.append(f"  cycles {lay['cycles']:,}  utilization {lay['utilization']:.1%}  MACs {lay['macs']:,}")
         total = lay["energy_pj"] or 1.0
         parts = [f"{k} {v / total:.1%}" for k, v in lay["energy_by_level"].items()]
@@ -279,7 +164,7 @@ def format_solve(batch, data: dict, files: dict | None = None) -> str:
         for alt in lay["top"][1:]:
             worse = alt["value"] / lay["value"] - 1 if lay["value"] else 0.0
             alt_where = f"  {paths[alt['rank'] - 1]}" if len(paths) >= alt["rank"] else ""
-            out.append(f"  #{alt['rank']}: energy {_num(alt['energy_pj'], ' pJ')}, cycles {alt['cycles']:,}, "
+            out.append(f"  #{alt['rank']}: energy {fmt_num(alt['energy_pj'], ' pJ')}, cycles {alt['cycles']:,}, "
                        f"utilization {alt['utilization']:.1%} ({worse:+.2%} {lay['objective']}){alt_where}")
     out += ["", "Summary", *_summary_table(data)]
     return "\n".join(out) + "\n"
@@ -291,13 +176,13 @@ def _summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for lay in data["layers"]:
         status = lay["status"] + ("*" if lay["cached"] else "") + ("!" if lay["interrupted"] else "")
-        rows.append([lay["name"], lay["type"], status, _num(lay["energy_pj"]), _num(lay["lower_bound_pj"]),
-                     _pct(lay["gap"]), "-" if lay["cycles"] is None else f"{lay['cycles']:,}",
+        rows.append([lay["name"], lay["type"], status, fmt_num(lay["energy_pj"]), fmt_num(lay["lower_bound_pj"]),
+                     fmt_pct(lay["gap"]), "-" if lay["cycles"] is None else f"{lay['cycles']:,}",
                      "-" if lay["utilization"] is None else f"{lay['utilization']:.1%}",
                      "-" if lay["solve_seconds"] is None else f"{lay['solve_seconds']:.2f}"])
     t = data["total"]
-    rows.append(["total", "", f"{t['with_mapping']}/{t['layers']} mapped", _num(t["energy_pj"]),
-                 _num(t["lower_bound_pj"]), _pct(t["gap"]), f"{t['cycles']:,}", "",
+    rows.append(["total", "", f"{t['with_mapping']}/{t['layers']} mapped", fmt_num(t["energy_pj"]),
+                 fmt_num(t["lower_bound_pj"]), fmt_pct(t["gap"]), f"{t['cycles']:,}", "",
                  f"{t['solve_seconds']:.2f}"])
     return header, rows
 
@@ -305,15 +190,15 @@ def _summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
 def _summary_table(data: dict) -> list[str]:
     header, rows = _summary_rows(data)
     t = data["total"]
-    notes = [(f"  worst gap {_pct(t['worst_gap'])}; {t['unique_problems']} unique problem(s): "
+    notes = [(f"  worst gap {fmt_pct(t['worst_gap'])}; {t['unique_problems']} unique problem(s): "
              f"{t['solved']} solved now, {t['cached']} from the cache (*); wall time {t['wall_seconds']:.1f} s "
              f"({t['jobs']} job(s) x {t['workers']} CP-SAT worker(s))")]
     if t["interrupted"]:
         notes.append("  interrupted (!: best so far when interrupted, not cached)")
-    return [*_table(header, rows), *notes]
+    return [*table(header, rows), *notes]
 
 
-def _markdown(batch, data: dict) -> str:
+def _markdown(batch: BatchResult, data: dict) -> str:
     plan = batch.plan
     t = data["total"]
     header, rows = _summary_rows(data)
@@ -323,9 +208,9 @@ def _markdown(batch, data: dict) -> str:
              f"layer, seed {plan.seed}, {t['jobs']} job(s) x {t['workers']} CP-SAT worker(s)"),
              (f"- {t['layers']} layer(s), {t['unique_problems']} unique problem(s): {t['solved']} solved in this "
              f"run, {t['cached']} from the cache; wall time {t['wall_seconds']:.1f} s"),
-             (f"- total energy {_num(t['energy_pj'], ' pJ')}, certified lower bound "
-             f"{_num(t['lower_bound_pj'], ' pJ')}, network gap {_pct(t['gap'])}, worst layer gap "
-             f"{_pct(t['worst_gap'])}"),
+             (f"- total energy {fmt_num(t['energy_pj'], ' pJ')}, certified lower bound "
+             f"{fmt_num(t['lower_bound_pj'], ' pJ')}, network gap {fmt_pct(t['gap'])}, worst layer gap "
+             f"{fmt_pct(t['worst_gap'])}"),
              f"- total cycles {t['cycles']:,} (layers run one after another)",
              f"- statuses: {', '.join(f'{k} {v}' for k, v in t['statuses'].items())}"]
     if plan.constraints.to_obj():
@@ -346,7 +231,7 @@ def _markdown(batch, data: dict) -> str:
     return "\n".join(lines)
 
 
-def _csv(batch, data: dict) -> str:
+def _csv(batch: BatchResult, data: dict) -> str:
 
     arch = batch.plan.arch
     levels = list(reversed(arch.level_names))
@@ -382,15 +267,13 @@ def _safe_name(name: str, taken: set) -> str:
     return out
 
 
-def write_solve_report(batch, data: dict, out_dir: str) -> dict:
+def write_solve_report(batch: BatchResult, data: dict, out_dir: str) -> dict:
     """Write the report directory (docs/batch.md) and return {layer: [mapping files]}.
 
     ``mappings/<layer>.yaml`` (the best; ``<layer>.top<k>.yaml`` the k-th best) are mapping
     files ``cpmap evaluate --mapping`` accepts; ``evaluations/<layer>.txt`` the evaluator's
     report; ``layers.csv``, ``result.json`` (the --json object), ``summary.md`` and
     ``energy.png`` (skipped with a warning when matplotlib is missing)."""
-
-    from .batch import atomic_write_text
 
     root = Path(out_dir)
     files: dict = {}
@@ -405,7 +288,7 @@ def write_solve_report(batch, data: dict, out_dir: str) -> dict:
             suffix = "" if alt["rank"] == 1 else f".top{alt['rank']}"
             path = root / "mappings" / f"{safe}{suffix}.yaml"
             head = (f"# {lay['name']} on {arch.name}: rank {alt['rank']}, {lay['objective']} {alt['value']:,.6g}"
-                    f" (status {lay['status']}, certified gap of the best {_pct(lay['gap'])})\n")
+                    f" (status {lay['status']}, certified gap of the best {fmt_pct(lay['gap'])})\n")
             if batch.plan.batch is not None:
                 head += (f"# solved at batch {batch.plan.batch}: evaluate it against workload "
                          f"{batch.plan.workload.name} with batch: {batch.plan.batch}\n")
@@ -414,54 +297,12 @@ def write_solve_report(batch, data: dict, out_dir: str) -> dict:
             paths.append(str(path))
         files[lay["name"]] = paths
         sol = outcome.solution
-        text = (f"status {lay['status']}; lower bound {_num(lay['lower_bound'])} ({lay['objective']}); "
-                f"certified gap {_pct(lay['gap'])}; solved in {lay['solve_seconds']:.2f} s\n\n"
+        text = (f"status {lay['status']}; lower bound {fmt_num(lay['lower_bound'])} ({lay['objective']}); "
+                f"certified gap {fmt_pct(lay['gap'])}; solved in {lay['solve_seconds']:.2f} s\n\n"
                 + format_result(sol.best.result, outcome.layer.problem, arch))
         atomic_write_text(root / "evaluations" / f"{safe}.txt", text)
     atomic_write_text(root / "layers.csv", _csv(batch, data))
     atomic_write_text(root / "result.json", json.dumps(data, indent=1) + "\n")
     atomic_write_text(root / "summary.md", _markdown(batch, data))
-    _energy_png(batch, data, root / "energy.png")
+    energy_png(data, batch.plan, root / "energy.png")
     return files
-
-
-def _energy_png(batch, data: dict, path) -> None:
-    """Stacked energy per layer by level (outer to inner), network and MAC."""
-
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("cpmap: warning: matplotlib is not installed; energy.png not written", file=sys.stderr)
-        return
-    arch = batch.plan.arch
-    names = [lay["name"] for lay in data["layers"]]
-    series = [(lv, [(lay["energy_by_level"] or {}).get(lv, 0.0) for lay in data["layers"]])
-              for lv in reversed(arch.level_names)]
-    for lv in reversed(arch.levels):
-        if lv.fanout is not None:
-            f = lv.fanout.name
-            series.append((f"network {f}", [(lay["network_energy_pj"] or {}).get(f, 0.0)
-                                            for lay in data["layers"]]))
-    series.append(("MAC", [lay["mac_energy_pj"] or 0.0 for lay in data["layers"]]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 4.5))
-    bottom = [0.0] * len(names)
-    for label, values in series:
-        ax.bar(range(len(names)), values, bottom=bottom, label=label)
-        bottom = [b + v for b, v in zip(bottom, values)]
-    for i, lay in enumerate(data["layers"]):
-        if lay["mapping"] is None:
-            ax.text(i, 0, lay["status"], rotation=90, ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("energy (pJ)")
-    plan = batch.plan
-    ax.set_title(f"{plan.workload.name} on {plan.arch.name}: energy per layer by level")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)

@@ -1,0 +1,248 @@
+"""Solve the layers of a network: dedupe, on-disk cache, parallel jobs, progress, Ctrl-C.
+
+:func:`run_batch` takes a :class:`~cpmap.spec.solve.SolvePlan` and returns one
+:class:`LayerOutcome` per selected layer (docs/batch.md):
+
+* **Dedupe.**  Layers whose problems are identical (same kind, dims, sizes, tensors and
+  parameters -- the name does not count) under the same architecture, objective, encoding
+  and constraints share one solve; the copies point at the first (``same_as``).
+* **Cache.**  Answers are stored and reused per unique problem (:mod:`.cache`).
+* **Parallel.**  Unique problems are solved by a pool of ``jobs`` worker processes, each
+  with the full per-layer time limit; CP-SAT gets ``max(1, cores // jobs)`` workers per
+  solve unless the spec fixes ``workers``.
+* **Ctrl-C.**  Finished problems are cached as they finish.  On Ctrl-C the solves in
+  flight stop (CP-SAT catches the signal and returns its best so far), their best
+  mappings are reported but not cached unless proven, and :class:`BatchResult` says it was
+  interrupted; a re-run picks up from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from ..core.arch import Arch
+from ..core.options import SolveOptions
+from ..core.problem import Problem
+from ..core.workload import Layer, Workload
+from ..solve.layer import LayerSolution, solve_layer
+from ..spec.solve import SolvePlan
+from .cache import PROVEN, Cache, problem_key
+from .pool import SolveFn, available_cores, solve_in_worker, solve_inline, terminate, worker_init
+from .progress import Progress
+
+GRACE_SECONDS = 3.0
+"""How long an interrupted run waits for the solves in flight to return their best so far."""
+
+
+@dataclass(frozen=True)
+class LayerOutcome:
+    """The answer for one selected layer.  ``solution`` is None when the run was
+    interrupted before the layer's problem was solved; ``same_as`` names the layer whose
+    identical problem was solved for it; ``interrupted`` marks a best-so-far answer of a
+    solve cut short by Ctrl-C (reported, not cached)."""
+
+    layer: Layer
+    solution: LayerSolution | None
+    key: str
+    cached: bool = False
+    same_as: str | None = None
+    interrupted: bool = False
+
+    @property
+    def status(self) -> str:
+        return self.solution.status if self.solution is not None else "NOT_RUN"
+
+    @property
+    def has_mapping(self) -> bool:
+        return self.solution is not None and self.solution.best is not None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    plan: SolvePlan
+    outcomes: tuple[LayerOutcome, ...]
+    unique: int
+    solved: int
+    """Unique problems solved in this run (not from the cache)."""
+    cache_hits: int
+    jobs: int
+    workers: int
+    interrupted: bool
+    wall_seconds: float
+    cache_dir: str | None = None
+
+    @property
+    def failed(self) -> list[LayerOutcome]:
+        """Layers without a mapping."""
+        return [o for o in self.outcomes if not o.has_mapping]
+
+
+@dataclass
+class _Group:
+    key: str
+    problem: Problem
+    options: SolveOptions
+    layers: list[Layer] = field(default_factory=list)
+
+
+def _error_solution(problem: Problem, options: SolveOptions, exc: BaseException) -> LayerSolution:
+    reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    return LayerSolution(problem.name, "ERROR", None, None, 0.0, options.objective, reason=reason)
+
+
+def run_batch(plan: SolvePlan, *, jobs: int | None = None, cache: Cache | None = None,
+              progress: Progress | None = None, solve: SolveFn | None = None,
+              inline: bool | None = None) -> BatchResult:
+    """Solve ``plan``'s layers (see the module docstring).
+
+    ``jobs``: parallel solves (default: the number of cores).  ``cache``: None disables
+    it.  ``solve``: the per-problem solver (default :func:`cpmap.solve.layer.solve_layer`);
+    giving one, or ``inline=True``, solves in this process one problem at a time (no
+    pool), where Ctrl-C during a CP-SAT search only cuts that search short.  The default
+    is a process pool even for one job: the parent never runs CP-SAT, so Ctrl-C reliably
+    reaches it."""
+    start = time.perf_counter()
+    arch = plan.arch
+    cores = available_cores()
+    jobs = max(1, jobs or cores)
+    if inline is None:
+        inline = solve is not None
+    solve = solve or solve_layer
+    groups, layer_keys = _groups(plan)
+    # workers from the number of unique problems, not of uncached ones, so that a resumed
+    # run solves with the same options as the interrupted one
+    workers = plan.workers or max(1, cores // min(jobs, max(1, len(groups))))
+    for g in groups.values():
+        g.options = plan.options(workers)
+
+    progress = progress or Progress(len(plan.layers), enabled=False)
+    answers: dict[str, tuple[LayerSolution | None, bool, bool]] = {}  # key -> (solution, cached, interrupted)
+    for g in groups.values():
+        sol = cache.load(g.key, g.problem, arch, g.options, g.layers[0].name) if cache is not None else None
+        if sol is not None:
+            answers[g.key] = (sol, True, False)
+            progress.finished(len(g.layers), sol, solved_now=False)
+    todo = [g for g in groups.values() if g.key not in answers]
+    pool_jobs = 1 if inline else min(jobs, len(todo)) if todo else 0
+    progress.plan(len(todo), pool_jobs or 1, plan.time_limit)
+
+    def finish(g: _Group, sol: LayerSolution, partial: bool = False) -> None:
+        if cache is not None and not partial and sol.status != "ERROR":
+            cache.store(g.key, g.options, sol)
+        answers[g.key] = (sol, False, partial)
+        progress.finished(len(g.layers), sol, solved_now=True)
+
+    interrupted = False
+    if todo and inline:
+        interrupted = _run_inline(todo, solve, arch, finish, progress)
+    elif todo:
+        interrupted = _run_pool(todo, pool_jobs, arch, finish, progress)
+    progress.close()
+    solved = sum(1 for s, c, _ in answers.values() if not c and s is not None)
+    return BatchResult(plan, _outcomes(plan, groups, layer_keys, answers), len(groups), solved,
+                       sum(1 for _, c, _ in answers.values() if c), pool_jobs, workers, interrupted,
+                       time.perf_counter() - start, str(cache.root) if cache is not None else None)
+
+
+def _groups(plan: SolvePlan) -> tuple[dict[str, _Group], list[str]]:
+    """The unique problems of the plan (by :func:`problem_key`), and each layer's key."""
+    probe = plan.options(1)
+    groups: dict[str, _Group] = {}
+    layer_keys: list[str] = []
+    for lay in plan.layers:
+        key = problem_key(lay.problem, plan.arch, probe)
+        if key not in groups:
+            groups[key] = _Group(key, lay.problem, probe)
+        groups[key].layers.append(lay)
+        layer_keys.append(key)
+    return groups, layer_keys
+
+
+def _outcomes(plan: SolvePlan, groups: dict[str, _Group], layer_keys: list[str], answers: dict) -> tuple:
+    out = []
+    first_layer = {k: g.layers[0].name for k, g in groups.items()}
+    for lay, key in zip(plan.layers, layer_keys):
+        sol, cached, partial = answers.get(key, (None, False, False))
+        same_as = first_layer[key] if first_layer[key] != lay.name else None
+        out.append(LayerOutcome(lay, sol, key, cached, same_as, partial))
+    return tuple(out)
+
+
+def _run_inline(todo: list[_Group], solve: SolveFn, arch: Arch, finish, progress: Progress) -> bool:
+    """Solve ``todo`` one after another in this process; True if interrupted by Ctrl-C."""
+    try:
+        for g in todo:
+            progress.running = 1
+            progress.draw(force=True)
+            try:
+                sol = solve_inline(solve, g.problem, arch, g.options)
+            except KeyboardInterrupt:
+                return True
+            except Exception as e:  # noqa: BLE001 -- a solver bug: report it for this layer, keep the others
+                sol = _error_solution(g.problem, g.options, e)
+            progress.running = 0
+            finish(g, sol)
+        return False
+    finally:
+        progress.running = 0
+
+
+def _run_pool(todo: list[_Group], jobs: int, arch: Arch, finish, progress: Progress) -> bool:
+    """Solve ``todo`` in ``jobs`` worker processes; True if interrupted by Ctrl-C."""
+    executor = ProcessPoolExecutor(max_workers=jobs, initializer=worker_init)
+    futures: dict[Future, _Group] = {}
+    pending: set[Future] = set()
+
+    def collect(f: Future, partial_unless_proven: bool) -> None:
+        g = futures[f]
+        try:
+            sol = f.result()
+        except Exception as e:  # noqa: BLE001 -- a solver bug or a dead worker: reported for this layer
+            sol = _error_solution(g.problem, g.options, e)
+        partial = partial_unless_proven and sol.status not in PROVEN
+        finish(g, sol, partial=partial)
+
+    try:
+        for g in todo:
+            f = executor.submit(solve_in_worker, g.problem, arch, g.options)
+            futures[f] = g
+            pending.add(f)
+        progress.running = min(len(pending), jobs)
+        progress.draw(force=True)
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            progress.running = min(len(pending), jobs)
+            for f in done:
+                collect(f, False)
+            progress.draw()
+        return False
+    except KeyboardInterrupt:
+        for f in pending:
+            f.cancel()
+        running = {f for f in pending if not f.cancelled()}
+        try:  # solves in flight got the Ctrl-C too: give them a moment to return their best so far
+            done, _ = wait(running, timeout=GRACE_SECONDS)
+        except KeyboardInterrupt:
+            done = {f for f in running if f.done()}
+        for f in done:
+            if not f.cancelled():
+                collect(f, True)
+        return True
+    finally:
+        progress.running = 0
+        with contextlib.suppress(KeyboardInterrupt):
+            terminate(executor)
+
+
+def solve_workload(workload: Workload, arch: Arch, options: SolveOptions | None = None, *,
+                   layers: list[str] | None = None, jobs: int | None = None, cache: Cache | None = None,
+                   progress: bool = False) -> BatchResult:
+    """Solve the layers of ``workload`` (all, or those named in ``layers``) on ``arch``
+    with the batch machinery of ``cpmap solve``: identical layers solved once, unique ones
+    in ``jobs`` parallel processes, answers read from and written to ``cache`` when one is
+    given.  ``options`` (default :class:`SolveOptions`) apply to every layer."""
+    plan = SolvePlan.of(workload, arch, options or SolveOptions(), layers)
+    return run_batch(plan, jobs=jobs, cache=cache, progress=Progress(len(plan.layers), enabled=progress))

@@ -1,0 +1,69 @@
+"""Worker processes for layer solves, and the signal handling around CP-SAT.
+
+The parent of a batch never runs CP-SAT: OR-Tools installs its own SIGINT handler while a
+search runs and resets it to the C default afterwards, which would swallow (or turn fatal)
+a later Ctrl-C.  Workers ignore SIGINT; a solve in flight still stops early on Ctrl-C,
+because CP-SAT catches the signal itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+from ..core.arch import Arch
+from ..core.options import SolveOptions
+from ..core.problem import Problem
+from ..solve.layer import LayerSolution, solve_layer
+
+SolveFn = Callable[[Problem, Arch, SolveOptions], LayerSolution]
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_init() -> None:
+    """Initializer of every solve worker: Ctrl-C is for the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def solve_in_worker(problem: Problem, arch: Arch, options: SolveOptions) -> LayerSolution:
+    """:func:`~cpmap.solve.layer.solve_layer` in a worker process."""
+    try:
+        return solve_layer(problem, arch, options)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # OR-Tools resets SIGINT to SIG_DFL after a solve
+
+
+def solve_inline(solve: SolveFn, problem: Problem, arch: Arch, options: SolveOptions) -> LayerSolution:
+    """Solve in this process, restoring this process's SIGINT handler afterwards (OR-Tools
+    leaves the C default, and a later Ctrl-C would kill the process without cleanup)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        return solve(problem, arch, options)
+    finally:
+        if handler is not None:
+            with contextlib.suppress(ValueError):  # not the main thread: nothing to restore
+                signal.signal(signal.SIGINT, handler)
+
+
+def terminate(executor: ProcessPoolExecutor) -> None:
+    """Stop every worker of ``executor`` now (solves in flight are abandoned)."""
+    stop = getattr(executor, "terminate_workers", None)  # Python >= 3.14
+    if stop is not None:
+        with contextlib.suppress(Exception):
+            stop()
+    else:
+        for proc in list((getattr(executor, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                if proc.is_alive():
+                    proc.terminate()
+    executor.shutdown(wait=True, cancel_futures=True)

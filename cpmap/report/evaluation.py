@@ -1,0 +1,89 @@
+"""The text report of one evaluated mapping (``cpmap evaluate``; the JSON form is
+``Result.to_json()``).  Levels are listed outer to inner, the order mapping files are
+written in."""
+
+from __future__ import annotations
+
+from ..core.arch import Arch
+from ..core.problem import TENSORS, Problem
+from .tables import fmt_count, fmt_pj, table
+
+
+def format_result(result, problem: Problem | None = None, arch: Arch | None = None) -> str:
+    """A readable multi-section report of a :class:`cpmap.cost.evaluator.Result`.  ``problem``
+    and ``arch`` (optional) add the title and fix the row and column order."""
+    levels = _level_order(result, arch)
+    tensors = _tensor_order(result, problem, levels)
+    out = _summary(result, problem, arch)
+    out += ["", *_energy_section(result, levels, tensors)]
+    out += ["", *_access_section(result, levels, tensors)]
+    if result.network_words:
+        out += ["", *_network_section(result)]
+    if result.errors:
+        out += ["", f"Invalid mapping ({len(result.errors)} error(s)):"]
+        out += [f"  - {e}" for e in result.errors]
+    return "\n".join(out) + "\n"
+
+
+def _level_order(result, arch: Arch | None) -> list[str]:
+    names = list(arch.level_names) if arch is not None else list(result.accesses)
+    return list(reversed(names))  # outer to inner
+
+
+def _tensor_order(result, problem: Problem | None, levels: list[str]) -> list[str]:
+    if problem is not None:
+        return list(problem.tensor_names)
+    present = {t for lv in levels for t in result.accesses.get(lv, {})}
+    return [t for t in TENSORS if t in present]
+
+
+def _summary(result, problem: Problem | None, arch: Arch | None) -> list[str]:
+    what = f"layer {problem.name} ({problem.kind})" if problem is not None else "mapping"
+    where = f" on {arch.name}" if arch is not None else ""
+    status = "valid" if result.valid else "INVALID"
+    per_mac = result.energy_pj / result.macs if result.macs else 0.0
+    pes = f" of {arch.pes:,} PEs" if arch is not None else ""
+    return [
+        f"{what}{where}: {status}",
+        f"  MACs         {fmt_count(result.macs)}",
+        f"  energy       {fmt_pj(result.energy_pj)} pJ ({per_mac:,.3f} pJ/MAC)",
+        f"  cycles       {fmt_count(result.cycles)} (compute {fmt_count(result.compute_cycles)})",
+        f"  utilization  {result.utilization:.1%}{pes}",
+    ]
+
+
+def _energy_section(result, levels: list[str], tensors: list[str]) -> list[str]:
+    bd = result.energy_breakdown
+    total = result.energy_pj or 1.0
+
+    def row(label: str, cells: list[str], value: float) -> list[str]:
+        return [label, *cells, fmt_pj(value), f"{value / total:.1%}"]
+
+    rows = []
+    for lv in levels:
+        per = bd.get(lv, {})
+        rows.append(row(lv, [fmt_pj(per.get(t, 0.0)) for t in tensors], sum(per.values())))
+    blank = [""] * len(tensors)
+    for fan, pj in bd.get("network", {}).items():
+        rows.append(row(f"network {fan}", blank, pj))
+    rows.append(row("MAC", blank, bd.get("mac", 0.0)))
+    rows.append(row("total", blank, result.energy_pj))
+    return ["Energy (pJ)", *table(["", *tensors, "total", "share"], rows)]
+
+
+def _access_section(result, levels: list[str], tensors: list[str]) -> list[str]:
+    rows = []
+    for lv in levels:
+        acc, tiles = result.accesses.get(lv, {}), result.tiles.get(lv, {})
+        for t in tensors:
+            counts = acc.get(t, {"reads": 0, "writes": 0})
+            tile = fmt_count(tiles[t]) if t in tiles else "bypass"
+            rows.append([f"{lv} {t}", fmt_count(counts["reads"]), fmt_count(counts["writes"]), tile])
+    header = ["", "reads", "writes", "tile/instance"]
+    return ["Accesses (words, all instances)", *table(header, rows)]
+
+
+def _network_section(result) -> list[str]:
+    net_pj = result.energy_breakdown.get("network", {})
+    rows = [[fan, fmt_count(n), fmt_pj(net_pj.get(fan, 0.0))] for fan, n in result.network_words.items()]
+    return ["Network (words per child)", *table(["", "words", "pJ"], rows)]

@@ -1,0 +1,114 @@
+"""The PNG plots of the reports (matplotlib, imported only when a plot is drawn; without
+it the plot is skipped with a warning)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from ..core.output import warn
+from ..spec.solve import SolvePlan
+
+
+def _pyplot(skipped: str):
+    """matplotlib.pyplot on the Agg backend, or None (and a warning saying ``skipped``)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        warn(f"matplotlib is not installed; {skipped}")
+        return None
+    return plt
+
+
+def _save(plt, fig, path, dpi: int) -> None:
+    """Write the figure atomically (a temporary file, then a rename) and close it."""
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def energy_png(data: dict, plan: SolvePlan, path) -> None:
+    """Stacked energy per layer by level (outer to inner), network and MAC, of a ``cpmap
+    solve`` report; skipped with a warning without matplotlib."""
+    plt = _pyplot("energy.png not written")
+    if plt is None:
+        return
+    arch = plan.arch
+    names = [lay["name"] for lay in data["layers"]]
+    series = [(lv, [(lay["energy_by_level"] or {}).get(lv, 0.0) for lay in data["layers"]])
+              for lv in reversed(arch.level_names)]
+    for lv in reversed(arch.levels):
+        if lv.fanout is not None:
+            f = lv.fanout.name
+            series.append((f"network {f}", [(lay["network_energy_pj"] or {}).get(f, 0.0)
+                                            for lay in data["layers"]]))
+    series.append(("MAC", [lay["mac_energy_pj"] or 0.0 for lay in data["layers"]]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 4.5))
+    bottom = [0.0] * len(names)
+    for label, values in series:
+        ax.bar(range(len(names)), values, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    for i, lay in enumerate(data["layers"]):
+        if lay["mapping"] is None:
+            ax.text(i, 0, lay["status"], rotation=90, ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("energy (pJ)")
+    ax.set_title(f"{plan.workload.name} on {plan.arch.name}: energy per layer by level")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(plt, fig, path, dpi=120)
+
+
+COLORS = {"cpsat": "tab:blue", "random": "tab:orange", "ga": "tab:green", "exhaustive": "tab:purple",
+          "anneal": "tab:red"}
+
+
+def plot_best_so_far(data: dict, path) -> bool:
+    """Best-so-far cost against wall time per method, log-log, one panel per layer, with
+    CP-SAT's certified lower bound dashed.  False (and a warning) without matplotlib."""
+    plt = _pyplot("the plot was not drawn")
+    if plt is None:
+        return False
+    layers = data["layers"]
+    objective = data["settings"]["objective"]
+    unit = {"energy": "energy (pJ)", "delay": "cycles", "edp": "EDP (pJ x cycles)"}[objective]
+    n = max(1, len(layers))
+    cols = min(3, n)
+    nrows = math.ceil(n / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.5 * nrows), squeeze=False)
+    for k, lay in enumerate(layers):
+        ax = axes[k // cols][k % cols]
+        drawn = False
+        for row in lay["methods"]:
+            hist = row["history"]
+            if hist:
+                xs = [max(h[0], 1e-4) for h in hist]
+                ys = [h[2] for h in hist]
+                ax.step(xs, ys, where="post", color=COLORS.get(row["method"]), label=row["method"])
+                ax.plot(xs[:1], ys[:1], "o", ms=3, color=COLORS.get(row["method"]))
+                drawn = drawn or all(y > 0 for y in ys)
+            else:
+                ax.plot([], [], color=COLORS.get(row["method"]), label=f"{row['method']}: {row['status']}")
+        if lay["lower_bound"] is not None and lay["lower_bound"] > 0:
+            ax.axhline(lay["lower_bound"], color="black", ls="--", lw=0.8, label="cpsat bound")
+        ax.set_xscale("log")
+        if drawn:
+            ax.set_yscale("log")
+        ax.set_title(lay["name"], fontsize=9)
+        ax.set_xlabel("wall time (s)", fontsize=8)
+        ax.set_ylabel(f"best {unit}", fontsize=8)
+        ax.tick_params(which="both", labelsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
+    for k in range(len(layers), nrows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    s = data["settings"]
+    fig.suptitle(f"{s['workload']} on {s['arch']}: best-so-far {objective} vs wall time", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (3.5 * nrows)))  # room for the title
+    _save(plt, fig, path, dpi=110)
+    return True

@@ -1,0 +1,520 @@
+"""The CP-SAT model of one layer's mapping space.
+
+Decision variables (docs/solver.md explains the encoding and why it is exact):
+
+* ``e[d, p, s]``: exponent of prime ``p`` of dim ``d`` placed in slot ``s`` (a level's
+  temporal loops or one axis of a fanout); they sum to the dim's exponent, so factors
+  multiply exactly to the dim.
+* ``keep[i, T]``: level ``i`` keeps tensor ``T`` (bypass otherwise), where allowed.
+* ``inner[j, T]``: at level ``j`` the loops irrelevant to ``T`` are innermost.  In every
+  layer kind cpmap knows, a dim is irrelevant to at most one tensor, so this one choice per
+  level captures every effect loop order has in the cost model (a test compares it with
+  all permutations).
+
+Every access count of docs/cost-model.md is a sum of monomials (:mod:`.monomial`): its
+logarithm is linear in the exponents, which gives the LP relaxation tangent cuts of
+``exp``, and its value is an n-ary product of one small table per dim, so the objective
+equals the evaluator's energy exactly (``exact``), or only the tangent cuts are kept
+(``pwl``: a relaxation, never above the true cost).  Loop-order reuse removes a tensor's
+irrelevant factors from its refill count, gated at the exponent level.
+
+:class:`LayerModelBuilder` adds one concern per method, in the order :func:`build_model`
+calls them: factor variables, fanout limits, tiles, bypass, capacities, loop order,
+access counts, objective.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from ..core.arch import Arch
+from ..core.constraints import ResolvedConstraints
+from ..core.factors import divisors, prime_factors
+from ..core.problem import Problem, window_extent
+from ..core.slots import Slot, slots_of
+from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, PWL_RATIO, ModelKit, energy_scale
+from .monomial import Mono, prod
+
+
+@dataclass
+class LayerModel:
+    """The built model and the handles needed to read a mapping back."""
+
+    model: cp_model.CpModel
+    slots: tuple[Slot, ...]
+    exponents: dict  # (dim, slot) -> [(prime, IntVar)]; absent: factor 1
+    keep: dict  # (level, tensor) -> BoolVar or bool
+    inner: dict  # (level, tensor) -> BoolVar
+    counts: dict  # ('reads'|'writes', level, tensor) -> IntVar; ('net', level) -> IntVar
+    scale: int
+    rounding: float
+    constant_pj: float  # MAC energy, added outside the model
+    objective: str
+    encoding: str
+    cycles: object = None  # compute cycles (IntVar or int)
+    energy: object = None  # scaled energy without the MAC constant (LinearExpr)
+    edp_quantum: int = 1  # edp: the objective is floor(scaled energy / quantum) * cycles
+
+    def factor(self, value, d: str, s: Slot) -> int:
+        """The loop factor of dim ``d`` in slot ``s`` under solver values ``value``."""
+        return math.prod(p ** int(value(v)) for p, v in self.exponents.get((d, s), ()))
+
+
+def build_model(problem: Problem, arch: Arch, objective: str = "energy",
+                constraints: ResolvedConstraints | None = None, encoding: str = "exact") -> LayerModel:
+    """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
+    integers; ``pwl``: a piecewise-linear under-approximation of it), compute cycles
+    ("delay") or a lower bound of their product ("edp")."""
+    if encoding not in ("exact", "pwl"):
+        raise ValueError(f"unknown encoding {encoding!r}")
+    builder = LayerModelBuilder(problem, arch, constraints or ResolvedConstraints(), encoding)
+    builder.add_factor_variables()
+    builder.add_fanout_limits()
+    builder.add_tiles()
+    builder.add_bypass()
+    builder.add_capacities()
+    builder.add_loop_order()
+    builder.add_counts()
+    return builder.finish(objective)
+
+
+class LayerModelBuilder:
+    """Builds one layer's model step by step (see the module docstring)."""
+
+    def __init__(self, problem: Problem, arch: Arch, cons: ResolvedConstraints, encoding: str):
+        self.problem, self.arch, self.cons, self.encoding = problem, arch, cons, encoding
+        self.kit = ModelKit(problem)
+        self.m = self.kit.m
+        self.L = len(arch.levels)
+        self.levels = arch.levels
+        self.tensors = problem.tensor_names
+        # dims as tuples in the problem's order (never sets): the model, and so CP-SAT's
+        # search, must not depend on Python's per-process hash seed
+        self.rel = {t.name: tuple(d for d in problem.dims if d in t.dims) for t in problem.tensors}
+        self.all_dims = tuple(problem.dims)
+        self.irr = {t: tuple(d for d in self.all_dims if d not in self.rel[t]) for t in self.tensors}
+        for d in problem.dims:
+            if sum(d in self.irr[t] for t in self.tensors) > 1:
+                raise NotImplementedError(f"dim {d} is irrelevant to several tensors; the loop-order "
+                                          "classes assume each dim is irrelevant to at most one")
+        self.slots = slots_of(arch)
+        self.exponents: dict = {}
+        self.log_terms: dict = {}  # slot -> [(LOG_SCALE * ln p, exponent var)]
+        self.pending: list = []  # (kind, level, tensor, sign, Mono, literal, label) of every count term
+
+    # ---- factor variables
+    def add_factor_variables(self) -> None:
+        """One exponent variable per (dim, prime, slot) the slot may hold; each prime's
+        exponents sum to the dim's."""
+        kit, m = self.kit, self.m
+        for d, size in zip(self.problem.dims, self.problem.sizes):
+            primes = kit.primes[d]
+            for s in self.slots:
+                cap = self._slot_cap(d, size, s)
+                if cap == 1 or size == 1:
+                    continue
+                evs = []
+                for p, k in primes.items():
+                    hi = min(k, int(math.log(cap) / math.log(p) + 1e-9))
+                    if hi == 0:
+                        continue
+                    v = m.new_int_var(0, hi, kit.name(f"e_{d}{p}_{s.level}{s.axis or ''}"))
+                    kit.atoms["e", d, p, s] = v
+                    evs.append((p, v))
+                    self.log_terms.setdefault(s, []).append((round(math.log(p) * LOG_SCALE), v))
+                if evs:
+                    self.exponents[d, s] = evs
+                    if cap < size:  # the factor itself must not exceed the cap
+                        m.add(sum(round(math.log(p) * LOG_SCALE) * v for p, v in evs)
+                              <= round(math.log(cap) * LOG_SCALE) + 16 * len(evs))
+            for p, k in primes.items():
+                terms = [kit.atoms["e", d, p, s] for s in self.slots if ("e", d, p, s) in kit.atoms]
+                if not terms:
+                    raise ValueError(f"dim {d} cannot be mapped: every slot is restricted to factor 1")
+                m.add(sum(terms) == k)
+                kit.full[d, p] = frozenset((("e", d, p, s), 1) for s in self.slots if ("e", d, p, s) in kit.atoms)
+
+    def _slot_cap(self, d: str, size: int, s: Slot) -> int:
+        """The largest factor of dim ``d`` slot ``s`` may hold."""
+        if not s.spatial:
+            return min(size, self.cons.max_factor.get((s.level, d), size))
+        fanout = self.levels[s.level].fanout
+        cap = min(size, fanout.axis_size(s.axis))
+        allowed = self.cons.spatial_dims.get((s.level, s.axis))
+        if allowed is not None and d not in allowed:
+            cap = 1
+        if (not fanout.reduction) and d not in self.rel["O"]:
+            cap = 1  # partial sums cannot be added across this fanout
+        return cap
+
+    def add_fanout_limits(self) -> None:
+        """Fanout sizes and the utilization floor, log-linearized (exact, see LOG_SCALE)."""
+        m = self.m
+        for s in self.slots:
+            if s.spatial and s in self.log_terms:
+                size = self.levels[s.level].fanout.axis_size(s.axis)
+                terms = self.log_terms[s]
+                m.add(sum(c * v for c, v in terms) <= round(math.log(size) * LOG_SCALE) + 16 * len(terms))
+        if self.cons.min_utilization > 0:
+            need = math.ceil(self.cons.min_utilization * self.arch.pes - 1e-9)
+            sp = [cv for s in self.slots if s.spatial for cv in self.log_terms.get(s, [])]
+            m.add(sum(c * v for c, v in sp) >= round(math.log(need) * LOG_SCALE) - 16 * len(sp) - 1)
+        # symbolic building blocks: spatial and temporal factors per level, all dims or relevant ones
+        L, at = self.L, self._at
+        self.sp_all = {j: at(self.all_dims, lambda s, j=j: s.level == j and s.spatial) for j in range(L)}
+        self.sp_rel = {(t, j): at(self.rel[t], lambda s, j=j: s.level == j and s.spatial)
+                       for t in self.tensors for j in range(L)}
+        self.t_all = {j: at(self.all_dims, lambda s, j=j: s.level == j and not s.spatial) for j in range(L)}
+        self.t_rel = {(t, j): at(self.rel[t], lambda s, j=j: s.level == j and not s.spatial)
+                      for t in self.tensors for j in range(L)}
+        self.cycles_m = prod(self.t_all.values())
+
+    def _at(self, dims, pred) -> Mono:
+        return self.kit.mono(dims, pred, self.slots)
+
+    def _exps_at(self, d, pred) -> dict:
+        kit = self.kit
+        return {p: [kit.atoms["e", d, p, s] for s in self.slots if pred(s) and ("e", d, p, s) in kit.atoms]
+                for p in kit.primes[d]}
+
+    def _temporal_exps(self, dims, j) -> list:
+        """The exponent variables of ``dims`` in level j's temporal slot."""
+        kit, slot = self.kit, Slot(j)
+        return [kit.atoms["e", d, p, slot] for d in dims for p in kit.primes[d] if ("e", d, p, slot) in kit.atoms]
+
+    # ---- tiles
+    def add_tiles(self) -> None:
+        """The tile of every tensor at every level, as a monomial (windows through exact
+        tables with a log column)."""
+        self.S = {(t.name, i): self._tile(t, i) for t in self.problem.tensors for i in range(self.L)}
+
+    def _tile(self, t, i) -> Mono:
+        mono = Mono()
+        for k, ax in enumerate(t.axes):
+            if len(ax.terms) == 1:
+                mono = mono * self._at([ax.terms[0][0]], lambda s, i=i: s.level <= i)
+                continue
+            key = (t.name, i, k)
+            if key not in self.kit.windows and not self._add_window(key, ax, i):
+                (_, c0), (_, c1) = ax.terms
+                mono = mono * Mono(window_extent(c0, c1, 1, 1))
+                continue
+            mono = mono * Mono(1, {}, (key,))
+        return mono
+
+    def _add_window(self, key, ax, i) -> bool:
+        """The window extent of axis ``ax`` at level ``i`` as a table over the exponent sums
+        of its two dims; False when both dims are 1 below ``i`` (a constant)."""
+        kit, m, slots = self.kit, self.m, self.slots
+        below = lambda s: s.level <= i
+        (d0, c0), (d1, c1) = ax.terms
+        e0, e1 = self._exps_at(d0, below), self._exps_at(d1, below)
+        p0 = [p for p in kit.primes[d0] if e0[p]]
+        p1 = [p for p in kit.primes[d1] if e1[p]]
+        if not p0 and not p1:
+            return False
+
+        def sums(d, ps):
+            return [kit.sum_var(d, p, Counter({("e", d, p, s): 1 for s in slots
+                                                if below(s) and ("e", d, p, s) in kit.atoms})) for p in ps]
+
+        s0, s1 = sums(d0, p0), sums(d1, p1)
+        rows = []
+        for a0 in divisors(math.prod(p ** kit.primes[d0][p] for p in p0)):
+            f0 = prime_factors(a0)
+            for a1 in divisors(math.prod(p ** kit.primes[d1][p] for p in p1)):
+                f1 = prime_factors(a1)
+                w = window_extent(c0, c1, a0, a1)
+                rows.append([f0.get(p, 0) for p in p0] + [f1.get(p, 0) for p in p1]
+                            + [w, math.floor(math.log(w) * CUT_SCALE)])
+        ws = sorted({r[-2] for r in rows})
+        tname = key[0]
+        wv = m.new_int_var_from_domain(cp_model.Domain.from_values(ws), kit.name(f"win_{tname}{i}"))
+        lw = m.new_int_var(0, max(r[-1] for r in rows), kit.name(f"lnwin_{tname}{i}"))
+        m.add_allowed_assignments(s0 + s1 + [wv, lw], rows)
+        kit.windows[key] = (wv, lw, max(ws))
+        return True
+
+    # ---- bypass and capacities
+    def add_bypass(self) -> None:
+        """``keep[i, T]``: a literal where the level may choose, else a fixed bool."""
+        self.keep = {}
+        for i, lv in enumerate(self.levels):
+            for t in self.tensors:
+                if i == self.L - 1:
+                    self.keep[i, t] = True
+                elif i in self.cons.keeps:
+                    self.keep[i, t] = t in self.cons.keeps[i]
+                elif t not in lv.keeps:
+                    self.keep[i, t] = False
+                else:
+                    self.keep[i, t] = self.m.new_bool_var(f"keep_{lv.name}_{t}")
+
+    def add_capacities(self) -> None:
+        """Exact integer tile sizes against each capacity (tangent cuts give the LP the
+        log view)."""
+        kit, m = self.kit, self.m
+        for i, lv in enumerate(self.levels):
+            if lv.unbounded:
+                continue
+            kept = [(t, self.keep[i, t]) for t in self.tensors if self.keep[i, t] is not False]
+            tiles = {t: kit.term(self.S[t, i], f"tile_{t}{i}") for t, _ in kept}
+            for tt in tiles.values():
+                kit.cut(tt, CUT_RATIO)
+            if lv.capacity is not None:
+                m.add(sum(kit.gated(tiles[t], k, f"cap_{lv.name}{t}") for t, k in kept) <= lv.capacity)
+                continue
+            for t, k in kept:
+                lim = lv.partition(t)
+                if k is True:
+                    m.add(tiles[t].expr <= lim)
+                else:
+                    m.add(tiles[t].expr <= lim).only_enforce_if(k)
+
+    # ---- loop order
+    def add_loop_order(self) -> None:
+        """``inner[j, T]``: T's irrelevant loops are innermost at level j.  A class is only
+        chosen where its tensor has an irrelevant loop, and "none" only where no tensor has
+        one: the order read back then realizes exactly the modelled reuse."""
+        m, levels = self.m, self.levels
+        self.inner = {}
+        for j in range(1, self.L):
+            none = m.new_bool_var(f"inner_{levels[j].name}_none")
+            lits = [m.new_bool_var(f"inner_{levels[j].name}_{t}") for t in self.tensors]
+            m.add_exactly_one(lits + [none])
+            for t, lit in zip(self.tensors, lits):
+                self.inner[j, t] = lit
+                ev = self._temporal_exps(self.irr[t], j)
+                if not ev:
+                    m.add(lit == 0)
+                else:
+                    m.add(sum(ev) >= 1).only_enforce_if(lit)
+                    m.add(sum(ev) == 0).only_enforce_if(none)
+        self.no_rel = {}
+        for t in self.tensors:
+            for j in range(self.L):
+                ev = self._temporal_exps(self.rel[t], j)
+                if not ev:
+                    self.no_rel[t, j] = True
+                    continue
+                z = m.new_bool_var(f"norel_{t}{j}")
+                m.add(sum(ev) == 0).only_enforce_if(z)
+                m.add(sum(ev) >= 1).only_enforce_if(z.negated())
+                self.no_rel[t, j] = z
+
+    def _versions(self, t: str, i: int) -> tuple[Mono, Mono]:
+        """(F, U) of tensor t's tile at level i: F removes the irrelevant factors of the
+        innermost run of levels above i, gated per exponent."""
+        kit, m = self.kit, self.m
+        F = prod(self.t_all[j] for j in range(i + 1, self.L))
+        alive = True  # every level between i and j has no relevant loop
+        for j in range(i + 1, self.L):
+            in_run = kit.conj([alive, kit.disj(self.inner[j, t], self.no_rel[t, j])], f"run_{t}{i}{j}")
+            if in_run is not False:
+                for d in self.irr[t]:
+                    for p, k in kit.primes[d].items():
+                        a = ("e", d, p, Slot(j))
+                        if a not in kit.atoms:
+                            continue
+                        if in_run is True:
+                            F.exps[d, p][a] -= 1
+                            continue
+                        e = kit.atoms[a]
+                        r = m.new_int_var(0, k, kit.name(f"r_{t}{i}{j}{d}{p}"))
+                        m.add(r == e).only_enforce_if(in_run)
+                        m.add(r == 0).only_enforce_if(in_run.negated())
+                        m.add(r <= e)
+                        kit.atoms["r", t, i, j, d, p] = r
+                        F.exps[d, p]["r", t, i, j, d, p] -= 1
+            alive = kit.conj([alive, self.no_rel[t, j]], f"alive_{t}{i}{j}")
+        U = prod(self.t_rel[t, j] for j in range(i + 1, self.L))
+        return F, U
+
+    # ---- access counts (docs/cost-model.md section 3): sums of gated monomials
+    def add_counts(self) -> None:
+        """Every access count and network word count as a variable: collect the terms per
+        tensor, then materialize them."""
+        for t in self.tensors:
+            self._add_tensor_terms(t)
+        self._materialize_counts()
+
+    def _add(self, kind, level, tensor, mono, cond, label, sign=1) -> None:
+        if cond is not False:
+            self.pending.append((kind, level, tensor, sign, mono, cond, label))
+
+    def _add_tensor_terms(self, t: str) -> None:
+        kit, L, sp_all = self.kit, self.L, self.sp_all
+        is_o = t == "O"
+        # sharing per fanout: O always reduces (required), W/I multicast where supported
+        shared = {j: (self.sp_rel[t, j] if (is_o or (self.levels[j].fanout is not None
+                                                      and self.levels[j].fanout.multicast))
+                      else sp_all[j]) for j in range(L)}
+
+        def per_child(i, upto, last):
+            """sent(t, i) = used(i) * last divided by the sharing factors of fanouts i+1..upto."""
+            return prod([sp_all[j] for j in range(upto + 1, L)] + [shared[j] for j in range(i + 1, upto + 1)] + last)
+
+        innermost = {k: kit.conj([self.keep[k, t]] + [kit.neg(self.keep[j, t]) for j in range(k)], f"inn_{t}{k}")
+                     for k in range(L)}
+        for i in range(L - 1):
+            if self.keep[i, t] is False:
+                continue
+            F, U = self._versions(t, i)
+            St = self.S[t, i]
+            for p in range(i + 1, L):
+                if self.keep[p, t] is False:
+                    continue
+                between = kit.conj([kit.neg(self.keep[j, t]) for j in range(i + 1, p)], f"byp_{t}{i}{p}")
+                pair = kit.conj([self.keep[i, t], self.keep[p, t], between], f"pair_{t}{i}{p}")
+                if pair is False:
+                    continue
+                if is_o:
+                    self._output_terms(t, i, p, F, U, St, pair, innermost, per_child)
+                else:
+                    self._fill_terms(t, i, p, F, St, pair, per_child)
+        self._mac_terms(t, shared, innermost)
+
+    def _fill_terms(self, t, i, p, F, St, pair, per_child) -> None:
+        """W or I filled into level i from its parent p."""
+        self._add("writes", i, t, per_child(i, i, [F, St]), pair, "fill")
+        self._add("reads", p, t, per_child(i, p, [F, St]), pair, "fill_src")
+        for j in range(i + 1, p + 1):
+            self._add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_fill")
+
+    def _output_terms(self, t, i, p, F, U, St, pair, innermost, per_child) -> None:
+        """O written back from level i to its parent p, and read back on re-entry."""
+        add = self._add
+        sent = per_child(i, i, [F, St])
+        up = per_child(i, p, [F, St])  # sent / g: one transfer per sharing group
+        first = per_child(i, p, [U, St])  # first versions: no read-back
+        add("writes", p, t, up, pair, "wb")
+        add("reads", p, t, up, pair, "rb")
+        add("reads", p, t, first, pair, "rb0", -1)
+        add("writes", i, t, up, pair, "rbw")
+        add("writes", i, t, first, pair, "rbw0", -1)
+        for j in range(i + 1, p + 1):
+            add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_wb")
+            add("net", j, None, up, pair, "net_rb")
+            add("net", j, None, first, pair, "net_rb0", -1)
+        # fresh element-versions at the innermost keeper: sent - read-backs
+        inn_pair = self.kit.conj([innermost[i], pair], f"innpair_{t}{i}{p}")
+        add("reads", i, t, sent, inn_pair, "fresh", -1)
+        add("reads", i, t, up, inn_pair, "fresh_rb")
+        add("reads", i, t, first, inn_pair, "fresh_rb0", -1)
+
+    def _mac_terms(self, t, shared, innermost) -> None:
+        """Per-MAC reads (and O updates) at the innermost keeper k, and their network words."""
+        L, sp_all, cycles_m = self.L, self.sp_all, self.cycles_m
+        for k in range(L):
+            lit = innermost[k]
+            if lit is False:
+                continue
+            per_mac = prod([cycles_m] + [sp_all[j] for j in range(k + 1, L)] + [shared[j] for j in range(1, k + 1)])
+            for j in range(1, k + 1):
+                nv = prod([cycles_m] + [sp_all[j2] for j2 in range(j, L)] + [shared[j2] for j2 in range(1, j)])
+                self._add("net", j, None, nv, lit, "net_mac")
+            self._add("reads", k, t, per_mac, lit, "mac_r")
+            if t == "O":
+                self._add("writes", k, t, per_mac, lit, "mac_w")
+                if k == L - 1:  # only the outermost keeps O: its first touches are fresh
+                    self._add("reads", k, t, Mono(self.problem.tensor_words("O")), lit, "fresh_top", -1)
+
+    def _materialize_counts(self) -> None:
+        kit, m, L = self.kit, self.m, self.L
+        cut_ratio = PWL_RATIO if self.encoding == "pwl" else CUT_RATIO
+        # pwl relaxes only monomials that always count positively: a relaxed monomial with a
+        # minus sign could over-estimate the energy
+        negative = {mono.key() for *_, sign, mono, _c, _l in self.pending if sign < 0}
+        sums: dict = {}
+        self.his: dict = {}  # upper bound of each count: the sum of its positive terms' bounds
+        for kind, level, tensor, sign, mono, cond, label in self.pending:
+            if self.encoding == "pwl" and mono.key() not in negative:
+                t = kit.relaxed_term(mono, label)
+            else:
+                t = kit.term(mono, label)
+            kit.cut(t, cut_ratio)
+            g = kit.gated(t, cond, label)
+            if isinstance(g, int) and g == 0:
+                continue
+            key = ("net", level) if kind == "net" else (kind, level, tensor)
+            sums[key] = sums.get(key, 0) + sign * g
+            self.his[key] = self.his.get(key, 0) + (t.ub if sign > 0 else 0)
+        # each count as a variable >= 0 (and >= its compulsory part) tightens the relaxation
+        self.counts: dict = {}
+        for key, expr in sums.items():
+            if isinstance(expr, int):
+                self.counts[key] = expr
+                continue
+            lo = self._compulsory(key)
+            c = m.new_int_var(lo, max(lo, self.his[key]), kit.name(f"cnt_{key}"))
+            m.add(c == expr)
+            self.counts[key] = c
+        self.reads = {(i, t): self.counts.get(("reads", i, t), 0) for i in range(L) for t in self.tensors}
+        self.writes = {(i, t): self.counts.get(("writes", i, t), 0) for i in range(L) for t in self.tensors}
+        self.net = {j: self.counts.get(("net", j), 0) for j in range(L)}
+
+    def _compulsory(self, key) -> int:
+        """Every input word leaves DRAM at least once; every output word is written once."""
+        if key[0] in ("reads", "writes") and key[1] == self.L - 1:
+            t = key[2]
+            if (key[0] == "reads" and t != "O") or (key[0] == "writes" and t == "O"):
+                return self.problem.tensor_words(t)
+        return 0
+
+    # ---- objective
+    def finish(self, objective: str) -> LayerModel:
+        """Scale the energies to integers, set the objective, return the model."""
+        kit, m, levels = self.kit, self.m, self.levels
+        energies = [lv.read_pj for lv in levels] + [lv.write_pj for lv in levels] + \
+            [lv.fanout.energy_pj for lv in levels if lv.fanout is not None]
+        K, rounding = energy_scale(energies)
+        obj = 0
+        obj_hi = 0  # an upper bound of obj (edp sizes its quantum with it)
+        for i, lv in enumerate(levels):
+            cr, cw = math.floor(lv.read_pj * K + 1e-9), math.floor(lv.write_pj * K + 1e-9)
+            for t in self.tensors:
+                obj += cr * self.reads[i, t] + cw * self.writes[i, t]
+                obj_hi += cr * self.his.get(("reads", i, t), 0) + cw * self.his.get(("writes", i, t), 0)
+            if lv.fanout is not None:
+                cn = math.floor(lv.fanout.energy_pj * K + 1e-9)
+                obj += cn * self.net[i]
+                obj_hi += cn * self.his.get(("net", i), 0)
+        cyc = kit.term(self.cycles_m, "cycles")
+        layer_model = LayerModel(model=m, slots=self.slots, exponents=self.exponents, keep=self.keep,
+                                 inner=self.inner, counts=self.counts, scale=K, rounding=rounding,
+                                 constant_pj=self.problem.macs * self.arch.mac_pj, objective=objective,
+                                 encoding=self.encoding, cycles=cyc.expr, energy=obj)
+        if objective == "energy":
+            m.minimize(obj)
+        elif objective == "delay":
+            kit.cut(cyc, CUT_RATIO)
+            m.minimize(cyc.expr)
+        elif objective == "edp":
+            layer_model.edp_quantum = self._edp_objective(obj, obj_hi, cyc, layer_model.constant_pj, K)
+        else:
+            raise ValueError(f"unknown objective {objective!r}")
+        return layer_model
+
+    def _edp_objective(self, obj, obj_hi, cyc, constant_pj, K) -> int:
+        """floor(scaled total energy / q) * compute cycles, q a power of two keeping the
+        product inside int64: a lower bound on energy x cycles (cycles >= compute cycles).
+        Returns q."""
+        m, macs = self.m, self.problem.macs
+        const_k = math.floor(constant_pj * K + 1e-9)
+        e_hi = const_k + obj_hi
+        q = 1
+        while (e_hi // q + 1) * macs >= 2**62:
+            q *= 2
+        eq = m.new_int_var(0, e_hi // q, "energy_q")
+        m.add(q * eq <= obj + const_k)
+        m.add(q * eq >= obj + const_k - (q - 1))
+        cyc_v = m.new_int_var(1, macs, "cycles")
+        m.add(cyc_v == cyc.expr)
+        edp = m.new_int_var(0, (e_hi // q) * macs, "edp")
+        m.add_multiplication_equality(edp, [eq, cyc_v])
+        m.minimize(edp)
+        return q

@@ -1,0 +1,304 @@
+"""Solve specs: which layers of which workload to map onto which architecture, and how.
+
+A solve spec is a YAML file whose top-level key is ``solve:`` (docs/specs.md, "Solve
+spec").  It is loaded like every other spec: strict YAML, unknown keys rejected, and
+every error names the file, the dotted field path and what was expected::
+
+    run.yaml: solve.constraints.spatial.GLB: expected a level of eyeriss with a fanout (GBUF), got 'GLB'
+
+Constraints are written with *names* (levels, fanout axes, dims, tensors) and checked
+against the architecture and the workload's layers by
+:meth:`cpmap.core.constraints.Constraints.check`.  Command-line flags override the spec
+(:func:`load_solve_spec`'s ``overrides``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..core.arch import Arch
+from ..core.constraints import ConstraintError, Constraints, ResolvedConstraints
+from ..core.errors import CpmapError, SpecError
+from ..core.objectives import ENCODINGS, OBJECTIVES
+from ..core.options import SolveOptions
+from ..core.output import default_output
+from ..core.problem import Problem
+from ..core.workload import Layer, Workload
+from .arch import load_arch
+from .fields import (
+    Invalid,
+    check_keys,
+    choice,
+    expect,
+    is_int,
+    is_number,
+    mapping_of,
+    name_list,
+    opt,
+    pos_int,
+    req,
+    tensor_set,
+    top,
+    with_file,
+)
+from .loader import read_yaml
+from .workload import workload_from_obj
+
+SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "workers",
+              "seed", "top_k", "constraints", "output")
+CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor")
+DEFAULT_TIME_LIMIT = 10.0
+OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "workers", "seed", "top_k", "output")
+
+
+@dataclass(frozen=True)
+class SolvePlan:
+    """A loaded, checked solve spec with command-line overrides applied.
+
+    ``workers`` is None for "automatic" (the batch runner divides the cores among the
+    parallel jobs); ``output`` is the report directory."""
+
+    file: str
+    arch_file: str
+    workload_file: str
+    arch: Arch
+    workload: Workload
+    layers: tuple[Layer, ...]
+    batch: int | None = None
+    objective: str = "energy"
+    encoding: str = "exact"
+    time_limit: float = DEFAULT_TIME_LIMIT
+    workers: int | None = None
+    seed: int = 0
+    top_k: int = 1
+    constraints: Constraints = field(default_factory=Constraints)
+    output: str = ""
+
+    @classmethod
+    def of(cls, workload: Workload, arch: Arch, options: SolveOptions, layers: list[str] | None = None) -> SolvePlan:
+        """A plan made in Python rather than read from a file: ``layers`` of ``workload``
+        (all when None) on ``arch`` with ``options``, whose constraints are checked against
+        the architecture and the workload's dims (:class:`ConstraintError`)."""
+        dims = _union(lay.problem.dims for lay in workload.layers)
+        options.constraints.check(arch, dims, f"workload {workload.name}'s layers")
+        chosen = workload.layers if layers is None else tuple(workload.layer(n) for n in layers)
+        return cls(file="<python>", arch_file="<python>", workload_file="<python>", arch=arch,
+                   workload=workload, layers=tuple(chosen), objective=options.objective,
+                   encoding=options.encoding, time_limit=options.time_limit, workers=options.workers,
+                   seed=options.seed, top_k=options.top_k, constraints=options.constraints)
+
+    def user_constraints(self, problem: Problem) -> ResolvedConstraints:
+        """The constraints of one layer by level index."""
+        return self.constraints.resolve(problem, self.arch)
+
+    def options(self, workers: int) -> SolveOptions:
+        """The solver options of every layer (``workers`` decided by the batch runner when
+        the spec leaves it automatic)."""
+        return SolveOptions(objective=self.objective, encoding=self.encoding, time_limit=self.time_limit,
+                            workers=self.workers or workers, seed=self.seed, top_k=self.top_k,
+                            constraints=self.constraints)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """The spec's own fields after the syntax check, before files are loaded."""
+
+    arch: str
+    workload: str
+    layers: tuple[str, ...] | None
+    batch: int | None
+    objective: str
+    encoding: str
+    time_limit: float
+    workers: int | None
+    seed: int
+    top_k: int
+    constraints: Constraints  # syntax-checked; names are checked against arch and layers later
+    output: str | None
+
+
+def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
+    """Load a solve spec, apply ``overrides`` (keys of :data:`OVERRIDABLE`; None values
+    are ignored; ``layers`` a list of names, ``output`` a path relative to the current
+    directory) and check everything against the architecture and workload it names."""
+    file = str(path)
+    raw: _Raw = with_file(file, _parse, read_yaml(file))
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(given) - set(OVERRIDABLE)
+    if unknown:
+        raise ValueError(f"unknown overrides {sorted(unknown)}")
+    cli_layers = given.pop("layers", None)
+    cli_output = given.pop("output", None)
+    for key, check in (("objective", choice(OBJECTIVES)), ("encoding", choice(ENCODINGS))):
+        if key in given:
+            try:
+                check(given[key], f"--{key}")
+            except Invalid as e:
+                raise CpmapError(f"{e.field}: {e.message}") from None
+    raw = replace(raw, **given)
+    base = os.path.dirname(file)
+    arch_file = _resolve_file(file, "solve.arch", raw.arch, base, "architecture")
+    workload_file = _resolve_file(file, "solve.workload", raw.workload, base, "workload")
+    arch = load_arch(arch_file)
+    workload = _load_workload(workload_file, raw.batch)
+    if cli_layers is not None:
+        layers = _cli_layers(cli_layers, workload)
+    else:
+        layers = with_file(file, _spec_layers, raw.layers, workload)
+    with_file(file, _check_constraints, raw.constraints, arch, workload)
+    if cli_output is not None:
+        output = str(cli_output)
+    elif raw.output is not None:
+        output = _relative_to(base, raw.output)
+    else:
+        output = default_output(file)
+    return SolvePlan(file, arch_file, workload_file, arch, workload, layers, raw.batch, raw.objective,
+                     raw.encoding, float(raw.time_limit), raw.workers, raw.seed, raw.top_k, raw.constraints, output)
+
+
+def _parse(obj: Any) -> _Raw:
+    body = top(obj, "solve", SOLVE_KEYS)
+    p = "solve"
+    return _Raw(
+        arch=req(body, "arch", _path, p),
+        workload=req(body, "workload", _path, p),
+        layers=opt(body, "layers", _layer_names, p),
+        batch=opt(body, "batch", pos_int, p),
+        objective=opt(body, "objective", choice(OBJECTIVES), p, "energy"),
+        encoding=opt(body, "encoding", choice(ENCODINGS), p, "exact"),
+        time_limit=opt(body, "time_limit", _seconds, p, DEFAULT_TIME_LIMIT),
+        workers=opt(body, "workers", pos_int, p),
+        seed=opt(body, "seed", _seed, p, 0),
+        top_k=opt(body, "top_k", pos_int, p, 1),
+        constraints=opt(body, "constraints", _constraint_syntax, p, Constraints()),
+        output=opt(body, "output", _path, p),
+    )
+
+
+def _path(v: Any, path: str) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise expect("a file path (relative to the spec file)")(v, path)
+    return v
+
+
+def _layer_names(v: Any, path: str) -> tuple[str, ...]:
+    if isinstance(v, list) and not v:
+        raise Invalid(path, "expected at least one layer name (omit 'layers' to solve every layer)")
+    return name_list(v, path)
+
+
+def _seconds(v: Any, path: str) -> float:
+    if not is_number(v) or v <= 0:
+        raise expect("a number of seconds > 0")(v, path)
+    return float(v)
+
+
+def _seed(v: Any, path: str) -> int:
+    if not is_int(v) or not 0 <= v < 2**31:
+        raise expect("an integer from 0 to 2147483647")(v, path)
+    return v
+
+
+def _constraint_syntax(v: Any, path: str) -> Constraints:
+    """The ``constraints:`` mapping, its syntax checked; names are checked later."""
+    body = check_keys(v, CONSTRAINT_KEYS, path, "a constraints mapping")
+    spatial = opt(body, "spatial", mapping_of(
+        mapping_of(_dims_syntax, "a mapping axis -> [dims] like {Y: [C], X: [K]}"),
+        "a mapping level -> {axis: [dims]} like {GBUF: {Y: [C], X: [K]}}"), path, ())
+    keeps = opt(body, "keeps", mapping_of(tensor_set, "a mapping level -> [tensors] like {RF: [W]}"), path, ())
+    max_factor = opt(body, "max_factor", mapping_of(
+        mapping_of(pos_int, "a mapping dim -> largest factor like {C: 4}"),
+        "a mapping level -> {dim: largest factor} like {RF: {C: 4}}"), path, ())
+    return Constraints(
+        spatial=tuple((lv, ax, ds) for lv, axes in spatial for ax, ds in axes),
+        keeps=tuple(keeps),
+        min_utilization=opt(body, "min_utilization", _fraction, path, 0.0),
+        max_factor=tuple((lv, d, m) for lv, lims in max_factor for d, m in lims),
+    )
+
+
+def _dims_syntax(v: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise expect("a list of dims like [C, K] (an empty list allows none)")(v, path)
+    return name_list(v, path) if v else ()
+
+
+def _fraction(v: Any, path: str) -> float:
+    if not is_number(v) or not 0 <= v <= 1:
+        raise expect("a fraction from 0 to 1 (used PEs / PEs)")(v, path)
+    return float(v)
+
+
+def _check_constraints(constraints: Constraints, arch: Arch, workload: Workload) -> None:
+    """Names against the architecture and the workload.  Dims are checked against every
+    layer of the workload (not only the selected ones), so that ``--layers`` can pick a
+    subset of a spec written for the whole network."""
+    dims = _union(lay.problem.dims for lay in workload.layers)
+    try:
+        constraints.check(arch, dims, f"workload {workload.name}'s layers")
+    except ConstraintError as e:
+        raise Invalid(f"solve.constraints.{e.path}", e.message) from None
+
+
+def _union(seqs) -> tuple[str, ...]:
+    out: list[str] = []
+    for seq in seqs:
+        out.extend(x for x in seq if x not in out)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- files and layers
+
+
+def _relative_to(base: str, p: str) -> str:
+    p = os.path.expanduser(p)
+    return p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p))
+
+
+def _resolve_file(spec_file: str, field_path: str, p: str, base: str, kind: str) -> str:
+    resolved = _relative_to(base, p)
+    if not os.path.isfile(resolved):
+        shown = p if resolved == p else f"{p} (resolved to {resolved}; paths are relative to the spec file)"
+        raise SpecError(spec_file, field_path, f"expected an existing {kind} file, got {shown}")
+    return resolved
+
+
+def _load_workload(path: str, batch: int | None) -> Workload:
+    obj = read_yaml(path)
+    if batch is not None and isinstance(obj, dict) and isinstance(obj.get("workload"), dict):
+        obj["workload"]["batch"] = batch  # the override: layers that give N themselves keep it
+    return workload_from_obj(obj, path)
+
+
+def _unknown_layer(name: str, workload: Workload) -> str:
+    close = difflib.get_close_matches(name, workload.layer_names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (f"expected a layer of workload {workload.name} ({', '.join(workload.layer_names)}), "
+            f"got {name!r}{hint}")
+
+
+def _spec_layers(names: tuple[str, ...] | None, workload: Workload) -> tuple[Layer, ...]:
+    if names is None:
+        return workload.layers
+    for i, n in enumerate(names):
+        if n not in workload.layer_names:
+            raise Invalid(f"solve.layers[{i}]", _unknown_layer(n, workload))
+    return tuple(workload.layer(n) for n in names)
+
+
+def _cli_layers(names, workload: Workload) -> tuple[Layer, ...]:
+    names = [n for n in names if n]
+    if not names:
+        raise CpmapError("--layers: expected comma-separated layer names like conv1,conv2")
+    for n in names:
+        if n not in workload.layer_names:
+            raise CpmapError(f"--layers: {_unknown_layer(n, workload)}")
+    if len(set(names)) != len(names):
+        raise CpmapError(f"--layers: expected each layer once, got {','.join(names)}")
+    return tuple(workload.layer(n) for n in names)
