@@ -2,7 +2,7 @@
 
 Each layer of bench/layers.py (AlexNet conv1-5, VGG-16, ResNet-50, MobileNet-V2 and ViT
 layers) on specs/eyeriss.yaml is mapped by every method with the same evaluator and
-mapping space (cpmap/compare.py, docs/compare.md), each at its own stated budget:
+mapping space (cpmap/network/compare.py, docs/compare.md), each at its own stated budget:
 
     python bench/compare.py [--batches 1] [--methods cpsat,random,ga,anneal,exhaustive]
                             [--time-limit 10] [--workers 2] [--budget 60] [--samples 100000]

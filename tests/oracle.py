@@ -1,6 +1,6 @@
 """Brute-force loop-nest oracle for the cpmap cost model (docs/cost-model.md).
 
-This module deliberately shares *no* formula with ``cpmap/evaluator.py``.  It walks the
+This module deliberately shares *no* formula with ``cpmap/cost/evaluator.py``.  It walks the
 whole nest literally on a small problem:
 
 * every time step (every tuple of temporal loop indices, outer to inner) and, within a

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import pytest
+from nn_dataflow_env import nn_dataflow_networks
 
 from cpmap.core.workload import Workload
 from cpmap.spec import load_workload, read_yaml, workload_from_obj
@@ -297,47 +298,33 @@ def test_alexnet_matches_nn_dataflow_halves():
         assert sum(int(kv["nofm"]) for kv in halves) == out, lay.name
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nn_dataflow") is None,
-                    reason="nn_dataflow not installed (pip install nn-dataflow==2.1 sympy==1.9)")
 @pytest.mark.parametrize("name", ["vgg16", "googlenet", "resnet50", "resnet152", "mlp_m", "mlp_l"])
 def test_matches_installed_nn_dataflow(name):
-    """Optional: every nn_dataflow layer has a layer of the same name, ops and producers here.
-    GoogLeNet's pool_proj reads the inception pool branch that nn_dataflow leaves out."""
-    from nn_dataflow.nns import import_network
-
-    net = import_network(NN_DATAFLOW[name])
+    """Every nn_dataflow layer has a layer of the same name, ops and producers here (its
+    definitions run in a venv of their own: tests/nn_dataflow_env.py).  GoogLeNet's
+    pool_proj reads the inception pool branch that nn_dataflow leaves out."""
+    net = nn_dataflow_networks(*(NN_DATAFLOW[n] for n in NN_DATAFLOW))[NN_DATAFLOW[name]]
     wl = load(name)
-    for layer_name in net:
-        ours = wl.layer(layer_name)
-        assert net[layer_name].total_ops(1) == ours.problem.macs, layer_name
-        prevs = tuple("data" if p in (None, net.INPUT_LAYER_KEY) else p for p in net.prevs(layer_name))
-        if layer_name.endswith("_pool_proj"):
-            prevs = (layer_name.removesuffix("_proj"),)
-        assert prevs == ours.inputs, layer_name
+    for ref in net["layers"]:
+        ours = wl.layer(ref["name"])
+        assert ref["ops"] == ours.problem.macs, ref["name"]
+        prevs = tuple(ref["prevs"])
+        if ref["name"].endswith("_pool_proj"):
+            prevs = (ref["name"].removesuffix("_proj"),)
+        assert prevs == ours.inputs, ref["name"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nn_dataflow") is None,
-                    reason="nn_dataflow not installed (pip install nn-dataflow==2.1 sympy==1.9)")
 @pytest.mark.parametrize("name", LSTM_HIDDEN)
 def test_lstm_cells_match_nn_dataflow_add_lstm_cell(name):
-    """Optional: the cells are what nn_dataflow's add_lstm_cell builds (names, ops, producers)."""
-    from nn_dataflow.core import FCLayer, InputLayer, Network
-    from nn_dataflow.nns import add_lstm_cell
-
-    hidden = LSTM_HIDDEN[name]
-    net = Network(name)
-    net.set_input_layer(InputLayer(hidden, 1))
-    _, h = add_lstm_cell(net, "cell1", hidden, net.INPUT_LAYER_KEY)
-    _, h = add_lstm_cell(net, "cell2", hidden, h)
-    net.add("decoder", FCLayer(hidden, 10_000), prevs=(h,))
+    """The cells are what nn_dataflow's add_lstm_cell builds (names, ops, producers)."""
+    net = nn_dataflow_networks(*(f"lstm:{h}" for h in LSTM_HIDDEN.values()))[f"lstm:{LSTM_HIDDEN[name]}"]
     wl = load(name)
-    assert [lay.name for lay in wl.layers] == list(net)
-    assert set(wl.inputs) == {"data", *net.ext_layers()}
-    for layer_name in net:
-        ours = wl.layer(layer_name)
-        assert net[layer_name].total_ops(1) == ours.problem.macs, layer_name
-        prevs = tuple("data" if p is None else p for p in net.prevs(layer_name))
-        assert prevs == ours.inputs, layer_name
+    assert [lay.name for lay in wl.layers] == [ref["name"] for ref in net["layers"]]
+    assert set(wl.inputs) == {"data", *net["external"]}
+    for ref in net["layers"]:
+        ours = wl.layer(ref["name"])
+        assert ref["ops"] == ours.problem.macs, ref["name"]
+        assert tuple(ref["prevs"]) == ours.inputs, ref["name"]
 
 
 # --------------------------------------------------------------------------- generator

@@ -19,13 +19,7 @@ from strategies import DrawChooser, cases, gen_arch, gen_mapping, gen_problem
 from cpmap.core.arch import Arch, Fanout, Level
 from cpmap.core.mapping import LevelMapping, Mapping
 from cpmap.core.problem import conv, fc, window_extent
-
-try:
-    from cpmap.cost.evaluator import evaluate
-except ImportError:  # the evaluator is written in parallel; the oracle tests still run
-    evaluate = None
-
-needs_evaluator = pytest.mark.skipif(evaluate is None, reason="cpmap/evaluator.py not present")
+from cpmap.cost.evaluator import evaluate
 
 PROPERTY = settings(max_examples=500, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -86,8 +80,7 @@ def test_hand_1d_conv_temporal_only():
     assert o.compute_cycles == o.cycles == 12
     # energy: RF 1*(12+12+8) + 2*(3+12+12) = 86; DRAM 100*(3+12) + 120*4 = 1980; MACs 6
     assert o.energy_pj == pytest.approx(86 + 1980 + 6)
-    if evaluate is not None:
-        check_against_oracle(p, arch, m)
+    check_against_oracle(p, arch, m)
 
 
 def test_hand_sliding_window_refill_even_if_same_elements():
@@ -100,8 +93,7 @@ def test_hand_sliding_window_refill_even_if_same_elements():
     o = simulate(p, arch, m)
     assert o.accesses["RF"]["I"] == {"reads": 4, "writes": 4}
     assert o.accesses["DRAM"]["I"]["reads"] == 4
-    if evaluate is not None:
-        check_against_oracle(p, arch, m)
+    check_against_oracle(p, arch, m)
 
 
 def pe_arch(multicast=True, l1_keeps="W"):
@@ -138,8 +130,7 @@ def test_hand_1d_conv_spatial_multicast(multicast):
     assert o.network_words == {"pes": 16}
     assert o.tiles == {"RF": {"W": 2, "I": 2, "O": 1}, "GLB": {"W": 2}, "DRAM": {"W": 2, "I": 5, "O": 4}}
     assert o.utilization == 1.0 and o.compute_cycles == 4
-    if evaluate is not None:
-        check_against_oracle(p, arch, m)
+    check_against_oracle(p, arch, m)
 
 
 def reduction_arch(levels_keeping_o=("L0",)):
@@ -169,8 +160,7 @@ def test_hand_spatial_reduction_psums():
                                   "O": {"reads": 2, "writes": 4}}
     assert o.network_words == {"F": 26}
     assert o.instance_accesses["L0"] == {(0,): [2, 6], (1,): [0, 4]}  # PE0 got the psums
-    if evaluate is not None:
-        check_against_oracle(p, arch, m)
+    check_against_oracle(p, arch, m)
 
 
 def test_nested_reduction_groups_doc_ambiguity():
@@ -190,8 +180,7 @@ def test_nested_reduction_groups_doc_ambiguity():
     assert doc.accesses["L0"]["O"] == {"reads": 4, "writes": 12}
     assert strict.accesses["L1"]["O"] == {"reads": 2, "writes": 10}
     assert strict.accesses["L0"]["O"] == {"reads": 2, "writes": 10}
-    if evaluate is not None:
-        check_against_oracle(p, arch, m)
+    check_against_oracle(p, arch, m)
 
 
 def test_depthwise_conv_2d_with_spatial_channels():
@@ -207,8 +196,7 @@ def test_depthwise_conv_2d_with_spatial_channels():
     assert o.accesses["RF"]["W"]["writes"] == 18
     assert o.accesses["RF"]["I"]["writes"] == 2 * 4 * 9  # 4 (p, q) windows per PE, halos refetched
     assert o.tiles["GLB"] == {"W": 18, "I": 32, "O": 8}
-    if evaluate is not None:
-        check_against_oracle(p, arch, m)
+    check_against_oracle(p, arch, m)
 
 
 # ------------------------------------------------------------------ window extent
@@ -222,7 +210,6 @@ def test_window_extent_matches_brute_force(stride, dilation, p, r):
 
 # -------------------------------------------------------------- property comparisons
 
-@needs_evaluator
 @pytest.mark.parametrize("family", ["conv", "grouped", "fc", "gemm", "pool", "eltwise"])
 def test_evaluator_matches_oracle(family):
     # 6 families x 500 derandomized examples = 3,000 oracle comparisons
@@ -251,7 +238,6 @@ def test_oracle_strict_psum_policy_also_computes_the_layer(case):
 
 # ------------------------------------------------------------------------ validity
 
-@needs_evaluator
 def test_capacity_overflow_names_level_and_excess():
     # RF keeps W (3), I (3), O (1) = 7 words > capacity 5: over by 2
     p = conv("c1d", K=1, C=1, P=4, Q=1, R=3, S=1)
@@ -264,7 +250,6 @@ def test_capacity_overflow_names_level_and_excess():
     check_against_oracle(p, arch, m)  # counts are still reported for invalid mappings
 
 
-@needs_evaluator
 def test_partition_overflow_names_tensor_and_excess():
     # I partition 2 < I tile 3 (over by 1); W and O fit their partitions
     p = conv("c1d", K=1, C=1, P=4, Q=1, R=3, S=1)
@@ -277,7 +262,6 @@ def test_partition_overflow_names_tensor_and_excess():
     assert "RF" in r.errors[0] and "I" in r.errors[0] and "3" in r.errors[0] and "1" in r.errors[0]
 
 
-@needs_evaluator
 def test_fanout_overflow_is_invalid():
     p = conv("c1d", K=1, C=1, P=4, Q=1, R=2, S=1)
     arch = pe_arch()
@@ -288,7 +272,6 @@ def test_fanout_overflow_is_invalid():
     assert any("x" in e and "4" in e and "2" in e for e in r.errors), r.errors
 
 
-@needs_evaluator
 def test_keeping_a_bypassed_tensor_is_invalid():
     p = conv("c1d", K=1, C=1, P=4, Q=1, R=2, S=1)
     arch = pe_arch(l1_keeps="W")
@@ -305,7 +288,6 @@ def no_reduction_arch():
               fanout=Fanout("F", (("x", 4),), multicast=True, reduction=False))))
 
 
-@needs_evaluator
 def test_c_across_a_fanout_without_reduction_is_invalid():
     p = fc("fc", N=1, K=2, C=4)
     m = Mapping((lm("RF", [("C", 2)], "WIO"), lm("DRAM", [("K", 2)], "WIO", [("x", (("C", 2),))])))
@@ -316,7 +298,6 @@ def test_c_across_a_fanout_without_reduction_is_invalid():
     assert evaluate(p, no_reduction_arch(), ok).valid
 
 
-@needs_evaluator
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())

@@ -10,9 +10,13 @@ import yaml
 from hypothesis import given, settings
 from strategies import cases
 
+from cpmap.core.arch import Arch
 from cpmap.core.errors import CpmapError, SpecError
+from cpmap.core.workload import Workload
 from cpmap.cost.evaluator import evaluate
 from cpmap.spec import (
+    MappingSpec,
+    SolvePlan,
     StrictLoader,
     arch_from_obj,
     load_any,
@@ -40,10 +44,27 @@ def _arch_obj(capacity, word_bits=16) -> dict:
     ]}}
 
 
+EXAMPLE_KINDS = {"conv-small.yaml": "workload", "conv-small-mapping-eyeriss.yaml": "mapping",
+                 "conv-small-solve.yaml": "solve", "alexnet-eyeriss.yaml": "solve"}
+"""The kind of each file in specs/examples/ (specs/*.yaml are architectures, models/*.yaml
+workloads)."""
+
+
+def expected_kind(path: Path) -> str:
+    if path.parent.name == "models":
+        return "workload"
+    if path.parent.name == "examples":
+        assert path.name in EXAMPLE_KINDS, f"add {path.name} to EXAMPLE_KINDS"
+        return EXAMPLE_KINDS[path.name]
+    return "architecture"
+
+
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_bundled_spec_loads(path):
-    kind, _ = load_any(str(path))
-    assert kind in ("architecture", "workload", "mapping", "solve")
+    kind, obj = load_any(str(path))
+    assert kind == expected_kind(path)
+    assert type(obj) is {"architecture": Arch, "workload": Workload, "mapping": MappingSpec,
+                         "solve": SolvePlan}[kind]
 
 
 def test_bundled_found():

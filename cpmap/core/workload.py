@@ -1,4 +1,4 @@
-"""A workload: a DAG of layers, each a :class:`~cpmap.problem.Problem`.
+"""A workload: a DAG of layers, each a :class:`~cpmap.core.problem.Problem`.
 
 Layers are listed in topological order (every input of a layer is an earlier layer or
 an external input), so the DAG needs no separate cycle check.

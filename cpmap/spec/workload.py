@@ -46,7 +46,7 @@ B: independent matmuls, e.g. attention heads).  K is the reduction and is not al
 
 def _layer_fields(ctor: Callable[..., Problem]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional) shape fields of a layer type, read from its constructor's
-    keyword-only parameters so the spec format cannot drift from cpmap/problem.py."""
+    keyword-only parameters so the spec format cannot drift from cpmap/core/problem.py."""
     params = [p for p in inspect.signature(ctor).parameters.values() if p.kind is p.KEYWORD_ONLY]
     return (tuple(p.name for p in params if p.default is p.empty),
             tuple(p.name for p in params if p.default is not p.empty))
