@@ -329,9 +329,14 @@ def test_cli_layer_choice(tmp_path):
     assert proc.returncode == 0, proc.stderr
     proc = _cpmap(*_evaluate_args(no_layer, workload=ALEXNET))
     assert proc.returncode == 2
-    assert "choose one with --layer" in proc.stderr and "conv1, pool1, conv2" in proc.stderr
+    assert f"{no_layer}: layer: missing" in proc.stderr and "or --layer NAME" in proc.stderr
+    assert "conv1, pool1, conv2" in proc.stderr
     proc = _cpmap(*_evaluate_args(no_layer, workload=ALEXNET), "--layer", "conv9")
-    assert proc.returncode == 2 and "has no layer 'conv9'" in proc.stderr
+    assert proc.returncode == 2 and "--layer: expected a layer of workload alexnet" in proc.stderr
+    assert "got 'conv9'" in proc.stderr
+    named = _write(tmp_path, {"layer": "conv9", "mapping": MAPPING["mapping"]}, "named.yaml")
+    proc = _cpmap(*_evaluate_args(named, workload=ALEXNET))
+    assert proc.returncode == 2 and f"{named}: layer: expected a layer of workload alexnet" in proc.stderr
     proc = _cpmap(*_evaluate_args(no_layer, workload=ALEXNET), "--layer", "conv3")
     assert proc.returncode == 2 and "factors of" in proc.stderr  # the conv-small mapping does not fit conv3
 

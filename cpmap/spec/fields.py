@@ -66,7 +66,16 @@ def is_int(v: Any) -> bool:
 
 
 def is_number(v: Any) -> bool:
-    return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    """A finite int or float (not a bool; ints of any size: ``math.isfinite`` would
+    overflow on a 400-digit YAML integer)."""
+    return is_int(v) or (isinstance(v, float) and math.isfinite(v))
+
+
+def is_name_in(v: Any, names) -> bool:
+    """``v`` is one of ``names`` (strings).  Checks the type first: a YAML mapping or list
+    written where a name belongs is unhashable and would break ``v in names`` on a dict
+    or set."""
+    return isinstance(v, str) and v in names
 
 
 def pos_int(v: Any, path: str) -> int:
@@ -119,7 +128,7 @@ def tensor_set(v: Any, path: str) -> frozenset[str]:
     if not isinstance(v, list):
         raise expect("a list of tensor names like [W, I, O]")(v, path)
     for i, t in enumerate(v):
-        if t not in TENSORS:
+        if not is_name_in(t, TENSORS):
             raise Invalid(f"{path}[{i}]", f"expected one of {', '.join(TENSORS)}, got {show(t)}")
     return frozenset(name_list(v, path))
 
@@ -139,7 +148,7 @@ def choice(choices: tuple[str, ...]) -> Validator:
     """One of ``choices``, spelled exactly."""
 
     def check(v: Any, path: str) -> str:
-        if v not in choices:
+        if not is_name_in(v, choices):
             raise expect(f"one of {' | '.join(choices)}")(v, path)
         return v
 

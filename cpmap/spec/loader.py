@@ -68,8 +68,9 @@ def read_yaml(path: str) -> Any:
         raise SpecError(file, "", f"cannot read file: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise SpecError(file, "", "expected a UTF-8 text file") from None
-    loader = StrictLoader(text)
+    root = loader = None
     try:
+        loader = StrictLoader(text)
         root = loader.get_single_node()
         return None if root is None else loader.construct_document(root)
     except _DuplicateKey as e:
@@ -80,7 +81,8 @@ def read_yaml(path: str) -> Any:
     except yaml.YAMLError as e:
         raise SpecError(file, "", _yaml_message(e)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_message(e: yaml.YAMLError) -> str:

@@ -20,6 +20,7 @@ from .fields import (
     expect,
     from_core,
     int_or_pair,
+    is_name_in,
     name_list,
     name_str,
     nonempty_list,
@@ -108,13 +109,13 @@ def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
 
 
 def _layer_type(v: Any, path: str) -> str:
-    if v not in _LAYER_TYPES:
+    if not is_name_in(v, _LAYER_TYPES):
         raise expect(f"one of {' | '.join(_LAYER_TYPES)}")(v, path)
     return v
 
 
 def _gemm_batch_dim(v: Any, path: str) -> str:
-    if v not in _GEMM_BATCH_DIMS:
+    if not is_name_in(v, _GEMM_BATCH_DIMS):
         raise expect(f"one of {' | '.join(_GEMM_BATCH_DIMS)} (the dim the workload batch multiplies)")(v, path)
     return v
 
