@@ -22,6 +22,7 @@ import contextlib
 import copy
 import io
 import math
+import multiprocessing
 import random
 import re
 import signal
@@ -406,6 +407,8 @@ def run_case(case: Case, work: Path) -> Outcome:
         verdict, detail = judge(code, out.getvalue(), err.getvalue(), str(work), paths)
     except Hang:
         verdict, detail = "hang", f"still running after {HANG_SECONDS:.0f} s"
+        for child in multiprocessing.active_children():  # a solve worker must not run on
+            child.kill()
     except SystemExit as e:
         verdict, detail = "bad-exit", f"SystemExit({e.code!r}) escaped main"
     except Exception as e:  # noqa: BLE001 -- exactly what the fuzzer looks for

@@ -135,6 +135,6 @@ def test_cli_refuses_a_bomb_on_one_line(tmp_path):
     path = tmp_path / "bomb.yaml"
     path.write_text(alias_bomb())
     proc = subprocess.run([sys.executable, "-m", "cpmap", "check", str(path)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+                          cwd=ROOT, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"cpmap: error: {path}: expected at most")

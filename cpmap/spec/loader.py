@@ -169,15 +169,19 @@ def read_yaml(path: str) -> Any:
                         f"duplicate key (lines {e.lines[0]} and {e.lines[1]}); "
                         "expected each key once") from None
     except yaml.YAMLError as e:
-        raise SpecError(file, "", _yaml_message(e)) from None
+        raise SpecError(file, "", _yaml_message(e, text)) from None
     finally:
         if loader is not None:
             loader.dispose()
 
 
-def _yaml_message(e: yaml.YAMLError) -> str:
+def _yaml_message(e: yaml.YAMLError, text: str) -> str:
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    if isinstance(e, yaml.reader.ReaderError):  # a control character: it has a position, not a mark
+        where = f" at line {text[:e.position].count(chr(10)) + 1}"
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        return f"invalid YAML{where}: control character U+{code:04X} is not allowed; expected printable text"
     what = getattr(e, "problem", None) or str(e)
     context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
     if context and cmark is not None and cmark is not mark:

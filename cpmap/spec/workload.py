@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from ..core import problem as problem_mod
-from ..core.problem import Problem
+from ..core.problem import MAX_DIM_SIZE, Problem
 from ..core.workload import Layer, Workload
 from .fields import (
     Invalid,
@@ -21,12 +21,12 @@ from .fields import (
     expect,
     from_core,
     int_or_pair,
+    is_int,
     is_name_in,
     name_list,
     name_str,
     nonempty_list,
     opt,
-    pos_int,
     req,
     top,
     with_file,
@@ -46,7 +46,7 @@ _GEMM_BATCH_DIMS = ("M", "N", "B")
 B: independent matmuls, e.g. attention heads).  K is the reduction and is not allowed."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _layer_fields(ctor: Callable[..., Problem]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional) shape fields of a layer type, read from its constructor's
     keyword-only parameters so the spec format cannot drift from cpmap/core/problem.py."""
@@ -67,7 +67,7 @@ def workload_from_obj(obj: Any, file: str = "<workload>") -> Workload:
 def _workload(obj: Any) -> Workload:
     body = top(obj, "workload", _WORKLOAD_KEYS)
     name = req(body, "name", name_str, "workload")
-    batch = opt(body, "batch", pos_int, "workload", 1)
+    batch = opt(body, "batch", _dim_size, "workload", 1)
     external = opt(body, "inputs", name_list, "workload", ())
     raw = req(body, "layers", nonempty_list, "workload")
     layers: list[Layer] = []
@@ -125,8 +125,14 @@ def _gemm_batch_dim(v: Any, path: str) -> str:
     return v
 
 
+def _dim_size(v: Any, path: str) -> int:
+    if not is_int(v) or not 1 <= v <= MAX_DIM_SIZE:
+        raise expect(f"a positive integer up to {MAX_DIM_SIZE:,}")(v, path)
+    return v
+
+
 def _shape_check(field: str) -> Validator:
-    return int_or_pair if field in _PAIR_FIELDS else pos_int
+    return int_or_pair if field in _PAIR_FIELDS else _dim_size
 
 
 def _unknown_input(src: str, earlier: list[str], external: tuple[str, ...], later: list[str]) -> str:
