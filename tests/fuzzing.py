@@ -63,7 +63,8 @@ WRONG = [None, True, False, 0, -1, 1, 2, 7, 1.5, -0.5, 1e308, float("nan"), floa
          2**31, 2**63, 10**30, 10**400, "", "12", "1e9", "lots", "512 KB", "1.5 words", "0 B",
          [], [1, 2], ["W", "W"], [[]], {}, {"a": 1}, {"W": {"I": 1}}]
 SYNTAX = ["[", "]", "{", "}", ": :", '"', "'", "\t", "- ", "&a ", "*nope", "!!python/object:os.system ",
-          "!!binary ", "? ", "%YAML 9.9\n", "9" * 5000 + " ", "---\n", "...\n", "|\n", ">\n", "@", "`", "!!set ", "<<: *x\n"]
+          "!!binary ", "? ", "%YAML 9.9\n", "9" * 5000 + " ", "---\n", "...\n", "|\n", ">\n", "@", "`", "!!set ", "<<: *x\n",
+          "!!bool ", "!!float ", "!!int ", "!!timestamp ", "!!null ", "!!str ", "!!map ", "!!seq ", "!!omap "]
 WHOLE = ["", "   \n", "# only a comment\n", "null\n", "[]\n", "{}\n", "42\n", "---\n---\n", "a: *x\n",
          "- a\n- b\n", "workload: 1\narchitecture: 2\n", "!!python/name:os.system\n", "\ufeff\n",
          "a: &a [*a]\n"]
@@ -130,7 +131,8 @@ def _near(rng: random.Random, v):
     if isinstance(v, bool):
         return rng.choice([None, "yes", 1, 0, "true"])
     if isinstance(v, int):
-        return rng.choice([0, -v, v * 2, v + 1, v * 1024, 10 ** rng.randint(6, 40), v + 0.5, float(v),
+        floats = [v + 0.5, float(v)] if abs(v) < 10**300 else [1.5]  # an earlier mutation may have made v huge
+        return rng.choice([0, -v, v * 2, v + 1, v * 1024, 10 ** rng.randint(6, 40), *floats,
                            str(v), float("nan"), 1021, 4093, 2**63 - 1])
     if isinstance(v, float):
         return rng.choice([0.0, -v, v * 1e12, float("nan"), float("inf"), str(v), int(v) if math.isfinite(v) else 1])

@@ -68,7 +68,7 @@ def _two_layers(o):
 # (id, edit of the eyeriss spec, field path, expected text)
 ARCH_CASES = [
     ("missing-field", _del(_a, "mac_energy_pj"), "architecture.mac_energy_pj",
-     "missing required field (expected a number >= 0)"),
+     "missing required field (expected an energy in pJ from 0 to 1e+09)"),
     ("bool-for-int", _set(_a, "word_bits", True), "architecture.word_bits",
      "expected a positive integer, got true (a boolean)"),
     ("negative-size", _set(_rf, "capacity", -5), "architecture.levels[0].capacity", "must be >= 1"),
@@ -104,7 +104,7 @@ ARCH_CASES = [
     ("fanout-on-innermost", lambda o: _rf(o).__setitem__("fanout", _fan(o)), "architecture.levels",
      "innermost level cannot have a fanout"),
     ("negative-energy", _set(_gbuf, "read_energy_pj", -1), "architecture.levels[1].read_energy_pj",
-     "expected a number >= 0, got -1"),
+     "expected an energy in pJ from 0 to 1e+09, got -1"),
     ("string-bool", _set(_fan, "multicast", "maybe"), "architecture.levels[1].fanout.multicast",
      "expected true or false, got 'maybe'"),
     ("zero-bandwidth", _set(_rf, "read_bandwidth", 0), "architecture.levels[0].read_bandwidth",

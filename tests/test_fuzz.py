@@ -106,11 +106,12 @@ def test_found_tracebacks_are_clean_errors(tmp_path, name):
     assert err.count("\n") == 1
 
 
-def test_huge_integer_energy(tmp_path):
-    """A 90-digit integer is a (finite) number: math.isfinite overflowed on big ones; a
-    401-digit one is refused by the loader, on its line."""
+def test_huge_integers(tmp_path):
+    """A 90-digit integer is a (finite) number -- math.isfinite overflowed on big ones --
+    so a 90-digit bandwidth is accepted; a 401-digit energy is refused by the loader, on
+    its line."""
     arch = yaml.safe_load(yaml.safe_dump(TINY_ARCH))
-    arch["architecture"]["levels"][2]["write_energy_pj"] = 10**89
+    arch["architecture"]["levels"][2]["read_bandwidth"] = 10**89
     path = write(tmp_path / "arch.yaml", arch)
     assert _run("check", str(path)) == (0, "")
     arch["architecture"]["levels"][2]["write_energy_pj"] = 10**400
@@ -176,3 +177,28 @@ def test_dims_multiplied_by_the_batch_are_bounded_too(tmp_path):
     code, err = _run("check", str(path))
     assert code == 2 and f"{path}: workload.layers[0]: expected dim sizes of at most 2,147,483,647, got " \
                          f"M = {2**32:,}" in err
+
+
+def test_huge_energy_is_refused(tmp_path):
+    """1e308 pJ per write is finite, but scaled into the solver's integers it became
+    infinity (an internal error in the solve); energies are bounded by MAX_ENERGY_PJ."""
+    arch = yaml.safe_load(yaml.safe_dump(TINY_ARCH))
+    arch["architecture"]["levels"][0]["write_energy_pj"] = 1e308
+    path = write(tmp_path / "arch.yaml", arch)
+    code, err = _run("check", str(path))
+    assert code == 2 and f"{path}: architecture.levels[0].write_energy_pj: expected an energy in pJ from 0 " \
+                         "to 1e+09, got 1e+308" in err
+
+
+@pytest.mark.parametrize("text, where, what", [
+    ("a: !!set fc\n", "line 1, column 4", "expected a mapping for tag tag:yaml.org,2002:set, got a scalar"),
+    ("a:\n  - !!float abc\n", "line 2, column 5", "could not convert string to float: 'abc'"),
+    ("a: !!bool maybe\n", "line 1, column 4", "cannot read a value tagged tag:yaml.org,2002:bool: 'maybe'"),
+    ("a: !!timestamp 2020-99-99\n", "line 1, column 4", "month must be in 1..12"),
+])
+def test_explicit_tags_the_constructor_cannot_build(tmp_path, text, where, what):
+    """'type: !!set fc' ended in a ValueError inside the strict loader's duplicate-key check."""
+    path = tmp_path / "tagged.yaml"
+    path.write_text(text)
+    code, err = _run("check", str(path))
+    assert code == 2 and err.startswith(f"cpmap: error: {path}: invalid YAML at {where}: ") and what in err

@@ -90,6 +90,17 @@ def nonneg_number(v: Any, path: str) -> float:
     return v
 
 
+MAX_ENERGY_PJ = 1e9
+"""Largest energy per access or word (1 mJ: a million times a DRAM access).  Larger
+values are typos, and the solver scales energies by up to 10**6 into int64 coefficients."""
+
+
+def energy_pj(v: Any, path: str) -> float:
+    if not is_number(v) or not 0 <= v <= MAX_ENERGY_PJ:
+        raise expect(f"an energy in pJ from 0 to {MAX_ENERGY_PJ:.0e}")(v, path)
+    return v
+
+
 def pos_number(v: Any, path: str) -> float:
     if not is_number(v) or v <= 0:
         raise expect("a number > 0")(v, path)

@@ -56,7 +56,17 @@ class StrictLoader(_BASE_LOADER):
     """``yaml.SafeLoader`` (libyaml's where available) that rejects duplicate mapping keys (plain PyYAML silently keeps
     the last one, which hides copy-paste mistakes in specs)."""
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError, KeyError) as e:  # e.g. "!!float abc", "!!bool maybe": say where
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read a value tagged {node.tag}: {e}",
+                                                    node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):  # e.g. '!!set fc': the base class says why
+            raise yaml.constructor.ConstructorError(None, None, f"expected a mapping for tag {node.tag}, got a "
+                                                    f"{node.id}", node.start_mark)
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -170,6 +180,8 @@ def read_yaml(path: str) -> Any:
                         "expected each key once") from None
     except yaml.YAMLError as e:
         raise SpecError(file, "", _yaml_message(e, text)) from None
+    except (ValueError, TypeError, OverflowError, KeyError) as e:  # a tagged value the constructor cannot build
+        raise SpecError(file, "", f"invalid YAML: cannot read a tagged value: {e}") from None
     finally:
         if loader is not None:
             loader.dispose()
