@@ -13,6 +13,7 @@ memory blow-up or a crash of the recursive composer.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -102,7 +103,8 @@ def _node_path(root: yaml.Node, target: yaml.Node, path: str = "") -> str | None
 def _read_text(file: str) -> str:
     try:
         with open(file, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+            size = os.fstat(fh.fileno()).st_size  # 0 for pipes: then read up to the limit
+            data = fh.read(min(size, MAX_FILE_BYTES) + 1) if size else fh.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise SpecError(file, "", f"cannot read file: {e.strerror or e}") from None
     if len(data) > MAX_FILE_BYTES:
