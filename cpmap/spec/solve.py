@@ -270,6 +270,10 @@ def _resolve_file(spec_file: str, field_path: str, p: str, base: str, kind: str)
 
 
 def _load_workload(path: str, batch: int | None) -> Workload:
+    if path.lower().endswith(".onnx"):  # an ONNX model, imported on the fly (docs/interop.md)
+        from .onnx import load_onnx_workload_obj
+
+        return workload_from_obj(load_onnx_workload_obj(path, batch)[0], path)
     obj = read_yaml(path)
     if batch is not None and isinstance(obj, dict) and isinstance(obj.get("workload"), dict):
         obj["workload"]["batch"] = batch  # the override: layers that give N themselves keep it

@@ -53,7 +53,12 @@ def _layer_fields(ctor: Callable[..., Problem]) -> tuple[tuple[str, ...], tuple[
 
 
 def load_workload(path: str) -> Workload:
-    """Load a workload file (see docs/specs.md)."""
+    """Load a workload file (see docs/specs.md), or an ONNX model (``.onnx``, imported as
+    :mod:`cpmap.spec.onnx` does)."""
+    if str(path).lower().endswith(".onnx"):
+        from .onnx import load_onnx_workload_obj  # needs the optional onnx package
+
+        return workload_from_obj(load_onnx_workload_obj(str(path))[0], str(path))
     return workload_from_obj(read_yaml(path), str(path))
 
 

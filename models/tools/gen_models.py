@@ -29,6 +29,9 @@ class Net:
         self.inputs = list(inputs)
         self.shape: dict[str, tuple[int, int, int]] = dict(inputs)
         self.layers: list[dict] = []
+        self.pads: dict[str, int | None] = {}
+        """Padding of each conv/pool (None: 'same' sizing); not in the YAML, which gives the
+        output size, but tests/onnx_models.py builds the same network as ONNX from it."""
 
     @property
     def last(self) -> str:
@@ -66,6 +69,7 @@ class Net:
             layer["stride"] = stride
         if groups > 1:
             layer["groups"] = groups
+        self.pads[name] = pad
         return self._add(layer, srcs, (K, P, Q))
 
     def pool(self, name: str, src: str | list[str], R: int, stride: int = 1, pad: int | None = None) -> str:
@@ -74,6 +78,7 @@ class Net:
         layer = {"name": name, "type": "pool", "C": C, "P": P, "Q": Q, "R": R, "S": R}
         if stride > 1:
             layer["stride"] = stride
+        self.pads[name] = pad
         return self._add(layer, srcs, (C, P, Q))
 
     def global_pool(self, name: str, src: str) -> str:

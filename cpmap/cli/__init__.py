@@ -16,19 +16,19 @@ import math
 import os
 import sys
 
-from .core.errors import CpmapError
-from .core.output import default_output
-from .core.version import __version__
-from .cost.evaluator import evaluate
-from .report.evaluation import format_result
-from .search.exhaustive import DEFAULT_LIMIT
-from .spec.arch import load_arch
-from .spec.kinds import load_any
-from .spec.mapping import bind_mapping, load_mapping_for, pick_layer
-from .spec.solve import load_solve_spec
-from .spec.workload import load_workload
-
-EXIT_OK, EXIT_INVALID, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+from ..core.errors import CpmapError
+from ..core.output import default_output
+from ..core.version import __version__
+from ..cost.evaluator import evaluate
+from ..report.evaluation import format_result
+from ..search.exhaustive import DEFAULT_LIMIT
+from ..spec.arch import load_arch
+from ..spec.kinds import load_any
+from ..spec.mapping import bind_mapping, load_mapping_for, pick_layer
+from ..spec.solve import load_solve_spec
+from ..spec.workload import load_workload
+from . import interop
+from .codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 
 def _error(message: str) -> None:
@@ -87,10 +87,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     # imported here: `cpmap evaluate` and `check` need not load OR-Tools
-    from .network.batch import run_batch
-    from .network.cache import Cache
-    from .network.progress import Progress
-    from .report.solve import format_solve, solve_json, write_solve_report
+    from ..network.batch import run_batch
+    from ..network.cache import Cache
+    from ..network.progress import Progress
+    from ..report.solve import format_solve, solve_json, write_solve_report
 
     overrides = {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
                  "objective": args.objective, "encoding": args.encoding, "top_k": args.top,
@@ -135,8 +135,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     # imported here: `cpmap evaluate` and `check` need not load OR-Tools
-    from .network.compare import Budgets, parse_methods, run_compare, with_workers
-    from .report.compare import compare_json, format_table, write_compare_report
+    from ..network.compare import Budgets, parse_methods, run_compare, with_workers
+    from ..report.compare import compare_json, format_table, write_compare_report
 
     methods = parse_methods(args.methods)
     overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_evaluate(sub)
     _add_check(sub)
+    interop.add_commands(sub)
     return parser
 
 

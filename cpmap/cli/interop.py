@@ -1,0 +1,88 @@
+"""The interop commands of ``cpmap`` (docs/interop.md): ``import`` (ONNX models, Timeloop
+directories), ``export timeloop`` and ``bound``.  Parse, call, print, exit codes; user
+mistakes raise :class:`~cpmap.core.errors.CpmapError`, which ``cpmap.cli.main`` prints on
+one line with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..core.errors import CpmapError
+from ..core.output import DEFAULT_OUTPUT_ROOT, atomic_write_text
+from .codes import EXIT_OK
+
+
+def add_commands(sub) -> None:
+    _add_import(sub)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    if args.source == "timeloop":
+        return _import_timeloop(args)
+    if args.directory is not None:
+        raise CpmapError(f"import: unexpected argument {args.directory!r} after an ONNX model "
+                         "(only `cpmap import timeloop DIR` takes a directory)")
+    if not args.source.lower().endswith(".onnx"):
+        raise CpmapError(f"import: expected an ONNX model (a .onnx file) or `timeloop DIR`, got {args.source!r}")
+    from ..spec.onnx import load_onnx_workload_obj, workload_yaml
+    from ..spec.workload import workload_from_obj
+
+    obj, summary = load_onnx_workload_obj(args.source, args.batch)
+    workload = workload_from_obj(obj, args.source)  # the same checks as a workload file gets
+    out = args.out or os.path.join(DEFAULT_OUTPUT_ROOT, os.path.splitext(os.path.basename(args.source))[0] + ".yaml")
+    text = workload_yaml(obj, args.source, summary)
+    if out == "-":
+        sys.stdout.write(text)
+    else:
+        _write(out, text)
+        print(f"wrote {out}: workload {workload.name}, {len(workload.layers)} layers, "
+              f"{workload.macs:,} ops at batch {obj['workload']['batch']}")
+    print(summary.text(), file=sys.stderr if out == "-" else sys.stdout)
+    return EXIT_OK
+
+
+def _import_timeloop(args: argparse.Namespace) -> int:
+    raise CpmapError("import timeloop: not available yet")
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise CpmapError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer > 0, got {text!r}")
+    return value
+
+
+def _add_import(sub) -> None:
+    p = sub.add_parser(
+        "import", help="an ONNX model as a workload file, or a Timeloop directory as cpmap files",
+        description="`cpmap import model.onnx [-o workload.yaml] [--batch N]` reads an ONNX graph (needs the "
+                    "onnx extra: pip install -e '.[onnx]'), runs ONNX shape inference and writes a cpmap "
+                    "workload: Conv, Gemm/MatMul, pools and Add become layers, MAC-free ops are skipped and "
+                    "listed, an unsupported op with MACs is an error naming the node.  `cpmap import timeloop "
+                    "DIR` reads a Timeloop architecture, problem and mapping (as `cpmap export timeloop` "
+                    "writes them) back into cpmap files and evaluates them (docs/interop.md).  Exit 0 ok, "
+                    "1 the imported mapping is invalid, 2 a user error.",
+        epilog="examples: cpmap import model.onnx -o model.yaml --batch 16; cpmap import timeloop cpmap-out/tl")
+    p.add_argument("source", metavar="MODEL.onnx|timeloop", help="an ONNX model, or the word 'timeloop'")
+    p.add_argument("directory", nargs="?", metavar="DIR", help="with 'timeloop': the directory to read")
+    p.add_argument("-o", "--out", metavar="PATH",
+                   help="ONNX: the workload file to write ('-' for stdout; default cpmap-out/<model>.yaml); "
+                        "timeloop: the directory for the cpmap files (default DIR/cpmap)")
+    p.add_argument("--batch", type=_positive_int, metavar="N", help="ONNX: the batch (default: the model's)")
+    p.set_defaults(run=_cmd_import)
+
