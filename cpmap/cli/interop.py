@@ -11,11 +11,12 @@ import sys
 
 from ..core.errors import CpmapError
 from ..core.output import DEFAULT_OUTPUT_ROOT, atomic_write_text
-from .codes import EXIT_OK
+from .codes import EXIT_INVALID, EXIT_OK
 
 
 def add_commands(sub) -> None:
     _add_import(sub)
+    _add_export(sub)
 
 
 # --------------------------------------------------------------------------- import
@@ -47,7 +48,72 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_timeloop(args: argparse.Namespace) -> int:
-    raise CpmapError("import timeloop: not available yet")
+    from ..cost.evaluator import evaluate
+    from ..report.evaluation import format_result
+    from ..spec.arch import arch_to_obj
+    from ..spec.mapping import mapping_to_yaml
+    from ..spec.timeloop_import import import_timeloop
+    from ..spec.workload import layer_to_obj
+
+    if args.directory is None:
+        raise CpmapError("import timeloop: expected the directory to read: cpmap import timeloop DIR")
+    if args.batch is not None:
+        raise CpmapError("import timeloop: --batch applies to ONNX models only (the Timeloop problem gives N)")
+    arch, problem, mapping = import_timeloop(args.directory)
+    out = args.out or os.path.join(args.directory, "cpmap")
+    import yaml
+
+    layer = {"workload": {"name": problem.name, "layers": [layer_to_obj(problem.name, problem)]}}
+    for name, text in (("arch.yaml", yaml.safe_dump(arch_to_obj(arch), sort_keys=False)),
+                       ("workload.yaml", yaml.safe_dump(layer, sort_keys=False, default_flow_style=None)),
+                       ("mapping.yaml", mapping_to_yaml(mapping, problem.name))):
+        _write(os.path.join(out, name), text)
+    result = evaluate(problem, arch, mapping)
+    print(f"wrote {out}/arch.yaml, workload.yaml, mapping.yaml (layer {problem.name})\n")
+    print(format_result(result, problem, arch), end="")
+    return EXIT_OK if result.valid else EXIT_INVALID
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..core.output import warn
+    from ..spec.arch import load_arch
+    from ..spec.mapping import load_mapping_for
+    from ..spec.timeloop import export_timeloop
+    from ..spec.workload import load_workload
+
+    arch = load_arch(args.arch)
+    workload = load_workload(args.workload)
+    layer, mapping = load_mapping_for(args.mapping, workload, arch, args.layer)
+    export = export_timeloop(arch, layer.problem, mapping)
+    out = args.out or os.path.join(DEFAULT_OUTPUT_ROOT, f"timeloop-{layer.name}")
+    for name, text in export.files.items():
+        _write(os.path.join(out, name), text)
+    for w in export.warnings:
+        warn(w)
+    print(f"wrote {out}/: {', '.join(export.files)} (layer {layer.name}; timeloop-model "
+          f"{out}/arch.yaml {out}/problem.yaml {out}/mapping.yaml {out}/ERT.yaml)")
+    return EXIT_OK
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export", help="write a mapping as Timeloop input files (timeloop-model v3.0.x)",
+        description="`cpmap export timeloop --arch A --workload W [--layer L] --mapping M [-o DIR]` writes the "
+                    "architecture (v0.3 tree), problem, mapping, ERT and bypass constraints that timeloop-model "
+                    "reads, so it can score cpmap's answer; features without a Timeloop equivalent are warned "
+                    "about (docs/interop.md).  Exit 0 ok, 2 a user error.",
+        epilog="example: cpmap export timeloop --arch specs/eyeriss.yaml --workload specs/examples/conv-small.yaml "
+               "--mapping specs/examples/conv-small-mapping-eyeriss.yaml -o cpmap-out/tl")
+    p.add_argument("tool", choices=["timeloop"], help="the tool to export for (timeloop)")
+    p.add_argument("--arch", required=True, metavar="FILE", help="architecture spec (YAML)")
+    p.add_argument("--workload", required=True, metavar="FILE", help="workload spec (YAML or .onnx)")
+    p.add_argument("--mapping", required=True, metavar="FILE", help="mapping spec (YAML)")
+    p.add_argument("--layer", metavar="NAME", help="workload layer (default: the mapping file's 'layer:')")
+    p.add_argument("-o", "--out", metavar="DIR", help="directory to write (default cpmap-out/timeloop-<layer>)")
+    p.set_defaults(run=_cmd_export)
 
 
 def _write(path: str, text: str) -> None:
