@@ -42,7 +42,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch)
     workload = load_workload(args.workload)
     layer, mapping = load_mapping_for(args.mapping, workload, arch, args.layer)
-    result = evaluate(layer.problem, arch, mapping)
+    result = evaluate(layer.problem, arch, mapping, compat=args.compat)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -213,6 +213,9 @@ def _add_evaluate(sub) -> None:
                    help="workload layer to map (default: the mapping file's 'layer:', else the "
                         "workload's only layer)")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
+    p.add_argument("--compat", choices=["timeloop"],
+                   help="count as timeloop-model v3.0.x does: bounding-box window tiles, read-backs to every "
+                        "child of a reduction group (docs/cost-model.md section 8; default: cpmap's model)")
     p.set_defaults(run=_cmd_evaluate)
 
 
