@@ -175,6 +175,7 @@ class Evaluator:
         # versions F and distinct tiles U of each kept level's tile (1, 1 at the outermost)
         versions = {i: self._versions(temporal, i, r) for i in keepers[:-1]}
         versions[L - 1] = (1, 1)
+        to_all = self.readback_to_all and t == "O"  # compat: every child of a group gets the read-back
         for n, i in enumerate(keepers[:-1]):
             p = keepers[n + 1]
             F, U = versions[i]
@@ -183,7 +184,6 @@ class Evaluator:
             between = range(i + 1, p + 1)
             g = math.prod(share[j][t] for j in between)
             back = used[i] * (F - U) * S // g if t == "O" else 0
-            to_all = self.readback_to_all and t == "O"  # compat: every child gets the read-back
             if t == "O":
                 writes[p][t] += sent // g
                 reads[p][t] += back
