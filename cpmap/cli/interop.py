@@ -11,12 +11,69 @@ import sys
 
 from ..core.errors import CpmapError
 from ..core.output import DEFAULT_OUTPUT_ROOT, atomic_write_text
-from .codes import EXIT_INVALID, EXIT_OK
+from .codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 
 def add_commands(sub) -> None:
     _add_import(sub)
     _add_export(sub)
+    _add_bound(sub)
+
+
+# --------------------------------------------------------------------------- bound
+
+
+def _cmd_bound(args: argparse.Namespace) -> int:
+    import json
+
+    from ..core.constraints import Constraints
+    from ..network.bound import run_bounds
+    from ..network.cache import Cache
+    from ..report.bound import bounds_json, format_bounds
+    from ..spec.claims import read_claims
+    from ..spec.solve import load_solve_spec
+
+    plan = load_solve_spec(args.spec, {"time_limit": args.time_limit, "workers": args.workers})
+    claims = read_claims(args.claim, plan.workload.layer_names) if args.claim else {}
+    report = run_bounds(plan, claims, jobs=args.jobs, cache=None if args.no_cache else Cache(),
+                        quiet=args.quiet or not sys.stderr.isatty())
+    print(json.dumps(bounds_json(report), indent=1) if args.json else format_bounds(report, plan.constraints != Constraints()), end="\n" if args.json else "")
+    if report.interrupted:
+        print("cpmap: interrupted: the bounds of unfinished layers are missing", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    rows = (*report.layers, report.network)
+    return EXIT_INVALID if any(r.energy.impossible or r.cycles.impossible for r in rows) else EXIT_OK
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _add_bound(sub) -> None:
+    p = sub.add_parser(
+        "bound", help="certified lower bounds of energy and cycles, and other tools' claims against them",
+        description="For every layer of a solve spec and for the network: the compulsory-traffic floor (every "
+                    "weight and input read from DRAM once, every output written once) beside the solver's "
+                    "certified lower bounds of energy and cycles; with --claim, which claimed energies or "
+                    "cycles (CSV: layer,energy_pj[,cycles]; layer 'network' for a total) are below the bound, "
+                    "i.e. impossible under the cost model, and by how much (docs/interop.md).  Exit 0 ok, 1 a "
+                    "claim is impossible, 2 a user error, 130 interrupted.",
+        epilog="example: cpmap bound specs/examples/alexnet-eyeriss.yaml --claim claims.csv")
+    p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
+    p.add_argument("--claim", metavar="FILE", help="claimed energies/cycles (CSV: layer,energy_pj[,cycles])")
+    p.add_argument("--time-limit", type=_positive_float, metavar="S", help="seconds per layer and objective")
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="CP-SAT workers per solve")
+    p.add_argument("--jobs", type=_positive_int, metavar="N", help="layers solved in parallel (default: cores)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the on-disk cache")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_bound)
 
 
 # --------------------------------------------------------------------------- import
