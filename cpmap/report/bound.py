@@ -26,9 +26,10 @@ def format_bounds(report: BoundReport, constrained: bool = False) -> str:
               "bound cyc", "claim cyc", "cycles claim"]
     lines = table(header, [_row(r) for r in report.layers] + [_row(report.network)])
     lines.insert(len(lines) - 1, "")
-    notes = ["", "floor: every weight and input read from DRAM once, every output written once, every MAC; "
-             "cycles: MACs / PEs.", "bound: the solver's certified lower bound (no mapping of the space "
-             "costs less under docs/cost-model.md); network = the sum over layers."]
+    notes = ["", ("floor: every weight and input read from DRAM once, every output written once, every MAC; "
+                  "cycles: MACs / PEs."),
+             ("bound: the solver's certified lower bound (no mapping of the space costs less under "
+              "docs/cost-model.md); network = the sum over layers.")]
     if constrained:
         notes.append("the solve spec constrains the mapping space: its bounds hold within those constraints only.")
     bad = [r for r in (*report.layers, report.network) if r.energy.impossible or r.cycles.impossible]
