@@ -97,6 +97,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                  "batch": args.batch, "output": args.out,
                  "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
+    if plan.objective == "pareto":
+        return interop.solve_pareto(plan, args)
     progress = Progress(len(plan.layers), enabled=not args.quiet and sys.stderr.isatty())
     batch = run_batch(plan, jobs=args.jobs, cache=None if args.no_cache else Cache(), progress=progress)
     data = solve_json(batch)
@@ -142,6 +144,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
                  "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
+    if plan.objective == "pareto":
+        raise CpmapError("compare: objective pareto is for cpmap solve; compare energy, delay or edp")
     budget = args.budget if args.budget is not None else plan.time_limit
     budgets = with_workers(Budgets(
         time_limit=args.time_limit or budget, budget=budget, samples=args.samples, population=args.population,
@@ -285,7 +289,10 @@ def _add_solve(sub) -> None:
     p.add_argument("--seed", type=_seed, metavar="N", help="CP-SAT random seed (default 0)")
     # objective and encoding are checked with the spec's fields (cpmap.spec.solve), so that
     # building the parser does not import OR-Tools
-    p.add_argument("--objective", metavar="{energy,delay,edp}", help="what to minimize (default energy)")
+    p.add_argument("--objective", metavar="{energy,delay,edp,pareto}",
+                   help="what to minimize (default energy); pareto: each layer's energy-delay front")
+    p.add_argument("--pareto-points", type=_positive(int), default=6, metavar="N",
+                   help="pareto: cycle caps between the two optima (default 6; docs/solver.md)")
     p.add_argument("--encoding", metavar="{exact,pwl}", help="energy encoding of the model (default exact)")
     p.add_argument("--top", type=_positive(int), metavar="K", help="report the K best distinct mappings per layer")
     p.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: the spec's 'layers:', "

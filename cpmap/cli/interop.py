@@ -20,6 +20,30 @@ def add_commands(sub) -> None:
     _add_bound(sub)
 
 
+# --------------------------------------------------------------------------- pareto
+
+
+def solve_pareto(plan, args: argparse.Namespace) -> int:
+    """``cpmap solve`` with objective pareto: each layer's front, pareto.json and PNGs."""
+    import json
+
+    from ..network.pareto import run_pareto
+    from ..report.pareto import format_pareto, pareto_json, write_pareto_report
+
+    if args.top not in (None, 1) or args.encoding not in (None, "exact"):
+        raise CpmapError("--objective pareto: --top and --encoding pwl do not apply (each point is one exact solve)")
+    run = run_pareto(plan, args.pareto_points, progress=not args.quiet and sys.stderr.isatty())
+    try:
+        files = write_pareto_report(run, plan.output)
+    except OSError as e:
+        raise CpmapError(f"{plan.output}: cannot write the report directory: {e.strerror or e}") from None
+    print(json.dumps(pareto_json(run), indent=1) if args.json else format_pareto(run, files), end="")
+    if run.interrupted:
+        print(f"cpmap: interrupted: {len(run.fronts)} of {len(plan.layers)} layers have a front", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(f.points for _, f in run.fronts) else EXIT_INVALID
+
+
 # --------------------------------------------------------------------------- bound
 
 
