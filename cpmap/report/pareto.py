@@ -98,7 +98,9 @@ def _plot(plt, name: str, f: ParetoFront, path: Path) -> None:
         if sol.best is not None:
             ax.plot([sol.best.result.compute_cycles], [sol.best.result.energy_pj], marker, mfc="none", ms=11,
                     color="black", label=label)
-    ax.set_xscale("log")
+    every = xs + [s.best.result.compute_cycles for s in (f.energy_optimum, f.delay_optimum) if s.best is not None]
+    if max(every) > 10 * min(every):  # a log axis only when the cycles span a decade or more
+        ax.set_xscale("log")
     ax.set_xlabel("compute cycles")
     ax.set_ylabel("energy (pJ)")
     ax.set_title(f"{name}: energy-delay front")
