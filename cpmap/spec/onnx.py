@@ -149,7 +149,10 @@ class Importer:
         if op not in HANDLED:
             raise CpmapError(f"{where}: unsupported op {op} (MAC layers: {', '.join(HANDLED)}; skipped "
                              "as MAC-free: activations, normalization, reshapes, element-wise arithmetic)")
-        layer = getattr(self, f"_op_{op.lower()}")(node, where)
+        try:
+            layer = getattr(self, f"_op_{op.lower()}")(node, where)
+        except (KeyError, IndexError, TypeError, ValueError) as e:  # a node missing inputs or attributes
+            raise CpmapError(f"{where}: malformed {op} node ({type(e).__name__}: {e})") from None
         if layer is None:  # e.g. a bias Add: no layer
             self.summary.skipped[op] = self.summary.skipped.get(op, 0) + 1
             self.producers[node.output[0]] = self._sources(node.input)

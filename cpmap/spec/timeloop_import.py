@@ -40,6 +40,42 @@ def _fail(file: str, field: str, message: str):
     raise SpecError(file, field, message)
 
 
+def _top(file: str, key: str, what: str) -> Any:
+    """The value under the top-level ``key`` of a YAML file, which must exist."""
+    obj = read_yaml(file) if os.path.isfile(file) else None
+    if not isinstance(obj, dict) or key not in obj:
+        _fail(file, key, f"expected {what}")
+    return obj[key]
+
+
+def _list(v: Any, file: str, field: str) -> list:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        _fail(file, field, f"expected a list, got {type(v).__name__}")
+    return v
+
+
+def _dict(v: Any, file: str, field: str) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        _fail(file, field, f"expected a mapping, got {type(v).__name__}")
+    return v
+
+
+def _int(v: Any, file: str, field: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0:
+        _fail(file, field, f"expected a whole number >= 0, got {v!r}")
+    return int(v)
+
+
+def _num(v: Any, file: str, field: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        _fail(file, field, f"expected a number >= 0, got {v!r}")
+    return float(v)
+
+
 def _split_range(name: str) -> tuple[str, int]:
     m = _RANGE.match(name)
     return (m.group(1), int(m.group(3)) - int(m.group(2)) + 1) if m else (name, 1)
@@ -50,17 +86,15 @@ def _walk(node: Any, file: str, path: str, count: int, out: list[Component]) -> 
         _fail(file, path, "expected a subtree with a name")
     base, n = _split_range(node["name"])
     count *= n
-    for i, comp in enumerate(node.get("local") or []):
+    for i, comp in enumerate(_list(node.get("local"), file, f"{path}.local")):
         where = f"{path}.local[{i}]"
         if not isinstance(comp, dict) or not isinstance(comp.get("name"), str):
             _fail(file, where, "expected a component with a name")
         cname, m = _split_range(comp["name"])
-        attrs = comp.get("attributes") or {}
-        if not isinstance(attrs, dict):
-            _fail(file, f"{where}.attributes", "expected a mapping")
+        attrs = _dict(comp.get("attributes"), file, f"{where}.attributes")
         storage = str(comp.get("class", "")).lower() not in ARITHMETIC
         out.append(Component(cname, storage, attrs, count * m, base if i == 0 else None))
-    subs = node.get("subtree") or []
+    subs = _list(node.get("subtree"), file, f"{path}.subtree")
     if len(subs) > 1:
         _fail(file, f"{path}.subtree", f"expected at most one subtree per level (a chain of levels), got {len(subs)}")
     for sub in subs:
@@ -68,21 +102,21 @@ def _walk(node: Any, file: str, path: str, count: int, out: list[Component]) -> 
 
 
 def _mesh(c: Component, file: str) -> tuple[int, int]:
-    inst = int(c.attrs.get("instances", c.instances))
-    mx = int(c.attrs.get("meshX", inst))
-    if mx < 1 or inst % mx:
+    inst = _int(c.attrs.get("instances", c.instances), file, f"{c.name}.attributes.instances")
+    mx = _int(c.attrs.get("meshX", inst), file, f"{c.name}.attributes.meshX")
+    if mx < 1 or inst < 1 or inst % mx:
         _fail(file, f"{c.name}.attributes.meshX", f"expected a divisor of instances ({inst}), got {mx}")
     return mx, inst // mx
 
 
 def _capacity(c: Component, file: str) -> int | None:
-    a = c.attrs
-    block = int(a.get("block-size", a.get("n_words", 1)))
+    a, where = c.attrs, f"{c.name}.attributes"
+    block = _int(a.get("block-size", a.get("n_words", 1)), file, f"{where}.block-size")
     for key in ("entries", "depth", "memory_depth"):
         if key in a:
-            return int(a[key]) * (1 if key == "entries" else block)
+            return _int(a[key], file, f"{where}.{key}") * (1 if key == "entries" else block)
     if "sizeKB" in a:
-        return int(a["sizeKB"]) * 1024 * 8 // int(a.get("word-bits", 16))
+        return _int(a["sizeKB"], file, f"{where}.sizeKB") * 1024 * 8 // _int(a.get("word-bits", 16), file, where)
     return None
 
 
@@ -91,19 +125,23 @@ def _ert(path: str) -> dict[str, dict[str, float]]:
     (the largest over argument variants, as timeloop-model takes it)."""
     if not os.path.isfile(path):
         raise SpecError(path, "", "expected an ERT file (per-access energies; `cpmap export timeloop` writes one)")
-    body = (read_yaml(path) or {}).get("ERT")
-    if not isinstance(body, dict) or "tables" not in body:
-        _fail(path, "ERT", "expected ERT.tables")
-    tables = body["tables"]
-    items = tables.items() if isinstance(tables, dict) else [(t.get("name"), t.get("actions")) for t in tables]
+    body = _dict(_top(path, "ERT", "an energy reference table (ERT: {version, tables})"), path, "ERT")
+    tables = body.get("tables")
+    if isinstance(tables, dict):
+        items = list(tables.items())
+    else:
+        items = [(_dict(t, path, f"ERT.tables[{i}]").get("name"), t.get("actions"))
+                 for i, t in enumerate(_list(tables, path, "ERT.tables"))]
     out: dict[str, dict[str, float]] = {}
     for name, actions in items:
         comp = _split_range(str(name))[0].rsplit(".", 1)[-1]
-        acts = actions.items() if isinstance(actions, dict) else [(a.get("name"), a) for a in actions or []]
+        where = f"ERT.tables.{name}"
+        acts = actions.items() if isinstance(actions, dict) else [
+            (_dict(a, path, where).get("name"), a) for a in _list(actions, path, f"{where}.actions")]
         for act, val in acts:
-            vals = val if isinstance(val, list) else [val]
-            energy = max(float(v.get("energy", 0.0)) for v in vals if isinstance(v, dict)) if vals else 0.0
-            out.setdefault(comp, {})[str(act)] = energy
+            vals = [_dict(v, path, f"{where}.{act}") for v in (val if isinstance(val, list) else [val])]
+            energies = [_num(v.get("energy", 0.0), path, f"{where}.{act}.energy") for v in vals]
+            out.setdefault(comp, {})[str(act)] = max(energies, default=0.0)
     return out
 
 
@@ -118,18 +156,20 @@ def _not_kept(path: str) -> dict[str, set[str]]:
     """Level -> tensors its bypass constraints say it never keeps."""
     if not os.path.isfile(path):
         return {}
-    obj = read_yaml(path) or {}
+    obj = _dict(read_yaml(path), path, "")
     body = obj.get("constraints", obj.get("architecture_constraints", obj))
-    targets = body.get("targets", []) if isinstance(body, dict) else body
+    targets = _dict(body, path, "constraints").get("targets") if not isinstance(body, list) else body
     out: dict[str, set[str]] = {}
-    for t in targets or []:
+    for i, t in enumerate(_list(targets, path, "constraints.targets")):
         if isinstance(t, dict) and t.get("type") in ("bypass", "datatype"):
-            out.setdefault(str(t.get("target")), set()).update(_tensors(t.get("bypass") or [], path, "bypass"))
+            never = _list(t.get("bypass"), path, f"constraints.targets[{i}].bypass")
+            out.setdefault(str(t.get("target")), set()).update(_tensors(never, path, f"constraints.targets[{i}]"))
     return out
 
 
 def _tensors(names, file: str, field: str) -> set[str]:
-    bad = [n for n in names if n not in TENSOR_OF]
+    names = _list(names, file, field)
+    bad = [n for n in names if not isinstance(n, str) or n not in TENSOR_OF]
     if bad:
         _fail(file, field, f"expected data-spaces of {', '.join(TENSOR_OF)}, got {bad[0]!r}")
     return {TENSOR_OF[n] for n in names}
@@ -143,15 +183,16 @@ def read_arch(directory: str, mapping_directives: list[dict]) -> Arch:
     Multicast and reduction of each fanout come from the mapping's spatial directives
     (``no_multicast_no_reduction``), as Timeloop keeps them there."""
     file = os.path.join(directory, "arch.yaml")
-    root = (read_yaml(file) or {}).get("architecture") if os.path.isfile(file) else None
-    if not isinstance(root, dict) or not root.get("subtree"):
+    root = _top(file, "architecture", "a Timeloop architecture (architecture: {version: 0.3, subtree: ...})")
+    if not isinstance(root, dict) or not isinstance(root.get("subtree"), list) or not root["subtree"]:
         raise SpecError(file, "architecture.subtree", "expected a Timeloop v0.3 architecture tree")
     comps: list[Component] = []
     _walk(root["subtree"][0], file, "architecture.subtree[0]", 1, comps)
     storage = [c for c in comps if c.storage]
     if len(storage) < 2:
         _fail(file, "architecture", f"expected at least two storage levels, got {len(storage)}")
-    bits = {int(c.attrs.get("word-bits", c.attrs.get("datawidth", 16))) for c in storage}
+    bits = {_int(c.attrs.get("word-bits", c.attrs.get("datawidth", 16)), file, f"{c.name}.attributes.word-bits")
+            for c in storage}
     if len(bits) != 1:
         _fail(file, "architecture", f"expected one word size for every level, got {sorted(bits)} bits")
     ert = _ert(os.path.join(directory, "ERT.yaml"))
@@ -170,8 +211,9 @@ def read_arch(directory: str, mapping_directives: list[dict]) -> Arch:
             read_pj=_energy(ert, c.name, ("read", "random_read"), ert_file),
             write_pj=_energy(ert, c.name, ("write", "random_fill", "fill", "update"), ert_file),
             capacity=cap if i < len(ordered) - 1 else None,
-            read_bandwidth=_float(c.attrs.get("read_bandwidth")),
-            write_bandwidth=_float(c.attrs.get("write_bandwidth")), fanout=fanout))
+            read_bandwidth=_float(c.attrs.get("read_bandwidth"), file, f"{c.name}.attributes.read_bandwidth"),
+            write_bandwidth=_float(c.attrs.get("write_bandwidth"), file, f"{c.name}.attributes.write_bandwidth"),
+            fanout=fanout))
     mac = next((c.name for c in comps if not c.storage), MAC_NAME)
     mac_pj = _energy(ert, mac, ("mac_random", "compute", "mac", "mult_random", "mult"),
                      os.path.join(directory, "ERT.yaml"))
@@ -181,8 +223,8 @@ def read_arch(directory: str, mapping_directives: list[dict]) -> Arch:
         raise SpecError(file, "architecture", str(e)) from None
 
 
-def _float(v) -> float | None:
-    return None if v is None else float(v)
+def _float(v, file: str, field: str) -> float | None:
+    return None if v is None else _num(v, file, field)
 
 
 def _fanout(ordered: list[Component], i: int, ert, directives: list[dict], file: str) -> Fanout | None:
@@ -197,7 +239,8 @@ def _fanout(ordered: list[Component], i: int, ert, directives: list[dict], file:
     name = ordered[i - 1].subtree or f"{ordered[i].name}_array"
     axes = tuple((a, n) for a, n in (("X", fx), ("Y", fy)) if n > 1)
     spatial = next((d for d in directives if d.get("target") == ordered[i].name and d.get("type") == "spatial"), {})
-    never = set(spatial.get("no_multicast_no_reduction") or [])
+    never = _tensors(spatial.get("no_multicast_no_reduction"), file, f"{ordered[i].name}.no_multicast_no_reduction")
+    never = {n for n, t in (("Weights", "W"), ("Inputs", "I"), ("Outputs", "O")) if t in never}
     energy = ert.get(name, {}).get(NETWORK_ACTION, 0.0)
     return Fanout(name, axes, multicast=not never & {"Weights", "Inputs"}, reduction="Outputs" not in never,
                   energy_pj=energy)
@@ -212,18 +255,18 @@ def read_problem(directory: str, name: str = "layer") -> Problem:
     """The layer of problem.yaml: a shape cpmap exported (named after its kind) or
     Timeloop's standard CNN-Layer (dims R S P Q C K N, Wstride pairing P and R)."""
     file = os.path.join(directory, "problem.yaml")
-    body = (read_yaml(file) or {}).get("problem") if os.path.isfile(file) else None
-    if not isinstance(body, dict):
-        raise SpecError(file, "problem", "expected a Timeloop problem (problem: {shape: ..., instance: ...})")
-    shape = body.get("shape") or {}
-    kind = str(shape.get("name", "")).lower() if isinstance(shape, dict) else ""
-    inst = body.get("instance", {k: v for k, v in body.items() if k != "shape"})
-    coefs = {c["name"]: c.get("default", 1) for c in shape.get("coefficients", []) if isinstance(c, dict)}
+    what = "a Timeloop problem (problem: {shape: ..., instance: ...})"
+    body = _dict(_top(file, "problem", what), file, "problem")
+    shape = _dict(body.get("shape"), file, "problem.shape")
+    kind = str(shape.get("name", "")).lower()
+    inst = _dict(body.get("instance", {k: v for k, v in body.items() if k != "shape"}), file, "problem.instance")
+    coefs = {c.get("name"): c.get("default", 1) for c in _list(shape.get("coefficients"), file, "problem.shape.coefficients")
+             if isinstance(c, dict)}
     values = coefs | {k: v for k, v in inst.items() if isinstance(v, int)}
-    dims = shape.get("dimensions") or []
+    dims = [d for d in _list(shape.get("dimensions"), file, "problem.shape.dimensions") if isinstance(d, str)]
 
     def get(d: str) -> int:
-        return int(values.get(d, 1))
+        return _int(values.get(d, 1), file, f"problem.instance.{d}")
 
     try:
         if kind == "conv" or kind in _CNN_SHAPES:
@@ -299,7 +342,7 @@ def _spatial_loops(d: dict | None, lv: Level, file: str) -> tuple:
     factors = _parse_factors(d.get("factors"), file, f"{lv.name}.spatial.factors")
     perm = [x for x in str(d.get("permutation", "")) if x in factors] + \
         [x for x in factors if x not in str(d.get("permutation", ""))]
-    split = int(d.get("split", len(perm)))
+    split = _int(d.get("split", len(perm)), file, f"{lv.name}.spatial.split")
     names = [a for a, _ in lv.fanout.axes]
     out = []
     for axis, dims in (("X", perm[:split]), ("Y", perm[split:])):
@@ -316,10 +359,13 @@ def import_timeloop(directory: str, name: str | None = None) -> tuple[Arch, Prob
     """(architecture, layer problem, mapping) of a Timeloop directory."""
     if not os.path.isdir(directory):
         raise CpmapError(f"{directory}: expected a directory with arch.yaml, problem.yaml, mapping.yaml, ERT.yaml")
-    directives = read_directives(directory)
-    arch = read_arch(directory, directives)
-    problem = read_problem(directory, name or os.path.basename(os.path.normpath(directory)) or "layer")
-    mapping = read_mapping(directives, arch, problem, os.path.join(directory, "mapping.yaml"))
+    try:
+        directives = read_directives(directory)
+        arch = read_arch(directory, directives)
+        problem = read_problem(directory, name or os.path.basename(os.path.normpath(directory)) or "layer")
+        mapping = read_mapping(directives, arch, problem, os.path.join(directory, "mapping.yaml"))
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:  # a shape no check above expects
+        raise CpmapError(f"{directory}: malformed Timeloop input ({type(e).__name__}: {e})") from None
     errs = mapping.structural_errors(problem, arch)
     if errs:
         raise SpecError(os.path.join(directory, "mapping.yaml"), "mapping", "; ".join(errs))
