@@ -176,6 +176,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         warn(w)
     print(f"wrote {out}/: {', '.join(export.files)} (layer {layer.name}; timeloop-model "
           f"{out}/arch.yaml {out}/problem.yaml {out}/mapping.yaml {out}/ERT.yaml)")
+    from ..cost.evaluator import evaluate
+
+    for label, compat in (("cpmap", None), ("cpmap --compat timeloop", "timeloop")):
+        r = evaluate(layer.problem, arch, mapping, compat=compat)
+        network = sum(r.energy_breakdown["network"].values())
+        print(f"{label}: {r.energy_pj:,.2f} pJ ({r.energy_pj - network:,.2f} pJ without the array network, which "
+              f"timeloop-model models its own way), {r.cycles:,} cycles{'' if r.valid else ', INVALID'}")
     return EXIT_OK
 
 
