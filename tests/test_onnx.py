@@ -218,6 +218,9 @@ def test_cli_import_writes_a_workload_and_a_solve_spec_can_name_the_onnx_file(tm
     plan = load_solve_spec(str(spec))
     assert mac_total(plan.workload) == 2 * PUBLISHED["mobilenet_v2"][0]
     assert load_workload(str(path)).layer_names == wl.layer_names
+    capsys.readouterr()
+    assert main(["check", str(path)]) == 0
+    assert f"ok {path} (workload)" in capsys.readouterr().out
 
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
