@@ -237,9 +237,10 @@ def _spatial(lv, lm, problem: Problem, axis_map: dict[str, str]) -> dict:
     """X loops first in the permutation (inner to outer), then Y; ``split`` = X's count."""
     dims = problem.dims
     on = {"X": [], "Y": []}
-    for axis, loops in lm.spatial:
+    spatial = [(axis, tuple(lp for lp in loops if lp[1] > 1)) for axis, loops in lm.spatial]  # 1s: no effect
+    for axis, loops in spatial:
         on[axis_map[axis]] += [d for d, _ in reversed(loops)]
-    loops = [lp for _, ls in lm.spatial for lp in ls]
+    loops = [lp for _, ls in spatial for lp in ls]
     seen = [d for d, _ in loops]
     twice = sorted({d for d in seen if seen.count(d) > 1})
     if twice:
