@@ -201,6 +201,14 @@ def _too_large(problem: Problem) -> str:
     return ""
 
 
+def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max_compute_cycles: int | None,
+           tangent_cuts: bool = True) -> LayerModel:
+    layer_model = build_model(problem, arch, options.objective, constraints, options.encoding, tangent_cuts)
+    if max_compute_cycles is not None:
+        layer_model.model.add(layer_model.cycles <= max_compute_cycles)
+    return layer_model
+
+
 def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: SolveOptions, on_solution,
                 k: int) -> tuple:
     """One CP-SAT solve of the model: (solver, progress, status, interrupted by Ctrl-C)."""
@@ -214,19 +222,20 @@ def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: 
 
 
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
-                on_solution=None) -> LayerSolution:
+                on_solution=None, max_compute_cycles: int | None = None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
     and the certified lower bound.  With ``top_k`` > 1 the model is solved again with each
     mapping found excluded, each time with the full time limit, and the distinct mappings
     are ranked by the evaluator.  ``on_solution(seconds, mapping)`` is called for every
     improving solution of the first solve.  Ctrl-C returns the best mapping found so far.
-    ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s."""
+    ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s.
+    ``max_compute_cycles`` restricts the space to mappings of at most that many compute
+    cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`)."""
     start = time.perf_counter()
     options = options or SolveOptions()
     constraints = options.constraints.resolve(problem, arch)
     too_large = _too_large(problem)
-    layer_model = None if too_large else build_model(problem, arch, options.objective, constraints,
-                                                     options.encoding)
+    layer_model = None if too_large else _build(problem, arch, options, constraints, max_compute_cycles)
     if layer_model is not None and layer_model.model.validate():
         too_large = f"{_TOO_LARGE}: {layer_model.model.validate().split(':')[0].strip()}"
     if too_large:
@@ -240,8 +249,7 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
             # CP-SAT 9.15 has proved models infeasible whose only fault was a valid tangent
             # cut with coefficients near 1e11 (a conv with prime dims 1021 and 4093; see
             # tests/test_huge_layers.py): confirm on the same model without the cuts
-            layer_model = build_model(problem, arch, options.objective, constraints, options.encoding,
-                                      tangent_cuts=False)
+            layer_model = _build(problem, arch, options, constraints, max_compute_cycles, tangent_cuts=False)
             solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k)
         if k == 0:
             if progress.mapping is None:
