@@ -54,6 +54,24 @@ BASES = {
                  "lstm_m": _load("models/lstm_m.yaml"), "vit_b_16": _load("models/vit_b_16.yaml")},
 }
 MAPPING = _load("specs/examples/conv-small-mapping-eyeriss.yaml")
+
+
+def _timeloop_files() -> dict[str, str]:
+    """The Timeloop files `cpmap export timeloop` writes for the bundled example (the base
+    of `cpmap import timeloop` cases)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()):
+        code = main(["export", "timeloop", "--arch", str(ROOT / "specs/eyeriss.yaml"), "--workload",
+                     str(ROOT / "specs/examples/conv-small.yaml"), "--mapping",
+                     str(ROOT / "specs/examples/conv-small-mapping-eyeriss.yaml"), "-o", tmp])
+        assert code == 0
+        return {p.name: p.read_text() for p in sorted(Path(tmp).glob("*.yaml"))}
+
+
+TIMELOOP = _timeloop_files()
+CLAIMS = "layer,energy_pj,cycles\nconv,2000000,1000\nnetwork,3000000\n"
 EYERISS_SOLVE = _load("specs/examples/conv-small-solve.yaml")["solve"]
 
 NAMES = ["W", "I", "O", "X", "Y", "Z", "K", "C", "P", "Q", "R", "S", "N", "M", "B", "E", "RF", "GBUF",
@@ -241,10 +259,15 @@ BAD_FLAGS = {
                 ["--out", "{file}"], ["--exhaustive-limit", "0"], ["--seed", "1e3"]],
     "evaluate": [["--layer", "nope"], ["--layer", ""], ["--mapping", "missing.yaml"], ["--arch", "{dir}"]],
     "check": [["--arch", "missing.yaml"], ["--layer", "nope"]],
+    "export": [["--layer", "nope"], ["-o", "{file}"], ["--mapping", "{dir}"]],
+    "bound": [["--claim", "missing.csv"], ["--claim", "{dir}"], ["--time-limit", "-1"], ["--jobs", "0"]],
+    "import": [["-o", "{file}"], ["--batch", "0"]],
 }
-COMMANDS = {"arch": ("check", "evaluate", "solve", "compare"), "workload": ("check", "evaluate", "solve", "compare"),
-            "mapping": ("check", "evaluate"), "solve": ("check", "solve", "compare"),
-            "cli": ("solve", "compare", "evaluate", "check")}
+COMMANDS = {"arch": ("check", "evaluate", "solve", "compare", "export", "bound"),
+            "workload": ("check", "evaluate", "solve", "compare", "export", "bound"),
+            "mapping": ("check", "evaluate", "export"), "solve": ("check", "solve", "compare", "bound"),
+            "timeloop": ("import",), "claims": ("bound",),
+            "cli": ("solve", "compare", "evaluate", "check", "export", "bound", "import")}
 
 
 def _base_files(rng: random.Random, target: str) -> tuple[dict, str, str]:
@@ -270,13 +293,19 @@ def _base_files(rng: random.Random, target: str) -> tuple[dict, str, str]:
 def make_case(seed: int, index: int, work: Path) -> Case:
     """The case ``index`` of ``seed`` with its files under ``work`` (not yet written)."""
     rng = random.Random(f"{seed}:{index}")
-    target = rng.choice(["arch", "arch", "workload", "workload", "mapping", "mapping", "solve", "solve", "cli"])
+    target = rng.choice(["arch", "arch", "workload", "workload", "mapping", "mapping", "solve", "solve", "cli",
+                         "timeloop", "claims"])
     case = Case(index, target, rng.choice(COMMANDS[target]))
     docs, arch_name, wl_name = _base_files(rng, target)
     case.ops.append(f"base:{arch_name}+{wl_name}")
     texts: dict[str, str | bytes | None] = {f"{k}.yaml": dump(v) for k, v in docs.items()}
+    texts |= {f"tl/{k}": v for k, v in TIMELOOP.items()}
+    texts["claims.csv"] = CLAIMS
     if target != "cli":
-        name = f"{target}.yaml"
+        name = {"timeloop": f"tl/{rng.choice(sorted(TIMELOOP))}", "claims": "claims.csv"}.get(target, f"{target}.yaml")
+        if target == "timeloop":
+            docs[target] = yaml.safe_load(texts[name])
+        case.ops.append(f"file:{name}")
         roll = rng.random()
         if roll < 0.04:
             texts[name] = None  # a directory where the file belongs
@@ -284,7 +313,7 @@ def make_case(seed: int, index: int, work: Path) -> Case:
         elif roll < 0.07:
             del texts[name]
             case.ops.append("fs:missing")
-        elif roll < 0.35:
+        elif roll < 0.35 or target == "claims":
             texts[name] = mutate_text(rng, texts[name], case.ops)
         else:
             obj = docs[target]
@@ -311,8 +340,17 @@ def _argv(rng: random.Random, case: Case, work: Path) -> list[str]:
     elif cmd == "solve":
         argv = ["solve", f["solve"], "--time-limit", SOLVE_TIME_LIMIT, "--jobs", "1", "--workers", "1",
                 "--out", out, "--quiet"]
-    else:
+    elif cmd == "compare":
         argv = ["compare", f["solve"], *COMPARE_FLAGS, "--out", out, "--quiet"]
+    elif cmd == "export":
+        argv = ["export", "timeloop", "--arch", f["arch"], "--workload", f["workload"], "--mapping", f["mapping"],
+                "-o", out]
+    elif cmd == "bound":
+        argv = ["bound", f["solve"], "--time-limit", SOLVE_TIME_LIMIT, "--jobs", "1", "--workers", "1", "-q"]
+        if case.target == "claims" or rng.random() < 0.3:
+            argv += ["--claim", str(work / "claims.csv")]
+    else:
+        argv = ["import", "timeloop", str(work / "tl"), "-o", out]
     if case.target == "cli":
         bad = rng.choice(BAD_FLAGS[cmd])
         bad = [a.replace("{file}", f["arch"]).replace("{dir}", str(work)) for a in bad]
@@ -324,6 +362,7 @@ def _argv(rng: random.Random, case: Case, work: Path) -> list[str]:
 def write_case(case: Case, work: Path) -> None:
     for name, text in case.files.items():
         path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if text is None:
             path.mkdir()
         elif isinstance(text, bytes):
@@ -348,7 +387,7 @@ WHOLE_FILE = ("cannot read file", "expected a UTF-8", "expected a mapping with t
               "cannot write the report directory", "invalid YAML")
 FIELD_START = re.compile(r"^(architecture|workload|mapping|solve|layer)\b|^--[a-z][\w-]*\b|^factors of \S+ multiply"
                          r"|^[^\s:]+\.(temporal|spatial|keeps)\b|^levels must be")
-FIELD_MESSAGE = re.compile(r"^[^:]*[^:\s]: (expected|unknown key|missing|duplicate key)")
+FIELD_MESSAGE = re.compile(r"^.*?\S: (expected|unknown key|missing|duplicate key)")
 """'<field path>: expected ...' (the path may hold any key the user wrote, even odd ones)."""
 LINE_NO = re.compile(r"\bline \d+")
 ARGPARSE = re.compile(r"^cpmap( \w+)?: error: (argument --[\w-]+|the following arguments are required|unrecognized)")
@@ -365,6 +404,8 @@ def judge_message(line: str, work: str, paths: tuple[str, ...] = ()) -> str | No
     if not msg.startswith(work) and not any(msg.startswith(p + ":") for p in paths):
         return "no file named"
     rest = msg.split(": ", 1)[1] if ": " in msg else ""
+    if rest.startswith("expected"):
+        return None  # the whole file is the field: empty, another kind, a list where a mapping belongs
     if FIELD_MESSAGE.match(rest) or FIELD_START.match(rest) or LINE_NO.search(rest) or any(rest.startswith(w) or w in rest[:60] for w in WHOLE_FILE):
         return None
     return "no field named"

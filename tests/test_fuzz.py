@@ -35,8 +35,8 @@ def test_fuzz_sample_has_no_traceback_hang_or_unclear_message(tmp_path):
     assert not failures, f"{len(failures)} of {SAMPLE_CASES} failed (replay: bench/fuzz.py --seed " \
                          f"{SAMPLE_SEED} --replay I):\n" + "\n".join(failures[:20])
     # the sample really exercises everything: every subcommand, every file kind, both outcomes
-    assert {o.command for o in outcomes} == {"check", "evaluate", "solve", "compare"}
-    assert {o.target for o in outcomes} == {"arch", "workload", "mapping", "solve", "cli"}
+    assert {o.command for o in outcomes} == {"check", "evaluate", "solve", "compare", "export", "bound", "import"}
+    assert {o.target for o in outcomes} == {"arch", "workload", "mapping", "solve", "cli", "timeloop", "claims"}
     verdicts = collections.Counter(o.verdict for o in outcomes)
     assert verdicts["ok-error"] > SAMPLE_CASES // 2 and verdicts["ok-accepted"] > 5
     assert collections.Counter(o.code for o in outcomes)[1] > 0  # invalid mappings / infeasible layers
@@ -127,7 +127,7 @@ def test_objective_mapping_in_solve_spec(tmp_path):
     spec = write(tmp_path / "run.yaml", {"solve": {"arch": "arch.yaml", "workload": "wl.yaml",
                                                    "objective": {"energy": 1}}})
     code, err = _run("check", str(spec))
-    assert code == 2 and f"{spec}: solve.objective: expected one of energy | delay | edp, got a mapping" in err
+    assert code == 2 and f"{spec}: solve.objective: expected one of energy | delay | edp | pareto, got a mapping" in err
 
 
 def test_nul_byte_names_the_line(tmp_path):
@@ -195,6 +195,7 @@ def test_huge_energy_is_refused(tmp_path):
     ("a:\n  - !!float abc\n", "line 2, column 5", "could not convert string to float: 'abc'"),
     ("a: !!bool maybe\n", "line 1, column 4", "cannot read a value tagged tag:yaml.org,2002:bool: 'maybe'"),
     ("a: !!timestamp 2020-99-99\n", "line 1, column 4", "month must be in 1..12"),
+    ("a: !!timestamp soon\n", "line 1, column 4", "tag:yaml.org,2002:timestamp: expected a date like 2001-12-14"),
 ])
 def test_explicit_tags_the_constructor_cannot_build(tmp_path, text, where, what):
     """'type: !!set fc' ended in a ValueError inside the strict loader's duplicate-key check."""

@@ -345,3 +345,15 @@ def test_compare_is_deterministic_across_processes_and_hash_seeds(tmp_path):
         assert proc.returncode == 0, proc.stderr
         texts.append(json.dumps(_compare_without_timings(json.loads((out / "compare.json").read_text())), indent=1))
     assert texts[0] == texts[1]
+
+
+def test_written_files_get_the_usual_mode(tmp_path):
+    """Atomic writes go through mkstemp, whose files are 0600: a cache shared by a team, or
+    a report, must be readable like any file the user's umask allows."""
+    from cpmap.core.output import atomic_write_text
+
+    path = tmp_path / "x.json"
+    atomic_write_text(path, "{}\n")
+    old = os.umask(0o022)
+    os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~old

@@ -54,14 +54,19 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 
 class StrictLoader(_BASE_LOADER):
-    """``yaml.SafeLoader`` (libyaml's where available) that rejects duplicate mapping keys (plain PyYAML silently keeps
-    the last one, which hides copy-paste mistakes in specs)."""
+    """``yaml.SafeLoader`` (libyaml's where available) that rejects duplicate mapping keys
+    (plain PyYAML silently keeps the last one, which hides copy-paste mistakes in specs)
+    and reports a value its tag cannot build (``!!float abc``) as a YAML error at its line."""
 
     def construct_object(self, node, deep=False):
         try:
             return super().construct_object(node, deep)
-        except (ValueError, TypeError, OverflowError, KeyError) as e:  # e.g. "!!float abc", "!!bool maybe": say where
-            raise yaml.constructor.ConstructorError(None, None, f"cannot read a value tagged {node.tag}: {e}",
+        except yaml.YAMLError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- "!!float abc", "!!bool maybe", "!!timestamp x": say where
+            why = "expected a date like 2001-12-14" if node.tag.endswith(":timestamp") and \
+                isinstance(e, AttributeError) else str(e)
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read a value tagged {node.tag}: {why}",
                                                     node.start_mark) from None
 
     def construct_mapping(self, node, deep=False):
@@ -182,7 +187,7 @@ def read_yaml(path: str) -> Any:
                         "expected each key once") from None
     except yaml.YAMLError as e:
         raise SpecError(file, "", _yaml_message(e, text)) from None
-    except (ValueError, TypeError, OverflowError, KeyError) as e:  # a tagged value the constructor cannot build
+    except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as e:  # a tagged value it cannot build
         raise SpecError(file, "", f"invalid YAML: cannot read a tagged value: {e}") from None
     finally:
         if loader is not None:
