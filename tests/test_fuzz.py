@@ -203,3 +203,51 @@ def test_explicit_tags_the_constructor_cannot_build(tmp_path, text, where, what)
     path.write_text(text)
     code, err = _run("check", str(path))
     assert code == 2 and err.startswith(f"cpmap: error: {path}: invalid YAML at {where}: ") and what in err
+
+
+def _timeloop_dir(tmp_path, edit) -> str:
+    """The exported Timeloop files of the bundled example, one of them edited."""
+    from fuzzing import TIMELOOP
+
+    d = tmp_path / "tl"
+    d.mkdir()
+    for name, text in TIMELOOP.items():
+        obj = yaml.safe_load(text)
+        edit(name, obj)
+        write(d / name, obj)
+    return str(d)
+
+
+def _set_attr(key, value):
+    def edit(name, obj):
+        if name == "arch.yaml":
+            obj["architecture"]["subtree"][0]["local"][1]["attributes"][key] = value
+    return edit
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("depth", float("nan"), "attributes.depth: expected a whole number >= 0, got nan"),
+    ("word-bits", float("inf"), "attributes.word-bits: expected a whole number >= 0, got inf"),
+    ("block-size", 0, "attributes: level "),
+])
+def test_timeloop_import_names_the_field(tmp_path, key, value, expected):
+    """NaN/inf sizes were an OverflowError traceback or a 'malformed Timeloop input
+    (ValueError: ...)' without a field; a zero capacity a ValueError from the core."""
+    d = _timeloop_dir(tmp_path, _set_attr(key, value))
+    code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out"))
+    assert code == 2 and err.startswith(f"cpmap: error: {d}/arch.yaml: ") and expected in err, err
+
+
+def test_timeloop_coefficient_named_by_a_mapping(tmp_path):
+    def edit(name, obj):
+        if name == "problem.yaml":
+            obj["problem"]["shape"].setdefault("coefficients", []).append({"name": {"a": 1}, "default": 1})
+    d = _timeloop_dir(tmp_path, edit)
+    code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out"))
+    assert "unhashable" not in err and "malformed Timeloop input" not in err, err
+
+
+def test_blank_key_is_quoted(tmp_path):
+    path = write(tmp_path / "m.yaml", {"": 1, "mapping": MAPPING["mapping"]})
+    code, err = _run("check", str(path))
+    assert code == 2 and f"{path}: '': unknown key; expected one of: layer, mapping" in err

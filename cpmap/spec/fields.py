@@ -217,7 +217,8 @@ def check_keys(obj: Any, allowed: tuple[str, ...], path: str, what: str = "a map
         if k not in allowed:
             close = difflib.get_close_matches(str(k), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise Invalid(at(path, str(k)), f"unknown key{hint}; expected one of: {', '.join(allowed)}")
+            shown = str(k) if str(k).strip() else repr(k)  # an empty or blank key is shown quoted
+            raise Invalid(at(path, shown), f"unknown key{hint}; expected one of: {', '.join(allowed)}")
     return obj
 
 
