@@ -244,7 +244,7 @@ def test_timeloop_coefficient_named_by_a_mapping(tmp_path):
             obj["problem"]["shape"].setdefault("coefficients", []).append({"name": {"a": 1}, "default": 1})
     d = _timeloop_dir(tmp_path, edit)
     code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out"))
-    assert "unhashable" not in err and "malformed Timeloop input" not in err, err
+    assert code in (0, 1) and "unhashable" not in err and "malformed Timeloop input" not in err, err
 
 
 def test_blank_key_is_quoted(tmp_path):
