@@ -228,7 +228,7 @@ def _set_attr(key, value):
 @pytest.mark.parametrize("key, value, expected", [
     ("depth", float("nan"), "attributes.depth: expected a whole number >= 0, got nan"),
     ("word-bits", float("inf"), "attributes.word-bits: expected a whole number >= 0, got inf"),
-    ("block-size", 0, "attributes: level "),
+    ("block-size", 0, "attributes: expected the attributes of a valid level (level "),
 ])
 def test_timeloop_import_names_the_field(tmp_path, key, value, expected):
     """NaN/inf sizes were an OverflowError traceback or a 'malformed Timeloop input

@@ -225,7 +225,7 @@ def read_arch(directory: str, mapping_directives: list[dict]) -> Arch:
                 write_bandwidth=_float(c.attrs.get("write_bandwidth"), file, f"{c.name}.attributes.write_bandwidth"),
                 fanout=fanout))
         except ValueError as e:  # e.g. a depth x block-size of 0 words
-            raise SpecError(file, f"{c.name}.attributes", str(e)) from None
+            raise SpecError(file, f"{c.name}.attributes", f"expected the attributes of a valid level ({e})") from None
     mac = next((c.name for c in comps if not c.storage), MAC_NAME)
     mac_pj = _energy(ert, mac, ("mac_random", "compute", "mac", "mult_random", "mult"),
                      os.path.join(directory, "ERT.yaml"))
