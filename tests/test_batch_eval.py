@@ -11,11 +11,15 @@
   evaluator's, floats exactly (both sum in the same order; half of the architectures
   have energies like 0.1 pJ whose sums round, so another order would show).  6 families x 350
   derandomized examples = 2,100 batches per run;
+* the searchers' batch path (Tracker.evaluate_genomes) gives the keys, counts, best
+  mapping and trace of one-by-one scalar evaluation, and refuses to report a mapping the
+  scalar evaluator disagrees on;
 * malformed arrays are ValueErrors.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -28,9 +32,13 @@ from strategies import FAMILIES, DrawChooser, RandomChooser, gen_arch, gen_mappi
 
 from cpmap.core.arch import Arch, Level
 from cpmap.core.mapping import LevelMapping, Mapping
-from cpmap.core.problem import fc
+from cpmap.core.problem import conv, fc
 from cpmap.cost.batch import MACS_LIMIT, BatchEvaluator
 from cpmap.cost.evaluator import Evaluator
+from cpmap.search import make_space
+from cpmap.search.result import Tracker
+from cpmap.search.variation import mutate, sample
+from cpmap.spec import load_arch
 
 PROPERTY = settings(max_examples=350, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -146,14 +154,54 @@ def test_the_property_covers_invalid_mappings_of_every_kind():
     assert all(n >= 10 for n in seen.values()), seen
 
 
-# ----------------------------------------------------------------------------- bad input
+# ----------------------------------------------------------------------- searchers' side
 
+EYERISS = load_arch("specs/eyeriss.yaml")
+CONV3 = conv("conv3", K=384, C=256, P=13, Q=13, R=3, S=3)
 TINY = Arch("tiny", 16, 1.0, (
     Level("RF", frozenset("WIO"), 1.0, 1.0, partitions=(("W", 4), ("I", 4), ("O", 2)), read_bandwidth=2),
     Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=64, write_bandwidth=1.5),
     Level("DRAM", frozenset("WIO"), 200.0, 200.0, read_bandwidth=0.5),
 ))
 
+
+@pytest.mark.parametrize("objective", ["energy", "delay", "edp"])
+@pytest.mark.parametrize("problem,arch", [(CONV3, EYERISS), (fc("fc", N=2, K=6, C=4), TINY)], ids=["conv3", "tiny"])
+def test_tracker_batches_equal_one_by_one_scalar_evaluation(problem, arch, objective):
+    space = make_space(problem, arch)
+    rng = random.Random(1)
+    genomes = [sample(space, rng) for _ in range(300)]
+    genomes += [mutate(space, g, rng, 2) for g in genomes]  # neighbours: many equal costs
+    one, batched = (Tracker("t", space, objective, None) for _ in range(2))
+    want = [one.evaluate(g) for g in genomes]
+    got, start = [], 0
+    while start < len(genomes):  # uneven batches, down to a single genome
+        n = rng.randint(1, 90)
+        got += batched.evaluate_genomes(genomes[start:start + n])
+        start += n
+    assert got == want
+    assert any(k[0] == math.inf for k in want) and any(k[0] < math.inf for k in want)
+    assert (batched.evaluations, batched.valid, batched.best_key) == (one.evaluations, one.valid, one.best_key)
+    assert batched.best_mapping == one.best_mapping and batched.best_result == one.best_result
+    assert [h[1:] for h in batched.history] == [h[1:] for h in one.history]
+
+
+def test_tracker_refuses_a_best_the_scalar_evaluator_disagrees_with():
+    space = make_space(CONV3, EYERISS)
+    run = Tracker("t", space, "energy", None)
+    honest = run.batch.evaluate
+
+    def off_by_a_little(*arrays, check=True):
+        res = honest(*arrays, check=check)
+        return type(res)(**{**res.__dict__, "energy_pj": res.energy_pj * (1 - 1e-12)})
+
+    run.batch.evaluate = off_by_a_little
+    rng = random.Random(0)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run.evaluate_genomes([sample(space, rng) for _ in range(50)])
+
+
+# ----------------------------------------------------------------------------- bad input
 
 def test_malformed_arrays_are_value_errors():
     problem = fc("fc", N=1, K=4, C=2)
