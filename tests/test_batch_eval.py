@@ -13,7 +13,8 @@
   derandomized examples = 2,100 batches per run;
 * the searchers' batch path (Tracker.evaluate_genomes) gives the keys, counts, best
   mapping and trace of one-by-one scalar evaluation, and refuses to report a mapping the
-  scalar evaluator disagrees on;
+  scalar evaluator disagrees on; annealing's chains are deterministic and report only
+  valid mappings;
 * malformed arrays are ValueErrors.
 """
 
@@ -34,8 +35,9 @@ from cpmap.core.arch import Arch, Level
 from cpmap.core.mapping import LevelMapping, Mapping
 from cpmap.core.problem import conv, fc
 from cpmap.cost.batch import MACS_LIMIT, BatchEvaluator
-from cpmap.cost.evaluator import Evaluator
-from cpmap.search import make_space
+from cpmap.cost.evaluator import Evaluator, evaluate
+from cpmap.search import SearchError, anneal, make_space
+from cpmap.search.anneal import default_chains
 from cpmap.search.result import Tracker
 from cpmap.search.variation import mutate, sample
 from cpmap.spec import load_arch
@@ -199,6 +201,22 @@ def test_tracker_refuses_a_best_the_scalar_evaluator_disagrees_with():
     rng = random.Random(0)
     with pytest.raises(RuntimeError, match="a bug"):
         run.evaluate_genomes([sample(space, rng) for _ in range(50)])
+
+
+def test_annealing_chains_are_deterministic_count_steps_and_report_valid_mappings():
+    steps = 64 * 40
+    runs = [anneal(CONV3, EYERISS, steps=steps, chains=64, seed=s, objective="edp") for s in (7, 7, 8)]
+    a, b, c = runs
+    assert (a.best_cost, a.best_mapping) == (b.best_cost, b.best_mapping)
+    assert [h[1:] for h in a.history] == [h[1:] for h in b.history]
+    assert a.best_mapping != c.best_mapping  # the seed matters
+    for r in runs:  # unrestricted: every step is one evaluation
+        assert r.evaluations == steps and r.stopped_by == "samples"
+        again = evaluate(CONV3, EYERISS, r.best_mapping)
+        assert again.valid and r.best_cost == again.energy_pj * again.cycles
+    assert default_chains(steps) == 8 and default_chains(299) == 1 and default_chains(None) == 64
+    with pytest.raises(SearchError, match="chains must be in"):
+        anneal(CONV3, EYERISS, steps=10, chains=11)
 
 
 # ----------------------------------------------------------------------------- bad input
