@@ -103,8 +103,6 @@ class BatchEvaluator:
         self.macs = problem.macs
         self.o = problem.tensor_names.index("O")
         self.is_o = np.array([t == "O" for t in problem.tensor_names])[:, None]  # (T, 1)
-        # the last slot of each level: cumulative products there are the tile extents
-        self.ext_slot = [max(k for k, s in enumerate(slots) if s.level == i) for i in range(L)]
         self.temporal_slot = [k for k, s in enumerate(slots) if not s.spatial]
         self.spatial_slots = [[k for k, s in enumerate(slots) if s.spatial and s.level == i] for i in range(L)]
         self.axis_slots = [k for k, s in enumerate(slots) if s.spatial]
@@ -185,11 +183,14 @@ class BatchEvaluator:
         instances, sharing factors, tile versions and distinct tiles; per level (L, B)
         or per tensor and level (T, L, B)."""
         L, B = self.L, f.shape[2]
-        ext = np.cumprod(f, axis=0)[self.ext_slot]  # (L, D, B) tile extents
+        ext = np.empty((L, self.D, B), dtype=np.int64)  # tile extents
         spf = np.ones((L, self.D, B), dtype=np.int64)  # spatial factor per level and dim
+        cur = None
         for i, ss in enumerate(self.spatial_slots):
-            if ss:
-                spf[i] = f[ss].prod(axis=0)
+            for k in ss:
+                spf[i] *= f[k]
+            cur = f[self.temporal_slot[i]] * spf[i] if cur is None else cur * f[self.temporal_slot[i]] * spf[i]
+            ext[i] = cur
         fan = spf.prod(axis=1)  # (L, B) used children of each fanout
         used = np.ones((L, B), dtype=np.int64)
         for i in range(L - 2, -1, -1):
@@ -218,23 +219,24 @@ class BatchEvaluator:
         to the first level with a relevant loop; F = product of all loops above / reuse,
         U = product of the relevant loops above."""
         L, B = self.L, tf.shape[2]
-        loops = np.take_along_axis(tf, orders[:, ::-1], axis=1)  # (L, D, B) inner to outer
-        eff = self.rel[:, orders[:, ::-1]] & (loops > 1)  # (T, L, D, B)
+        tf, inward = tf[1:], orders[1:, ::-1]  # level 0 is above no level
+        loops = np.take_along_axis(tf, inward, axis=1)  # (L-1, D, B) inner to outer
+        eff = self.rel[:, inward] & (loops > 1)  # (T, L-1, D, B)
         before = np.logical_and.accumulate(~eff, axis=2)  # loops inside the first relevant one
-        inner = np.where(before, loops, 1).prod(axis=2)  # (T, L, B)
+        inner = np.where(before, loops, 1).prod(axis=2)  # (T, L-1, B)
         has = ~before[:, :, -1]
-        tot = tf.prod(axis=1)  # (L, B)
-        urel = np.stack([tf[:, dims].prod(axis=1) for dims in self.rel_dims])  # (T, L, B)
+        tot = tf.prod(axis=1)  # (L-1, B)
+        urel = np.stack([tf[:, dims].prod(axis=1) for dims in self.rel_dims])  # (T, L-1, B)
         F = np.ones((self.T, L, B), dtype=np.int64)
         U = np.ones_like(F)
-        above, reuse, u = tot[L - 1], inner[:, L - 1], urel[:, L - 1]
+        above, reuse, u = tot[L - 2], inner[:, L - 2], urel[:, L - 2]  # the outermost level
         for i in range(L - 2, -1, -1):  # grow the nest above level i outward-in
             F[:, i] = above // reuse
             U[:, i] = u
-            # level i becomes part of the nest above level i - 1 (as its innermost level)
-            above = above * tot[i]
-            reuse = np.where(has[:, i], inner[:, i], inner[:, i] * reuse)
-            u = u * urel[:, i]
+            if i:  # level i becomes the innermost level of the nest above level i - 1
+                above = above * tot[i - 1]
+                reuse = np.where(has[:, i - 1], inner[:, i - 1], inner[:, i - 1] * reuse)
+                u = u * urel[:, i - 1]
         return F, U
 
     # ------------------------------------------------------------------------- traffic
