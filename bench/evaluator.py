@@ -11,28 +11,36 @@ cycles and validity on every mapping of the pool.  Writes bench/results/evaluato
 with the commit and the machine load.
 
     python bench/evaluator.py [--layer alexnet-conv3|conv-small] [--pool 20000] [--rounds 5]
+    python bench/evaluator.py --baseline /work/main    # before/after: rounds alternate between
+                                                       # this checkout and the baseline's cpmap
+
+With ``--baseline DIR`` every round runs once here and once with ``DIR``'s cpmap (each in a
+child process on the same mapping pool, alternating, so both see the same machine load; each
+round timed by the child's CPU time, which a loaded machine distorts less than wall time),
+and the table shows both medians of the scalar evaluator, their ratio and both git commits.
+``--compat timeloop`` measures the scalar evaluator's Timeloop-compatible counting mode
+instead of the default (the batch path implements the default mode only, so it is not run).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from _machine import git_commit, loadavg
+from _machine import git_commit, loadavg, loadavg_text
 
 from cpmap.core.factors import prime_list
 from cpmap.core.mapping import LevelMapping, Mapping
 from cpmap.core.problem import conv
-from cpmap.cost.batch import BatchEvaluator
 from cpmap.cost.evaluator import Evaluator
-from cpmap.search import make_space
-from cpmap.search.arrays import GenomeArrays
-from cpmap.search.space import encode
 from cpmap.spec import load_arch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +82,41 @@ def random_mapping(problem, arch, rng: random.Random) -> Mapping:
     return Mapping(tuple(levels))
 
 
+def commit(path: Path) -> str:
+    run = subprocess.run(["git", "-C", str(path), "rev-parse", "--short", "HEAD"], check=False,
+                         capture_output=True, text=True)
+    return run.stdout.strip() or "unknown"
+
+
+def one_round(path: Path, args) -> float:
+    """Evaluations per second of one round with ``path``'s cpmap, in a child process."""
+    env = dict(os.environ, PYTHONPATH=str(path))
+    cmd = [sys.executable, __file__, "--layer", args.layer, "--pool", str(args.pool), "--rounds", "1",
+           "--seed", str(args.seed), "--rate-only"] + (["--compat", args.compat] if args.compat else [])
+    return float(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def compare_with_baseline(args) -> None:
+    here, base = ROOT, Path(args.baseline).resolve()
+    rates = {"here": [], "baseline": []}
+    for _ in range(args.rounds):
+        rates["here"].append(one_round(here, args))
+        rates["baseline"].append(one_round(base, args))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"{'layer':16} {'checkout':34} {'commit':9} {'evals/s (median)':>17} {'us/eval':>8}")
+    for k, path in (("baseline", base), ("here", here)):
+        print(f"{args.layer:16} {path!s:34} {commit(path):9} {med[k]:17,.0f} {1e6 / med[k]:8.1f}")
+    print(f"here / baseline = {med['here'] / med['baseline']:.3f} ({args.rounds} alternating rounds of "
+          f"{args.pool} mappings; load {loadavg_text()})")
+    out = {"layer": args.layer, "mappings": args.pool, "rounds": args.rounds, "compat": args.compat,
+           "here": {"path": str(here), "commit": commit(here), "evals_per_second": rates["here"]},
+           "baseline": {"path": str(base), "commit": commit(base), "evals_per_second": rates["baseline"]},
+           "ratio_of_medians": med["here"] / med["baseline"], "load": loadavg_text(),
+           "python": platform.python_version(), "machine": platform.machine()}
+    target = Path(args.out).with_name("evaluator_vs_baseline.json")
+    target.write_text(json.dumps(out, indent=2) + "\n")
+
+
 def rate(run, n: int, rounds: int) -> tuple[float, list[float]]:
     """Median and all per-round rates (items per second) of ``run()``, which does ``n``."""
     rates = []
@@ -84,14 +127,56 @@ def rate(run, n: int, rounds: int) -> tuple[float, list[float]]:
     return statistics.median(rates), rates
 
 
+def scalar_only(args) -> None:
+    """The scalar evaluator alone (a ``--baseline`` child's round, or ``--compat``)."""
+    arch = load_arch(ROOT / "specs/eyeriss.yaml")
+    problem = conv(args.layer, **LAYERS[args.layer])
+    rng = random.Random(args.seed)
+    pool = [random_mapping(problem, arch, rng) for _ in range(args.pool)]
+    ev = Evaluator(problem, arch, compat=args.compat) if args.compat else Evaluator(problem, arch)
+    valid = sum(ev.evaluate(m).valid for m in pool)
+    rates = []
+    clock = time.process_time if args.rate_only else time.perf_counter  # before/after: CPU time, less load noise
+    for _ in range(args.rounds):
+        t0 = clock()
+        for m in pool:
+            ev.evaluate(m)
+        rates.append(len(pool) / (clock() - t0))
+    med = statistics.median(rates)
+    if args.rate_only:
+        print(med)
+        return
+    print(f"{'layer':16} {'compat':8} {'mappings':>9} {'valid':>6} {'rounds':>6} {'evals/s (median)':>17} {'us/eval':>8}")
+    print(f"{args.layer:16} {args.compat:8} {len(pool):9d} {valid:6d} {args.rounds:6d} {med:17,.0f} {1e6 / med:8.1f}")
+    out = {"layer": args.layer, "arch": "specs/eyeriss.yaml", "compat": args.compat, "mappings": len(pool),
+           "valid": valid, "rounds": args.rounds, "evals_per_second_median": med, "evals_per_second_all": rates,
+           **git_commit(ROOT), "load": loadavg_text(), "python": platform.python_version(),
+           "machine": platform.machine()}
+    Path(args.out).with_name("evaluator_compat.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layer", choices=sorted(LAYERS), default="alexnet-conv3")
     ap.add_argument("--pool", type=int, default=20_000, help="distinct random mappings")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline", metavar="DIR", help="another checkout to compare with (alternating rounds)")
+    ap.add_argument("--compat", choices=["timeloop"], help="measure the Timeloop-compatible mode (scalar only)")
+    ap.add_argument("--rate-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "bench/results/evaluator.json"))
     args = ap.parse_args()
+    if args.baseline:
+        compare_with_baseline(args)
+        return
+    if args.rate_only or args.compat:
+        scalar_only(args)
+        return
+    # imported here: a --baseline child runs this file with an older cpmap that may lack them
+    from cpmap.cost.batch import BatchEvaluator
+    from cpmap.search import make_space
+    from cpmap.search.arrays import GenomeArrays
+    from cpmap.search.space import encode
 
     arch = load_arch(ROOT / "specs/eyeriss.yaml")
     problem = conv(args.layer, **LAYERS[args.layer])

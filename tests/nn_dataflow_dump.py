@@ -3,23 +3,22 @@ as JSON, each requested network's layers in order with their ops at batch 1 and 
 producers, so the tests can compare the bundled models with nn_dataflow's own definitions.
 
     python nn_dataflow_dump.py NET [NET ...]        nn_dataflow.nns networks
-    python nn_dataflow_dump.py lstm:HIDDEN ...      two add_lstm_cell cells and a decoder
+    python nn_dataflow_dump.py lstm:HIDDEN ...      two add_lstm_cell cells
 """
 
 import json
 import sys
 
-from nn_dataflow.core import FCLayer, InputLayer, Network
+from nn_dataflow.core import InputLayer, Network
 from nn_dataflow.nns import add_lstm_cell, import_network
 
 
 def lstm(hidden: int) -> Network:
-    """Two cells of nn_dataflow's add_lstm_cell and a 10k-word decoder (models/lstm_*.yaml)."""
+    """Two cells of nn_dataflow's add_lstm_cell (models/lstm_*.yaml)."""
     net = Network(f"lstm{hidden}")
     net.set_input_layer(InputLayer(hidden, 1))
     _, h = add_lstm_cell(net, "cell1", hidden, net.INPUT_LAYER_KEY)
-    _, h = add_lstm_cell(net, "cell2", hidden, h)
-    net.add("decoder", FCLayer(hidden, 10_000), prevs=(h,))
+    add_lstm_cell(net, "cell2", hidden, h)
     return net
 
 

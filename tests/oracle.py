@@ -155,11 +155,17 @@ class Values(dict):
 # ------------------------------------------------------------------------ simulation
 
 def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
-             check_output: bool = True, readback: str = "reentry") -> OracleResult:
+             check_output: bool = True, readback: str = "reentry", tiles: str = "distinct") -> OracleResult:
     """Walk the nest literally; see the module docstring and ``o_read_back`` for the
-    ``readback`` policy.  Raises OracleError if the final O is not the layer's result."""
-    if readback not in ("reentry", "valid"):
-        raise ValueError(f"readback must be 'reentry' or 'valid', got {readback!r}")
+    ``readback`` policy.  ``tiles="bbox"`` counts every tile (fills, capacity) as the
+    bounding box of the elements it touches, per axis from the smallest index to the
+    largest (Timeloop's rule); ``readback="multicast"`` delivers a read-back to every child
+    of its reduction group (Timeloop's rule).  Raises OracleError if the final O is not
+    the layer's result."""
+    if readback not in ("reentry", "valid", "multicast"):
+        raise ValueError(f"readback must be 'reentry', 'valid' or 'multicast', got {readback!r}")
+    if tiles not in ("distinct", "bbox"):
+        raise ValueError(f"tiles must be 'distinct' or 'bbox', got {tiles!r}")
     L = len(arch.levels)
     names = arch.level_names
     tnames = problem.tensor_names
@@ -229,6 +235,15 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             got = content_cache[key] = frozenset(elems)
         return got
 
+    def words(i: int, t: str, ident: tuple) -> int:
+        """Words a tile of level i occupies and moves: its distinct elements, or in "bbox"
+        mode the box spanned by them."""
+        elems = content(i, t, ident)
+        if tiles == "distinct":
+            return len(elems)
+        return math.prod(max(e[a] for e in elems) - min(e[a] for e in elems) + 1
+                         for a in range(len(tensors[t].axes)))
+
     def identity(i: int, t: str, tbase: tuple, inst: tuple) -> tuple:
         sv = inst_val[i][inst]
         return tuple(tbase[j] + sv[j] for j in rel_pos[t])
@@ -289,7 +304,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                 continue
             keys = {(inst[:off[x - 1]], old_ids[inst], unmerged(inst, i + 1, x - 1, "reduction"))
                     for inst in insts}
-            net[fanout_of[x].name] += sum(len(content(i, "O", k[1])) for k in keys)
+            net[fanout_of[x].name] += sum(words(i, "O", k[1]) for k in keys)
         for inst in insts:
             o_store[i][inst] = {}
 
@@ -306,8 +321,13 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         * "reentry" (the doc's formula): every re-entry of a tile this child group held
           before reads the whole tile, even if the parent's copy is zeros;
         * "valid" (strict): only elements the parent actually holds a partial sum for
-          are read."""
+          are read;
+        * "multicast" (Timeloop's counting): as "reentry", but the tile read once from the
+          parent is delivered to EVERY child of the group, each counting its fill and then
+          its reads; numerically the recipient keeps the partial sums and the others hold
+          zeros (so the layer still adds up)."""
         p = parent_of(i, "O")
+        receivers = []
         for (pinst, ident, _), children in reduction_groups(i, p, insts, new_ids).items():
             recipient = min(children)
             pstore = o_store[p][pinst]
@@ -318,6 +338,13 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                 got = {e: pstore.get(e, 0) for e in elems} if ident in o_seen[i][recipient] else {}
             for c in children:
                 o_seen[i][c].add(ident)
+            if got and readback == "multicast":
+                read(p, pinst, "O", len(got))
+                for c in children:
+                    write(i, c, "O", len(got))
+                    o_store[i][c] = dict(got) if c == recipient else dict.fromkeys(got, 0)
+                receivers += children
+                continue
             if got:
                 read(p, pinst, "O", len(got))
                 write(i, recipient, "O", len(got))
@@ -325,6 +352,11 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                     if fanout_of[x] is not None:
                         net[fanout_of[x].name] += len(got)
             o_store[i][recipient] = dict(got)
+        for x in range(i + 1, p + 1):  # multicast: each child of a fanout receives its subtree's tiles once
+            if fanout_of[x] is not None and receivers:
+                keys = {(inst[:off[x - 1]], new_ids[inst], unmerged(inst, i + 1, x - 1, "reduction"))
+                        for inst in receivers}
+                net[fanout_of[x].name] += sum(words(i, "O", k[1]) for k in keys)
 
     for tt in steps:
         tbase_full = _contribution(t_loops, tt, dim_pos, D)
@@ -349,20 +381,20 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                     continue
                 p = parent_of(i, t)
                 for inst in changed:
-                    n = len(content(i, t, ids[inst]))
+                    n = words(i, t, ids[inst])
                     tile_max[names[i]][t] = max(tile_max[names[i]][t], n)
                     write(i, inst, t, n)  # every child instance receives its own copy
                 # one parent read per group of simultaneous identical requests that can
                 # be multicast from one parent instance
                 for key in {(inst[:off[p]], ids[inst], unmerged(inst, i + 1, p, "multicast"))
                             for inst in changed}:
-                    read(p, key[0], t, len(content(i, t, key[1])))
+                    read(p, key[0], t, words(i, t, key[1]))
                 for x in range(i + 1, p + 1):
                     if fanout_of[x] is None:
                         continue
                     keys = {(inst[:off[x - 1]], ids[inst], unmerged(inst, i + 1, x - 1, "multicast"))
                             for inst in changed}
-                    net[fanout_of[x].name] += sum(len(content(i, t, k[1])) for k in keys)
+                    net[fanout_of[x].name] += sum(words(i, t, k[1]) for k in keys)
 
         # ---- O: write-backs inner -> outer, then read-backs outer -> inner
         o_changed = {}
@@ -386,7 +418,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             ids = cur_id[(i, "O")]
             for inst in o_changed[i]:
                 ids[inst] = identity(i, "O", tbase[i], inst)
-                n = len(content(i, "O", ids[inst]))
+                n = words(i, "O", ids[inst])
                 tile_max[names[i]]["O"] = max(tile_max[names[i]]["O"], n)
             o_read_back(i, o_changed[i], ids)
 
@@ -435,7 +467,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         o_write_back(i, list(instances[i]), dict(ids))
 
     top = o_store[L - 1][()]
-    tile_max[names[L - 1]] = {t: len(content(L - 1, t, tuple(0 for _ in rel_pos[t]))) for t in tnames}
+    tile_max[names[L - 1]] = {t: words(L - 1, t, tuple(0 for _ in rel_pos[t])) for t in tnames}
 
     ok = True
     if check_output:

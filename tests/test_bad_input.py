@@ -387,7 +387,7 @@ SOLVE_CASES = [
     ("unknown-key", _set(_s, "timelimit", 3), "solve.timelimit",
      "unknown key (did you mean 'time_limit'?); expected one of: arch, workload, layers"),
     ("bad-objective", _set(_s, "objective", "speed"), "solve.objective",
-     "expected one of energy | delay | edp, got 'speed'"),
+     "expected one of energy | delay | edp | pareto, got 'speed'"),
     ("bad-encoding", _set(_s, "encoding", "fast"), "solve.encoding", "expected one of exact | pwl, got 'fast'"),
     ("zero-time-limit", _set(_s, "time_limit", 0), "solve.time_limit", "expected a number of seconds > 0, got 0"),
     ("text-time-limit", _set(_s, "time_limit", "10s"), "solve.time_limit", "expected a number of seconds > 0"),

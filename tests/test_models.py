@@ -42,12 +42,31 @@ PUBLISHED = {
     "vit_b_16": (17_563_828_224, "torchvision, layers_vit_b_16.csv (17.56 G)"),
     "mlp_m": (1_411_500, "nn_dataflow 2.1 mlp_m (summary 1.412e6)"),
     "mlp_l": (3_181_000, "nn_dataflow 2.1 mlp_l (summary 3.181e6)"),
-    # Zaremba et al. 2014: 2 layers of 650 / 1500 units, 10k vocabulary; per time step
-    # 2 cells x 4 gates x H x (H + H) + decoder H x 10,000
-    "lstm_m": (2 * 4 * 650 * 1300 + 650 * 10_000, "Zaremba et al. medium LSTM, one step"),
-    "lstm_l": (2 * 4 * 1500 * 3000 + 1500 * 10_000, "Zaremba et al. large LSTM, one step"),
+    # "DNN Dataflow Choice Is Overrated" Table VI: embedding 500 / 1000; per time step
+    # 2 cells x 4 gates x H x (H + H)
+    "lstm_m": (2 * 4 * 500 * 1000, "Table VI LSTM-M, embedding 500, one step"),
+    "lstm_l": (2 * 4 * 1000 * 2000, "Table VI LSTM-L, embedding 1000, one step"),
+    # Table VI RHN, embedding 1500; Zilly et al.'s depth 10: micro-step 1 has 2 gates on
+    # [s, x] (2 x 1500 x 3000), micro-steps 2..10 two gates on s (9 x 2 x 1500 x 1500)
+    "rhn": (2 * 1500 * 3000 + 9 * 2 * 1500 * 1500, "Table VI RHN, embedding 1500, depth 10"),
+    "mobilenet_v1": (None, "Howard et al. 2017 Table 1 (Table 2: 569 million mult-adds)"),
 }
-LSTM_HIDDEN = {"lstm_m": 650, "lstm_l": 1500}
+LSTM_HIDDEN = {"lstm_m": 500, "lstm_l": 1000}
+
+
+def mobilenet_v1_macs() -> int:
+    """MobileNet V1's MACs counted by hand from Howard et al.'s Table 1: the 3x3/2 conv,
+    13 depthwise (H^2 x C x 9) and pointwise (H^2 x C_in x C_out) pairs, the classifier."""
+    total, cin, h = 112 * 112 * 32 * 3 * 3 * 3, 32, 112
+    for cout, stride in [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
+            (1024, 2), (1024, 1)]:
+        h //= stride
+        total += h * h * cin * 9 + h * h * cin * cout
+        cin = cout
+    return total + 1024 * 1000
+
+
+PUBLISHED["mobilenet_v1"] = (mobilenet_v1_macs(), PUBLISHED["mobilenet_v1"][1])
 # nn_dataflow 2.1 network name (nn_dataflow_networks_summary.txt) for models defined after it
 NN_DATAFLOW = {"alexnet": "alex_net", "vgg16": "vgg_net", "googlenet": "googlenet", "resnet50": "resnet50",
                "resnet152": "resnet152", "mlp_m": "mlp_m", "mlp_l": "mlp_l"}
@@ -336,3 +355,47 @@ def test_generated_models_are_up_to_date():
     spec.loader.exec_module(gen)
     for net in gen.all_models():
         assert (MODELS / f"{net.name}.yaml").read_text() == net.yaml(), "run python3 models/tools/gen_models.py"
+
+
+def test_mobilenet_v1_rounds_to_the_papers_figure():
+    assert round(PUBLISHED["mobilenet_v1"][0] / 1e6) == 569  # Howard et al. Table 2
+    wl = load("mobilenet_v1")
+    dw = [lay for lay in wl.layers if lay.problem.kind == "conv" and lay.problem.size["G"] > 1]
+    assert [lay.name for lay in dw] == [f"conv{n}" for n in range(2, 28, 2)]  # CONV14 is depthwise
+    assert wl.layer("conv15").problem.size["R"] == 1 and wl.layer("conv14").problem.size["G"] == 512
+
+
+def test_rhn_structure():
+    """Zilly et al.'s coupled RHN cell, depth 10: per micro-step fc h and t, eltwise ht, carry, s;
+    only micro-step 1 reads the input x_t."""
+    wl = load("rhn")
+    assert len(wl.layers) == 10 * 5
+    readers = [lay.name for lay in wl.layers if "data" in lay.inputs]
+    assert readers == ["step1_h", "step1_t"]
+    for step in range(2, 11):
+        assert wl.layer(f"step{step}_h").inputs == (f"step{step - 1}_s",)
+        assert wl.layer(f"step{step}_carry").inputs == (f"step{step - 1}_s", f"step{step}_t")
+    assert wl.layer("step1_h").problem.size == {"N": 1, "K": 1500, "C": 3000}
+
+
+# --------------------------------------------------------------------------- Table VI suite
+
+# model -> (batch, MACs of the selected layers per sample, counted by hand from the sizes)
+SUITE = {
+    "alexnet": (16, 724_406_816), "vgg16": (16, 15_470_264_320), "googlenet": (16, 1_582_671_872),
+    "mobilenet_v1": (16, mobilenet_v1_macs()),
+    "lstm_m": (128, 2 * 4 * 500 * 1000), "lstm_l": (128, 2 * 4 * 1000 * 2000),
+    "rhn": (128, 2 * 1500 * 3000 + 9 * 2 * 1500 * 1500),
+    "mlp_m": (128, 784 * 1000 + 1000 * 500 + 500 * 250),      # FC1-FC3 of Table VI
+    "mlp_l": (128, 784 * 1500 + 1500 * 1000 + 1000 * 500),
+}
+
+
+@pytest.mark.parametrize("name", SUITE)
+def test_table_vi_suite_specs(name):
+    from cpmap.spec import load_solve_spec
+
+    plan = load_solve_spec(str(ROOT / "specs" / "examples" / f"suite-{name}.yaml"))
+    batch, per_sample = SUITE[name]
+    assert plan.batch == batch and plan.arch.name == "interstellar"
+    assert sum(lay.problem.macs for lay in plan.layers if lay.problem.kind in MAC_KINDS) == batch * per_sample

@@ -174,7 +174,7 @@ def test_user_errors_exit_2(tmp_path, capsys):
     for args, message in [
         (["--layers", "conv9"], ("--layers: expected a layer of workload tinynet (fc1, conv1, fc2, pool1, add1), "
                               "got 'conv9' (did you mean 'conv1'?)")),
-        (["--objective", "speed"], "--objective: expected one of energy | delay | edp, got 'speed'"),
+        (["--objective", "speed"], "--objective: expected one of energy | delay | edp | pareto, got 'speed'"),
         (["--encoding", "fast"], "--encoding: expected one of exact | pwl"),
         (["--time-limit", "0"], "argument --time-limit: expected a number > 0, got '0'"),
         (["--jobs", "x"], "argument --jobs: expected an integer > 0, got 'x'"),

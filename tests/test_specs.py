@@ -45,7 +45,10 @@ def _arch_obj(capacity, word_bits=16) -> dict:
 
 
 EXAMPLE_KINDS = {"conv-small.yaml": "workload", "conv-small-mapping-eyeriss.yaml": "mapping",
-                 "conv-small-solve.yaml": "solve", "alexnet-eyeriss.yaml": "solve"}
+                 "conv-small-solve.yaml": "solve", "alexnet-eyeriss.yaml": "solve",
+                 "maestro-like.yaml": "architecture", "maestro-bound.yaml": "solve"}
+EXAMPLE_KINDS |= {f"suite-{m}.yaml": "solve" for m in ("alexnet", "vgg16", "googlenet", "mobilenet_v1", "lstm_m",
+                                                      "lstm_l", "rhn", "mlp_m", "mlp_l")}
 """The kind of each file in specs/examples/ (specs/*.yaml are architectures, models/*.yaml
 workloads)."""
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 OBJECTIVES = ("energy", "delay", "edp")
 """energy: ``energy_pj`` (pJ); delay: ``cycles``; edp: ``energy_pj * cycles`` (pJ x cycles)."""
 
+PARETO = "pareto"
+"""Not one objective but the energy-delay front of each layer (``cpmap solve --objective
+pareto``, :mod:`cpmap.solve.pareto`): accepted by solve specs, never by SolveOptions."""
+
 ENCODINGS = ("exact", "pwl")
 """How the CP-SAT model encodes the energy objective (docs/solver.md)."""
 

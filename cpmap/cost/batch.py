@@ -16,7 +16,8 @@ converts its genomes):
   inner (dims whose factor at that level is 1 are ignored);
 * ``keeps`` bool ``(B, L, T)``: level ``i`` keeps tensor ``problem.tensor_names[t]``.
 
-Only the default counting mode is implemented (the scalar evaluator's only one today).
+Only the default counting mode is implemented, not the evaluator's ``compat="timeloop"``
+(docs/cost-model.md section 8): the searchers rank and report in the default mode.
 Counts are int64 and bandwidth cycles are float64 divisions of int64 sums, equal to the
 scalar evaluator's Python integers and floats while every count stays below 2**53:
 :class:`BatchEvaluator` refuses problems of ``MACS_LIMIT`` MACs or more (every count is at

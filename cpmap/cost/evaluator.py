@@ -17,6 +17,15 @@ from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import Problem, window_extent
 
+COMPAT = ("timeloop",)
+"""Counting modes besides cpmap's own (docs/cost-model.md, "Timeloop-compatible counting")."""
+
+
+def bounding_box(stride: int, dilation: int, p: int, r: int) -> int:
+    """Rows spanned by ``p`` output rows and ``r`` filter rows, first to last: Timeloop's
+    tile of a sliding-window axis, rows never touched included."""
+    return (p - 1) * stride + (r - 1) * dilation + 1
+
 
 @dataclass(frozen=True)
 class Result:
@@ -66,10 +75,17 @@ class _Nest:
 
 
 class Evaluator:
-    """Evaluates mappings of one problem on one architecture."""
+    """Evaluates mappings of one problem on one architecture.  ``compat="timeloop"``
+    counts as timeloop-model v3.0.x does (bounding-box window tiles; O read-backs reach
+    every child of a reduction group); the default is cpmap's own model."""
 
-    def __init__(self, problem: Problem, arch: Arch):
-        self.problem, self.arch = problem, arch
+    def __init__(self, problem: Problem, arch: Arch, compat: str | None = None):
+        if compat is not None and compat not in COMPAT:
+            raise ValueError(f"unknown compat mode {compat!r}; expected one of {', '.join(COMPAT)}")
+        self.problem, self.arch, self.compat = problem, arch, compat
+        self.readback_to_all = compat == "timeloop"
+        if compat == "timeloop":
+            self.tile_words = self._bounding_box_words
         self.dim_index = {d: k for k, d in enumerate(problem.dims)}
         self.tensors = problem.tensor_names
         self.nlev = len(arch.levels)
@@ -90,6 +106,13 @@ class Evaluator:
         n = 1
         for d0, c0, d1, c1 in self.axes[tensor]:
             n *= ext[d0] if d1 < 0 else window_extent(c0, c1, ext[d0], ext[d1])
+        return n
+
+    def _bounding_box_words(self, tensor: str, ext: list[int]) -> int:
+        """Elements of the bounding box of ``tensor``'s projection (compat mode)."""
+        n = 1
+        for d0, c0, d1, c1 in self.axes[tensor]:
+            n *= ext[d0] if d1 < 0 else bounding_box(c0, c1, ext[d0], ext[d1])
         return n
 
     def evaluate(self, mapping: Mapping, *, trusted: bool = False) -> Result:
@@ -152,6 +175,7 @@ class Evaluator:
         # versions F and distinct tiles U of each kept level's tile (1, 1 at the outermost)
         versions = {i: self._versions(temporal, i, r) for i in keepers[:-1]}
         versions[L - 1] = (1, 1)
+        to_all = self.readback_to_all and t == "O"  # compat: every child of a group gets the read-back
         for n, i in enumerate(keepers[:-1]):
             p = keepers[n + 1]
             F, U = versions[i]
@@ -163,13 +187,13 @@ class Evaluator:
             if t == "O":
                 writes[p][t] += sent // g
                 reads[p][t] += back
-                writes[i][t] += back
+                writes[i][t] += back * g if to_all else back
             else:
                 writes[i][t] += sent
                 reads[p][t] += sent // g
             below = 1
             for j in between:
-                net[j] += sent // below + back
+                net[j] += sent // below + (back * g // below if to_all else back)
                 below *= share[j][t]
         # MAC accesses at the innermost keeper k
         k = keepers[0]
@@ -181,7 +205,8 @@ class Evaluator:
             updates = self.macs // below
             F, U = versions[k]
             S = tiles[k][t]
-            g_up = (math.prod(share[j][t] for j in range(k + 1, keepers[1] + 1)) if len(keepers) > 1 else 1)
+            g_up = (math.prod(share[j][t] for j in range(k + 1, keepers[1] + 1))
+                    if len(keepers) > 1 and not self.readback_to_all else 1)
             fresh = used[k] * F * S - used[k] * (F - U) * S // g_up
             writes[k][t] += updates
             reads[k][t] += updates - fresh
@@ -271,14 +296,15 @@ class Evaluator:
 
 
 @lru_cache(maxsize=256)
-def evaluator_for(problem: Problem, arch: Arch) -> Evaluator:
-    return Evaluator(problem, arch)
+def evaluator_for(problem: Problem, arch: Arch, compat: str | None = None) -> Evaluator:
+    return Evaluator(problem, arch, compat)
 
 
-def evaluate(problem: Problem, arch: Arch, mapping: Mapping) -> Result:
-    """Exact cost of ``mapping`` for ``problem`` on ``arch`` (see docs/cost-model.md).
+def evaluate(problem: Problem, arch: Arch, mapping: Mapping, compat: str | None = None) -> Result:
+    """Exact cost of ``mapping`` for ``problem`` on ``arch`` (see docs/cost-model.md);
+    ``compat="timeloop"`` counts as timeloop-model does (docs/cost-model.md, section 8).
 
     Raises :class:`MappingError` when the mapping does not describe this problem on this
     architecture; resource violations give a Result with ``valid=False`` and every reason.
     """
-    return evaluator_for(problem, arch).evaluate(mapping)
+    return evaluator_for(problem, arch, compat).evaluate(mapping)

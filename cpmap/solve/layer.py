@@ -188,17 +188,21 @@ def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: Solv
 
 
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
-                on_solution=None) -> LayerSolution:
+                on_solution=None, max_compute_cycles: int | None = None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
     and the certified lower bound.  With ``top_k`` > 1 the model is solved again with each
     mapping found excluded, each time with the full time limit, and the distinct mappings
     are ranked by the evaluator.  ``on_solution(seconds, mapping)`` is called for every
     improving solution of the first solve.  Ctrl-C returns the best mapping found so far.
-    ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s."""
+    ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s.
+    ``max_compute_cycles`` restricts the space to mappings of at most that many compute
+    cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`)."""
     start = time.perf_counter()
     options = options or SolveOptions()
     constraints = options.constraints.resolve(problem, arch)
     layer_model = build_model(problem, arch, options.objective, constraints, options.encoding)
+    if max_compute_cycles is not None:
+        layer_model.model.add(layer_model.cycles <= max_compute_cycles)
     found: list[Candidate] = []
     status, bound, reason = "UNKNOWN", None, ""
     for k in range(max(1, options.top_k)):

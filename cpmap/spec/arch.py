@@ -117,3 +117,26 @@ def _fanout(obj: Any, path: str) -> Fanout:
                  energy_pj=opt(body, "energy_pj_per_word", nonneg_number, path, 0.0))
 
 
+
+
+def arch_to_obj(arch: Arch) -> dict:
+    """The YAML structure of ``arch`` (the inverse of :func:`arch_from_obj`; sizes in words)."""
+    levels = []
+    for lv in arch.levels:
+        out: dict[str, Any] = {"name": lv.name}
+        if lv.capacity is not None:
+            out["capacity"] = lv.capacity
+        if lv.partitions is not None:
+            out["partitions"] = dict(lv.partitions)
+        out |= {"keeps": [t for t in TENSORS if t in lv.keeps], "read_energy_pj": lv.read_pj,
+                "write_energy_pj": lv.write_pj}
+        for key in ("read_bandwidth", "write_bandwidth"):
+            if getattr(lv, key) is not None:
+                out[key] = getattr(lv, key)
+        if lv.fanout is not None:
+            f = lv.fanout
+            out["fanout"] = {"name": f.name, "axes": dict(f.axes), "multicast": f.multicast,
+                             "reduction": f.reduction, "energy_pj_per_word": f.energy_pj}
+        levels.append(out)
+    return {"architecture": {"name": arch.name, "word_bits": arch.word_bits, "mac_energy_pj": arch.mac_pj,
+                             "levels": levels}}

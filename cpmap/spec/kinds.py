@@ -22,6 +22,10 @@ def load_any(path: str) -> tuple[str, Any]:
     architecture and workload it names are loaded and checked too).  A bare list is a
     mapping."""
     file = str(path)
+    if file.lower().endswith(".onnx"):  # an ONNX model is a workload (docs/interop.md)
+        from .workload import load_workload
+
+        return "workload", load_workload(file)
     obj = read_yaml(file)
     kinds = [k for k in SPEC_KINDS if isinstance(obj, dict) and k in obj]
     if isinstance(obj, list):

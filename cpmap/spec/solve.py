@@ -22,7 +22,7 @@ from typing import Any
 from ..core.arch import Arch
 from ..core.constraints import ConstraintError, Constraints, ResolvedConstraints
 from ..core.errors import CpmapError, SpecError
-from ..core.objectives import ENCODINGS, OBJECTIVES
+from ..core.objectives import ENCODINGS, OBJECTIVES, PARETO
 from ..core.options import SolveOptions
 from ..core.output import default_output
 from ..core.problem import Problem
@@ -96,8 +96,10 @@ class SolvePlan:
 
     def options(self, workers: int) -> SolveOptions:
         """The solver options of every layer (``workers`` decided by the batch runner when
-        the spec leaves it automatic)."""
-        return SolveOptions(objective=self.objective, encoding=self.encoding, time_limit=self.time_limit,
+        the spec leaves it automatic).  A ``pareto`` plan's options minimize energy: the
+        sweep of :mod:`cpmap.solve.pareto` adds the cycle caps and the delay optimum."""
+        objective = "energy" if self.objective == PARETO else self.objective
+        return SolveOptions(objective=objective, encoding=self.encoding, time_limit=self.time_limit,
                             workers=self.workers or workers, seed=self.seed, top_k=self.top_k,
                             constraints=self.constraints)
 
@@ -135,7 +137,7 @@ def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
         raise ValueError(f"unknown overrides {sorted(unknown)}")
     cli_layers = given.pop("layers", None)
     cli_output = given.pop("output", None)
-    for key, check in (("objective", choice(OBJECTIVES)), ("encoding", choice(ENCODINGS))):
+    for key, check in (("objective", choice((*OBJECTIVES, PARETO))), ("encoding", choice(ENCODINGS))):
         if key in given:
             try:
                 check(given[key], f"--{key}")
@@ -170,7 +172,7 @@ def _parse(obj: Any) -> _Raw:
         workload=req(body, "workload", _path, p),
         layers=opt(body, "layers", _layer_names, p),
         batch=opt(body, "batch", pos_int, p),
-        objective=opt(body, "objective", choice(OBJECTIVES), p, "energy"),
+        objective=opt(body, "objective", choice((*OBJECTIVES, PARETO)), p, "energy"),
         encoding=opt(body, "encoding", choice(ENCODINGS), p, "exact"),
         time_limit=opt(body, "time_limit", _seconds, p, DEFAULT_TIME_LIMIT),
         workers=opt(body, "workers", pos_int, p),
@@ -270,6 +272,10 @@ def _resolve_file(spec_file: str, field_path: str, p: str, base: str, kind: str)
 
 
 def _load_workload(path: str, batch: int | None) -> Workload:
+    if path.lower().endswith(".onnx"):  # an ONNX model, imported on the fly (docs/interop.md)
+        from .onnx import load_onnx_workload_obj
+
+        return workload_from_obj(load_onnx_workload_obj(path, batch)[0], path)
     obj = read_yaml(path)
     if batch is not None and isinstance(obj, dict) and isinstance(obj.get("workload"), dict):
         obj["workload"]["batch"] = batch  # the override: layers that give N themselves keep it

@@ -53,7 +53,12 @@ def _layer_fields(ctor: Callable[..., Problem]) -> tuple[tuple[str, ...], tuple[
 
 
 def load_workload(path: str) -> Workload:
-    """Load a workload file (see docs/specs.md)."""
+    """Load a workload file (see docs/specs.md), or an ONNX model (``.onnx``, imported as
+    :mod:`cpmap.spec.onnx` does)."""
+    if str(path).lower().endswith(".onnx"):
+        from .onnx import load_onnx_workload_obj  # needs the optional onnx package
+
+        return workload_from_obj(load_onnx_workload_obj(str(path))[0], str(path))
     return workload_from_obj(read_yaml(path), str(path))
 
 
@@ -131,3 +136,20 @@ def _unknown_input(src: str, earlier: list[str], external: tuple[str, ...], late
             f"{src!r}{why} (choices: {choices})")
 
 
+
+
+def layer_to_obj(name: str, problem: Problem) -> dict:
+    """A workload file's layer entry for ``problem`` (the inverse of the layer loader):
+    conv K and C are totals over the groups, strides and dilations ``[y, x]`` pairs."""
+    size, prm = problem.size, dict(problem.params)
+    out: dict[str, Any] = {"name": name, "type": problem.kind}
+    if problem.kind == "conv":
+        g = size["G"]
+        out |= {"N": size["N"], "K": size["K"] * g, "C": size["C"] * g, "P": size["P"], "Q": size["Q"],
+                "R": size["R"], "S": size["S"], "stride": [prm["stride_y"], prm["stride_x"]],
+                "dilation": [prm["dilation_y"], prm["dilation_x"]], "groups": g}
+    elif problem.kind == "pool":
+        out |= {d: size[d] for d in problem.dims} | {"stride": [prm["stride_y"], prm["stride_x"]]}
+    else:
+        out |= {d: size[d] for d in problem.dims}
+    return out

@@ -6,7 +6,8 @@
 The shapes below are facts taken from the sources named in each model's header (and in
 models/README.md): nn_dataflow 2.1's nns/*.py for VGG-16, GoogLeNet, ResNet-50/152 and
 MLP-M/L, torchvision's definitions for ResNet-101, MobileNet-V2 and ViT-B/16, Zaremba et
-al.'s medium and large PTB LSTMs (cells as nn_dataflow's add_lstm_cell) for LSTM-M/L.  Output
+the sizes of "DNN Dataflow Choice Is Overrated" Table VI for LSTM-M/L (cells as nn_dataflow's
+add_lstm_cell) and RHN (Zilly et al. 2017), Howard et al.'s Table 1 for MobileNet (V1).  Output
 sizes are derived here from input size, kernel, stride and padding; tests/test_models.py
 checks the result against independent reference data, not against this script.
 """
@@ -29,6 +30,9 @@ class Net:
         self.inputs = list(inputs)
         self.shape: dict[str, tuple[int, int, int]] = dict(inputs)
         self.layers: list[dict] = []
+        self.pads: dict[str, int | None] = {}
+        """Padding of each conv/pool (None: 'same' sizing); not in the YAML, which gives the
+        output size, but tests/onnx_models.py builds the same network as ONNX from it."""
 
     @property
     def last(self) -> str:
@@ -66,6 +70,7 @@ class Net:
             layer["stride"] = stride
         if groups > 1:
             layer["groups"] = groups
+        self.pads[name] = pad
         return self._add(layer, srcs, (K, P, Q))
 
     def pool(self, name: str, src: str | list[str], R: int, stride: int = 1, pad: int | None = None) -> str:
@@ -74,6 +79,7 @@ class Net:
         layer = {"name": name, "type": "pool", "C": C, "P": P, "Q": Q, "R": R, "S": R}
         if stride > 1:
             layer["stride"] = stride
+        self.pads[name] = pad
         return self._add(layer, srcs, (C, P, Q))
 
     def global_pool(self, name: str, src: str) -> str:
@@ -228,17 +234,19 @@ in "DNN Dataflow Choice Is Overrated"): fully-connected layers {' - '.join(map(s
     return net
 
 
-def lstm(name: str, title: str, hidden: int, vocab: int, figure: str) -> Net:
-    """One time step of a two-layer LSTM language model, each cell as nn_dataflow 2.1's
-    ``add_lstm_cell`` builds it: four fc layers (candidate and i/f/o gates) on [h_{t-1}, x_t],
-    then c_t = f*c_{t-1} + i*cand and h_t = o*c_t as two-operand eltwise layers."""
+def lstm(name: str, title: str, hidden: int, figure: str) -> Net:
+    """One time step of a two-layer LSTM, each cell as nn_dataflow 2.1's ``add_lstm_cell``
+    builds it: four fc layers (candidate and i/f/o gates) on [h_{t-1}, x_t], then
+    c_t = f*c_{t-1} + i*cand and h_t = o*c_t as two-operand eltwise layers."""
     net = Net(name, f"""
-{title}: one time step of the {hidden}-unit, two-layer LSTM language model of Zaremba,
-Sutskever and Vinyals, "Recurrent Neural Network Regularization" (arXiv:1409.2329, Penn
-Treebank, 10,000-word vocabulary, embedding size = hidden size). The embedding lookup has no
-MACs; the decoder is an fc layer {hidden} -> {vocab}. Cells follow nn_dataflow 2.1's
-add_lstm_cell (four fc gates on [h, x], four eltwise layers). Which LSTMs "DNN Dataflow
-Choice Is Overrated" Table VI means could not be checked here: see models/README.md.
+{title} of "DNN Dataflow Choice Is Overrated" (Yang et al., arXiv:1809.04070) Table VI:
+embedding size {hidden}, batch 128 (specs/examples/suite-{name}.yaml), one of "Google's
+sequence-to-sequence LSTMs" (Sutskever, Vinyals and Le, NIPS 2014: cells of the embedding
+size). One time step of two stacked cells (hidden = embedding = {hidden}), each as nn_dataflow
+2.1's add_lstm_cell builds it: four fc gates (cand, igate, fgate, ogate) on [h, x] and four
+eltwise layers (tanh/sigmoid not modelled). The embedding lookup and the output softmax are
+not modelled: the table gives no vocabulary (Sutskever et al.'s 80,000-word softmax would be
+five times the cells' work). External inputs: data (x_t) and each cell's hinit/cinit.
 {figure}
 """, {"data": (hidden, 1, 1)} | {f"cell{i}_{s}init": (hidden, 1, 1) for i in (1, 2) for s in "hc"})
     x = "data"  # x_t: the embedding of the current word
@@ -251,7 +259,38 @@ Choice Is Overrated" Table VI means could not be checked here: see models/README
         ci = net.add(f"{cell}_cout_i", [f"{cell}_cand", f"{cell}_igate"])
         c = net.add(f"{cell}_cout", [ci, cf])
         x = net.add(f"{cell}_hout", [c, f"{cell}_ogate"])
-    net.fc("decoder", x, vocab)
+    return net
+
+
+RHN_DEPTH = 10
+
+
+def rhn(hidden: int = 1500, depth: int = RHN_DEPTH) -> Net:
+    """One time step of a Recurrent Highway Network layer (Zilly et al., ICML 2017, eq. 7-9
+    with the coupled carry gate c = 1 - t they use): micro-step l computes
+    h = tanh(R_H s + W_H x [l = 1]), t = sigmoid(R_T s + W_T x [l = 1]) and
+    s_l = h * t + s_{l-1} * (1 - t)."""
+    net = Net("rhn", f"""
+RHN of "DNN Dataflow Choice Is Overrated" (Yang et al., arXiv:1809.04070) Table VI: embedding
+size {hidden}, batch 128 (specs/examples/suite-rhn.yaml). The Recurrent Highway Network of Zilly,
+Srivastava, Koutnik and Schmidhuber, "Recurrent Highway Networks" (ICML 2017), in the
+configuration of their text8/enwik8 models: one layer of {hidden} units, recurrence depth
+{depth}, coupled carry gate (c = 1 - t). One time step: micro-step 1 computes the transform
+h and the gate t as fc layers on [s_{{t-1}}, x_t] (C = {2 * hidden}); micro-steps 2..{depth} on the
+previous micro-step's state only (C = {hidden}); each ends with s = h*t + s*(1-t) as three
+eltwise layers (ht = h*t, carry = s*(1-t), sum). tanh/sigmoid, the embedding lookup and the
+softmax are not modelled. External inputs: data (x_t) and sinit (s_{{t-1}}).
+{2 * hidden * 2 * hidden + (depth - 1) * 2 * hidden * hidden:,} MACs at batch 1: 2 x {hidden} x {2 * hidden} + {depth - 1} x 2 x {hidden} x {hidden}.
+""", {"data": (hidden, 1, 1), "sinit": (hidden, 1, 1)})
+    s = "sinit"
+    for step in range(1, depth + 1):
+        p = f"step{step}_"
+        srcs = [s, "data"] if step == 1 else [s]
+        h = net.fc(p + "h", srcs, hidden)
+        t = net.fc(p + "t", srcs, hidden)
+        ht = net.add(p + "ht", [h, t])
+        carry = net.add(p + "carry", [s, t])
+        s = net.add(p + "s", [ht, carry])
     return net
 
 
@@ -283,6 +322,33 @@ Each residual sum is an eltwise layer (layerX.Y.add, E = 2: shortcut, conv3); ma
 
 MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
                 (6, 160, 3, 2), (6, 320, 1, 1)]  # expansion t, out channels c, repeats n, stride s
+
+
+MOBILENET_V1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
+    (1024, 2), (1024, 1)]  # (pointwise out channels, depthwise stride) per separable block
+
+
+def mobilenet_v1() -> Net:
+    net = Net("mobilenet_v1", """
+MobileNet (V1; Howard et al., "MobileNets", arXiv:1704.04861, Table 1), width 1.0, 224 x 224:
+the MobileNet of "DNN Dataflow Choice Is Overrated" Table VI (batch 16,
+specs/examples/suite-mobilenet_v1.yaml), whose dataflow study uses its CONV14 (depthwise) and
+CONV15 (pointwise). Layers are numbered as there: conv1 is the full 3x3/2 conv, then each
+depthwise-separable block is a depthwise 3x3 conv (even numbers, groups = C = K) and a 1x1
+pointwise conv (odd numbers), conv2 .. conv27; avgpool (7 x 7 global average) and fc
+1024 -> 1000. The last depthwise conv has stride 1 (Table 1 prints s2, but its input and output
+are both 7 x 7). BatchNorm/ReLU are not modelled.
+568,740,352 MACs in conv/fc layers at batch 1 (the paper's Table 2: 569 million mult-adds).
+""", IMAGE)
+    x = net.conv("conv1", "data", 32, 3, 2, pad=1)
+    n, cin = 1, 32
+    for cout, stride in MOBILENET_V1:
+        x = net.conv(f"conv{n + 1}", x, cin, 3, stride, pad=1, groups=cin)
+        x = net.conv(f"conv{n + 2}", x, cout, 1, pad=0)
+        n, cin = n + 2, cout
+    net.global_pool("avgpool", x)
+    net.fc("fc", "avgpool", 1000)
+    return net
 
 
 def mobilenet_v2() -> Net:
@@ -370,10 +436,9 @@ pools' and residual sums' 28,198,912 ops, 1.131e10 as nn_dataflow's summary coun
             "1,411,500 MACs at batch 1 (nn_dataflow's summary: 1.412e6)."),
         mlp("mlp_l", "MLP-L", [784, 1500, 1000, 500, 10],
             "3,181,000 MACs at batch 1 (nn_dataflow's summary: 3.181e6)."),
-        lstm("lstm_m", "LSTM-M", 650, 10_000,
-             "13,260,000 MACs at batch 1: 2 x 4 x 650 x (650 + 650) in the cells + 650 x 10,000."),
-        lstm("lstm_l", "LSTM-L", 1500, 10_000,
-             "51,000,000 MACs at batch 1: 2 x 4 x 1500 x (1500 + 1500) in the cells + 1500 x 10,000."),
+        lstm("lstm_m", "LSTM-M", 500, "4,000,000 MACs at batch 1: 2 cells x 4 gates x 500 x (500 + 500)."),
+        lstm("lstm_l", "LSTM-L", 1000, "16,000,000 MACs at batch 1: 2 cells x 4 gates x 1000 x (1000 + 1000)."),
+        rhn(), mobilenet_v1(),
     ]
 
 

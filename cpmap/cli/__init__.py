@@ -16,19 +16,19 @@ import math
 import os
 import sys
 
-from .core.errors import CpmapError
-from .core.output import default_output
-from .core.version import __version__
-from .cost.evaluator import evaluate
-from .report.evaluation import format_result
-from .search.exhaustive import DEFAULT_LIMIT
-from .spec.arch import load_arch
-from .spec.kinds import load_any
-from .spec.mapping import bind_mapping, load_mapping_for, pick_layer
-from .spec.solve import load_solve_spec
-from .spec.workload import load_workload
-
-EXIT_OK, EXIT_INVALID, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+from ..core.errors import CpmapError
+from ..core.output import default_output
+from ..core.version import __version__
+from ..cost.evaluator import evaluate
+from ..report.evaluation import format_result
+from ..search.exhaustive import DEFAULT_LIMIT
+from ..spec.arch import load_arch
+from ..spec.kinds import load_any
+from ..spec.mapping import bind_mapping, load_mapping_for, pick_layer
+from ..spec.solve import load_solve_spec
+from ..spec.workload import load_workload
+from . import interop
+from .codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 
 def _error(message: str) -> None:
@@ -42,7 +42,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch)
     workload = load_workload(args.workload)
     layer, mapping = load_mapping_for(args.mapping, workload, arch, args.layer)
-    result = evaluate(layer.problem, arch, mapping)
+    result = evaluate(layer.problem, arch, mapping, compat=args.compat)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -87,16 +87,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     # imported here: `cpmap evaluate` and `check` need not load OR-Tools
-    from .network.batch import run_batch
-    from .network.cache import Cache
-    from .network.progress import Progress
-    from .report.solve import format_solve, solve_json, write_solve_report
+    from ..network.batch import run_batch
+    from ..network.cache import Cache
+    from ..network.progress import Progress
+    from ..report.solve import format_solve, solve_json, write_solve_report
 
     overrides = {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
                  "objective": args.objective, "encoding": args.encoding, "top_k": args.top,
                  "batch": args.batch, "output": args.out,
                  "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
+    if plan.objective == "pareto":
+        return interop.solve_pareto(plan, args)
     progress = Progress(len(plan.layers), enabled=not args.quiet and sys.stderr.isatty())
     batch = run_batch(plan, jobs=args.jobs, cache=None if args.no_cache else Cache(), progress=progress)
     data = solve_json(batch)
@@ -135,13 +137,15 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     # imported here: `cpmap evaluate` and `check` need not load OR-Tools
-    from .network.compare import Budgets, parse_methods, run_compare, with_workers
-    from .report.compare import compare_json, format_table, write_compare_report
+    from ..network.compare import Budgets, parse_methods, run_compare, with_workers
+    from ..report.compare import compare_json, format_table, write_compare_report
 
     methods = parse_methods(args.methods)
     overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
                  "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
+    if plan.objective == "pareto":
+        raise CpmapError("compare: objective pareto is for cpmap solve; compare energy, delay or edp")
     budget = args.budget if args.budget is not None else plan.time_limit
     budgets = with_workers(Budgets(
         time_limit=args.time_limit or budget, budget=budget, samples=args.samples, population=args.population,
@@ -192,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_evaluate(sub)
     _add_check(sub)
+    interop.add_commands(sub)
     return parser
 
 
@@ -212,6 +217,9 @@ def _add_evaluate(sub) -> None:
                    help="workload layer to map (default: the mapping file's 'layer:', else the "
                         "workload's only layer)")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
+    p.add_argument("--compat", choices=["timeloop"],
+                   help="count as timeloop-model v3.0.x does: bounding-box window tiles, read-backs to every "
+                        "child of a reduction group (docs/cost-model.md section 8; default: cpmap's model)")
     p.set_defaults(run=_cmd_evaluate)
 
 
@@ -281,7 +289,10 @@ def _add_solve(sub) -> None:
     p.add_argument("--seed", type=_seed, metavar="N", help="CP-SAT random seed (default 0)")
     # objective and encoding are checked with the spec's fields (cpmap.spec.solve), so that
     # building the parser does not import OR-Tools
-    p.add_argument("--objective", metavar="{energy,delay,edp}", help="what to minimize (default energy)")
+    p.add_argument("--objective", metavar="{energy,delay,edp,pareto}",
+                   help="what to minimize (default energy); pareto: each layer's energy-delay front")
+    p.add_argument("--pareto-points", type=_positive(int), default=6, metavar="N",
+                   help="pareto: cycle caps between the two optima (default 6; docs/solver.md)")
     p.add_argument("--encoding", metavar="{exact,pwl}", help="energy encoding of the model (default exact)")
     p.add_argument("--top", type=_positive(int), metavar="K", help="report the K best distinct mappings per layer")
     p.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: the spec's 'layers:', "
