@@ -248,3 +248,10 @@ def test_problems_too_large_for_exact_counts_are_refused():
     with pytest.raises(ValueError, match="exact-count limit"):
         BatchEvaluator(huge, TINY)
     BatchEvaluator(fc("big", N=2**20, K=2**14, C=2**13 - 1), TINY)  # just under: accepted
+    # the searchers then evaluate one genome at a time with the evaluator
+    space = make_space(huge, TINY)
+    run, one = Tracker("t", space, "energy", None), Tracker("t", space, "energy", None)
+    assert run.batch is None
+    rng = random.Random(0)
+    genomes = [sample(space, rng) for _ in range(5)]
+    assert run.evaluate_genomes(genomes) == [one.evaluate(g) for g in genomes]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.mapping import Mapping
 from ..core.objectives import OBJECTIVES, objective_key
-from ..cost.batch import BatchEvaluator
+from ..cost.batch import MACS_LIMIT, BatchEvaluator
 from ..cost.evaluator import Evaluator, Result
 from .arrays import GenomeArrays
 from .space import Genome, SearchError, Space, decode
@@ -67,7 +67,8 @@ class Tracker:
             raise SearchError(f"{method}: the budget must be > 0 seconds, got {budget!r}")
         self.method, self.space, self.objective = method, space, objective
         self.evaluator = Evaluator(space.problem, space.arch)
-        self.batch = BatchEvaluator(space.problem, space.arch)
+        # the batch path counts in int64 and float64, exact below MACS_LIMIT (cost/batch.py)
+        self.batch = BatchEvaluator(space.problem, space.arch) if space.problem.macs < MACS_LIMIT else None
         self.arrays = GenomeArrays(space)
         self.deadline = None if budget is None else time.perf_counter() + budget
         self.t0 = time.perf_counter()
@@ -102,6 +103,8 @@ class Tracker:
         one batch evaluation.  Counts, improvements and the trace are recorded as if the
         genomes were evaluated one by one in order; the batch's best (if it improves) is
         decoded and re-scored by the scalar evaluator, which must agree."""
+        if self.batch is None:  # a problem too large for exact batch counts: one by one
+            return [self.evaluate(g) for g in genomes]
         if not genomes:
             return []
         res = self.batch.evaluate(*self.arrays(genomes), check=False)
