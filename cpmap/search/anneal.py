@@ -10,8 +10,8 @@ relative cost change and scale-free.
 The chains share the step budget and advance in lockstep: one step of every chain is one
 batch evaluation (:mod:`cpmap.cost.batch`).  Annealing is sequential within a chain, so
 independent chains are what batches without waste; proposing several mutations of one
-chain at once and keeping the first accepted one was measured slower (bench/search.py:
-most proposals follow an accepted one and are thrown away).  With one chain this is the
+chain at once and keeping the first accepted one was measured no faster than one at a
+time (bench/search.py: most proposals follow an accepted one and are thrown away).  With one chain this is the
 classic one-proposal-per-step annealer, evaluated by the scalar evaluator.
 """
 
