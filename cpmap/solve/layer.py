@@ -118,14 +118,18 @@ def _params(solver: cp_model.CpSolver, options: SolveOptions, time_limit: float)
 
 class _Progress(cp_model.CpSolverSolutionCallback):
     """Keeps the last (best) solution's values so that an interrupted solve still returns
-    the best mapping found; reports each one to ``on_solution`` if given."""
+    the best mapping found; reports each one to ``on_solution`` if given, and stops the
+    search at the first solution after ``should_stop()`` turns true."""
 
-    def __init__(self, layer_model: LayerModel, problem: Problem, arch: Arch, on_solution=None):
+    def __init__(self, layer_model: LayerModel, problem: Problem, arch: Arch, on_solution=None,
+                 should_stop=None):
         super().__init__()
         self.layer_model, self.problem, self.arch, self.on_solution = layer_model, problem, arch, on_solution
+        self.should_stop = should_stop
         self.mapping: Mapping | None = None
         self.bound: float | None = None
         self.incumbents: list[Mapping] = []
+        self.stopped = False
 
     def on_solution_callback(self) -> None:
         self.mapping = mapping_from_solution(self.layer_model, self.problem, self.arch, self.value)
@@ -133,6 +137,9 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         self.bound = self.best_objective_bound
         if self.on_solution is not None:
             self.on_solution(self.wall_time, self.mapping)
+        if self.should_stop is not None and self.should_stop():
+            self.stopped = True
+            self.stop_search()
 
 
 def _bound(layer_model: LayerModel, raw: float, objective: str) -> float:
@@ -188,7 +195,7 @@ def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: Solv
 
 
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
-                on_solution=None, max_compute_cycles: int | None = None) -> LayerSolution:
+                on_solution=None, max_compute_cycles: int | None = None, should_stop=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
     and the certified lower bound.  With ``top_k`` > 1 the model is solved again with each
     mapping found excluded, each time with the full time limit, and the distinct mappings
@@ -196,7 +203,10 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     improving solution of the first solve.  Ctrl-C returns the best mapping found so far.
     ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s.
     ``max_compute_cycles`` restricts the space to mappings of at most that many compute
-    cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`)."""
+    cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`).  ``should_stop()``, when
+    given, is asked at every solution: once it is true the solve ends like an interrupted
+    one, with the best mapping so far (how a batch worker passes on a Ctrl-C that arrived
+    while the model was being built)."""
     start = time.perf_counter()
     options = options or SolveOptions()
     constraints = options.constraints.resolve(problem, arch)
@@ -208,12 +218,13 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     for k in range(max(1, options.top_k)):
         solver = cp_model.CpSolver()
         _params(solver, options, options.time_limit)
-        progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None)
+        progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None, should_stop)
         interrupted = False
         try:
             st = solver.solve(layer_model.model, progress)
         except KeyboardInterrupt:
             st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
+        interrupted = interrupted or progress.stopped
         if k == 0:
             if progress.mapping is None:
                 return _without_mapping(problem, arch, options, constraints, st == cp_model.INFEASIBLE,
