@@ -16,3 +16,18 @@ def loadavg() -> list[float] | None:
 def loadavg_text() -> str:
     load = loadavg()
     return "unknown" if load is None else " ".join(f"{x:.2f}" for x in load)
+
+
+def git_commit(root: Path) -> dict:
+    """The commit of the checkout at ``root`` and whether cpmap/ has uncommitted changes
+    (empty commit when git is missing)."""
+    import subprocess
+
+    def run(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {"commit": run("git", "rev-parse", "HEAD"),
+            "cpmap_dirty": bool(run("git", "status", "--porcelain", "--", "cpmap"))}

@@ -111,10 +111,10 @@ ENERGIES = (0.0, 0.25, 1.0, 1.5, 3.0, 7.0, 200.0)
 BANDWIDTHS = (0.5, 1, 2, 3, 4)
 
 
-def gen_arch(c: Chooser) -> Arch:
-    n = c.int(2, 4)
-    # 1 or 2 fanouts, attached to distinct levels 1..n-1 (level 0 cannot have one)
-    nfan = min(c.int(1, 2), n - 1)
+def gen_arch(c: Chooser, max_levels: int = 4, max_fanouts: int = 2) -> Arch:
+    n = c.int(2, max_levels)
+    # 1 to max_fanouts fanouts, attached to distinct levels 1..n-1 (level 0 cannot have one)
+    nfan = min(c.int(1, max_fanouts), n - 1)
     fan_levels = set(c.permutation(range(1, n))[:nfan])
     levels = []
     for i in range(n):

@@ -270,14 +270,14 @@ def test_ctrl_c_exits_130_and_rerun_continues(tmp_path):
     spec = tmp_path / "slow.yaml"
     spec.write_text(f"solve:\n  arch: {ROOT / 'specs/eyeriss.yaml'}\n  workload: {workload}\n  time_limit: 30\n")
     env = {**os.environ, "CPMAP_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "cpmap", "solve", str(spec), "--json", "-q", "--jobs", "1", "--workers", "2",
+    cmd = [sys.executable, "-m", "cpmap", "solve", str(spec), "--json", "-q", "--jobs", "1", "--workers", "1",
            "--out", str(tmp_path / "o")]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     cache_dir = tmp_path / "cache"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(cache_dir.rglob("*.json")) and proc.poll() is None:
-        time.sleep(0.1)  # wait until fc3 is solved and cached: conv4 is then in flight
+        time.sleep(0.1)  # wait until fc3 is solved and cached: conv2 is then in flight
     time.sleep(2.0)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)

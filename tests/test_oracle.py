@@ -281,6 +281,17 @@ def test_keeping_a_bypassed_tensor_is_invalid():
     assert not r.valid and any("GLB" in e and "I" in e for e in r.errors), r.errors
 
 
+def test_keeping_a_tensor_a_partitioned_level_has_no_partition_for_is_invalid():
+    """Not a KeyError: the level has no partition for I, and the error says I must bypass."""
+    p = conv("c1d", K=1, C=1, P=4, Q=1, R=3, S=1)
+    arch = Arch("part", 16, 0.5, (
+        Level("RF", frozenset("WO"), 1.0, 2.0, partitions=(("W", 8), ("O", 8))),
+        Level("DRAM", frozenset("WIO"), 100.0, 120.0)))
+    m = Mapping((lm("RF", [("R", 3)], "WIO"), lm("DRAM", [("P", 4)], "WIO")))
+    r = evaluate(p, arch, m)
+    assert not r.valid and len(r.errors) == 1 and "['I'] must bypass RF" in r.errors[0], r.errors
+
+
 def no_reduction_arch():
     return Arch("noreduce", 16, 1.0, (
         Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=64),

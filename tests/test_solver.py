@@ -241,3 +241,18 @@ def test_model_does_not_depend_on_the_hash_seed(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(out)], cwd=root, env=env, check=True)
         digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
     assert len(digests) == 1
+
+
+def test_should_stop_ends_the_search_at_the_next_mapping():
+    """A worker passes on a Ctrl-C that arrived before its search started with
+    ``should_stop``: the solve returns its first mapping, re-scored, marked interrupted,
+    with a valid bound, instead of searching to the limit."""
+    problem = conv("mid", K=16, C=8, P=8, Q=8, R=3, S=3)
+    arch = mid_arch(gb_words=1024, pe_y=4)
+    calls = []
+    sol = solve_layer(problem, arch, SolveOptions(time_limit=60, workers=1, seed=1),
+                      on_solution=lambda t, m: calls.append(m), should_stop=lambda: True)
+    assert sol.status == "FEASIBLE" and sol.reason == "interrupted: best mapping so far"
+    assert len(calls) == 1 and sol.best.mapping == calls[0]
+    assert sol.best.result == Evaluator(problem, arch).evaluate(sol.best.mapping)
+    assert sol.lower_bound <= sol.best.result.energy_pj

@@ -23,11 +23,13 @@ UNITS = {"energy": "pJ", "delay": "cycles", "edp": "pJ x cycles"}
 
 
 def objective_value(result, objective: str) -> float:
-    """The value of ``objective`` for an evaluator result (pJ, cycles or pJ x cycles)."""
+    """The value of ``objective`` for an evaluator result (pJ, cycles or pJ x cycles); for
+    a batch result (:class:`cpmap.cost.batch.BatchResult`, numpy arrays) one value per
+    mapping, computed the same way elementwise."""
     if objective == "energy":
         return result.energy_pj
     if objective == "delay":
-        return float(result.cycles)
+        return result.cycles * 1.0  # float(cycles), also elementwise
     if objective == "edp":
         return result.energy_pj * result.cycles
     raise ValueError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")

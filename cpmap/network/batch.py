@@ -33,8 +33,9 @@ from .cache import PROVEN, Cache, problem_key
 from .pool import SolveFn, available_cores, solve_in_worker, solve_inline, terminate, worker_init
 from .progress import Progress
 
-GRACE_SECONDS = 3.0
-"""How long an interrupted run waits for the solves in flight to return their best so far."""
+GRACE_SECONDS = 10.0
+"""How long an interrupted run waits for the solves in flight to return their best mapping
+so far (each stops at its next mapping); a second Ctrl-C abandons them at once."""
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ def _cpsat_child(problem: Problem, arch: Arch, options) -> tuple:
     try:
         return _cpsat_trace(problem, arch, options)
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # OR-Tools resets SIGINT after a solve
+        worker_init()  # OR-Tools resets SIGINT to SIG_DFL after a solve
 
 
 class CpsatPool:

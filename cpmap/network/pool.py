@@ -2,8 +2,10 @@
 
 The parent of a batch never runs CP-SAT: OR-Tools installs its own SIGINT handler while a
 search runs and resets it to the C default afterwards, which would swallow (or turn fatal)
-a later Ctrl-C.  Workers ignore SIGINT; a solve in flight still stops early on Ctrl-C,
-because CP-SAT catches the signal itself.
+a later Ctrl-C.  In a worker, a Ctrl-C during the search stops it (CP-SAT catches the
+signal itself); one that arrives while the model is being built is remembered, and the
+search then stops at its first mapping.  Either way the solve returns its best mapping so
+far, which the parent reports as interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -30,17 +33,26 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_STOP = threading.Event()
+"""Set in a worker process by a Ctrl-C that arrived outside a CP-SAT search."""
+
+
+def _ask_to_stop(signum, frame) -> None:
+    _STOP.set()
+
+
 def worker_init() -> None:
-    """Initializer of every solve worker: Ctrl-C is for the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Initializer of every solve worker: a Ctrl-C asks the solve in flight to stop with
+    its best mapping so far instead of killing the worker."""
+    signal.signal(signal.SIGINT, _ask_to_stop)
 
 
 def solve_in_worker(problem: Problem, arch: Arch, options: SolveOptions) -> LayerSolution:
     """:func:`~cpmap.solve.layer.solve_layer` in a worker process."""
     try:
-        return solve_layer(problem, arch, options)
+        return solve_layer(problem, arch, options, should_stop=_STOP.is_set)
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # OR-Tools resets SIGINT to SIG_DFL after a solve
+        worker_init()  # OR-Tools resets SIGINT to SIG_DFL after a solve
 
 
 def solve_inline(solve: SolveFn, problem: Problem, arch: Arch, options: SolveOptions) -> LayerSolution:

@@ -9,8 +9,10 @@ sets per level) with probability ``crossover_rate``, then with probability
 ``mutation_rate`` one to ``mutation_moves`` random moves (move a prime factor, swap two
 loops, toggle a keep bit); a child equal to a genome already in the next population is
 mutated again (up to :data:`DUPLICATE_TRIES` moves) to keep the population diverse.
-Invalid mappings rank last.  A genome already evaluated is not evaluated again (within
-the last :data:`CACHE_SIZE` evaluations).
+Invalid mappings rank last.  A genome already evaluated is not evaluated again (the
+memory holds up to :data:`CACHE_SIZE` genomes).  Each generation (and the random first
+one) is evaluated as one batch by the batch evaluator; the answer is the one a
+one-by-one evaluation gives, since building a generation does not look at its own costs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from .variation import crossover, mutate, sample
 
 DUPLICATE_TRIES = 5
 CACHE_SIZE = 200_000
-"""Genomes whose fitness is remembered; the memory is cleared when full."""
+"""Genomes whose fitness is remembered; the memory is cleared when a generation would
+overfill it."""
 
 
 def genetic_search(problem: Problem, arch: Arch, *, population: int = 100, generations: int = 50,
@@ -54,17 +57,22 @@ def genetic_search(problem: Problem, arch: Arch, *, population: int = 100, gener
     class Stop(Exception):
         pass
 
-    def fitness(g: Genome) -> tuple[float, float]:
-        key = seen.get(g)
-        if key is None:
-            if run.out_of_time():
-                raise Stop("budget")
-            if max_evaluations is not None and run.evaluations >= max_evaluations:
-                raise Stop("samples")
-            if len(seen) >= CACHE_SIZE:  # bound the memory of long runs
-                seen.clear()
-            key = seen[g] = run.evaluate(g)
-        return key
+    def fitness(genomes: list[Genome]) -> list[tuple[float, float]]:
+        """Keys of ``genomes``: remembered ones from memory, the others (each once) from
+        one batch evaluation; stops like a one-by-one evaluation would, at the first
+        genome over the budget or the evaluation limit."""
+        fresh = list(dict.fromkeys(g for g in genomes if g not in seen))
+        if fresh and run.out_of_time():
+            raise Stop("budget")
+        if max_evaluations is not None and run.evaluations + len(fresh) > max_evaluations:
+            run.evaluate_genomes(fresh[:max_evaluations - run.evaluations])
+            raise Stop("samples")
+        scored = dict(zip(fresh, run.evaluate_genomes(fresh)))
+        keys = [seen[g] if g in seen else scored[g] for g in genomes]
+        if len(seen) + len(scored) > CACHE_SIZE:  # bound the memory of long runs
+            seen.clear()
+        seen.update(scored)
+        return keys
 
     def pick(pop: list[tuple[tuple[float, float], Genome]]) -> Genome:
         best = pop[int(rng.random() * len(pop))]
@@ -75,17 +83,16 @@ def genetic_search(problem: Problem, arch: Arch, *, population: int = 100, gener
         return best[1]
 
     try:
-        pop = []
-        for _ in range(population):
-            g = sample(space, rng)
-            pop.append((fitness(g), g))
+        first = [sample(space, rng) for _ in range(population)]
+        pop = list(zip(fitness(first), first))
         for _ in range(generations):
             if run.out_of_time():  # also when every child is a genome seen before
                 raise Stop("budget")
             pop.sort(key=lambda kg: kg[0])  # stable: ties keep their order
-            nxt = pop[:elite]
-            members = {g for _, g in nxt}
-            while len(nxt) < population:
+            elites = pop[:elite]
+            members = {g for _, g in elites}
+            children: list[Genome] = []
+            while len(elites) + len(children) < population:
                 a = pick(pop)
                 child = crossover(space, a, pick(pop), rng) if rng.random() < crossover_rate else a
                 if rng.random() < mutation_rate:
@@ -97,8 +104,8 @@ def genetic_search(problem: Problem, arch: Arch, *, population: int = 100, gener
                 if space.restricted and not feasible(space, child):
                     child = sample(space, rng)
                 members.add(child)
-                nxt.append((fitness(child), child))
-            pop = nxt
+                children.append(child)
+            pop = elites + list(zip(fitness(children), children))
     except Stop as stop:
         return run.result(str(stop))
     return run.result("samples")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..core.mapping import Mapping
 from ..core.objectives import OBJECTIVES, objective_key
+from ..cost.batch import MACS_LIMIT, BatchEvaluator
 from ..cost.evaluator import Evaluator, Result
+from .arrays import GenomeArrays
 from .space import Genome, SearchError, Space, decode
 
 STOPPED_BY = ("samples", "budget", "complete")
@@ -52,7 +57,9 @@ class SearchResult:
 
 class Tracker:
     """Evaluates genomes or mappings for one search and keeps the best, the counts, the
-    trace and the clock.  Only mappings the evaluator calls valid can become the best."""
+    trace and the clock.  Only mappings the evaluator calls valid can become the best:
+    genomes evaluated in a batch (:meth:`evaluate_genomes`) are ranked by the batch
+    evaluator, and the best of each batch is re-scored by the scalar one."""
 
     def __init__(self, method: str, space: Space, objective: str, budget: float | None):
         check_objective(objective)
@@ -60,6 +67,9 @@ class Tracker:
             raise SearchError(f"{method}: the budget must be > 0 seconds, got {budget!r}")
         self.method, self.space, self.objective = method, space, objective
         self.evaluator = Evaluator(space.problem, space.arch)
+        # the batch path counts in int64 and float64, exact below MACS_LIMIT (cost/batch.py)
+        self.batch = BatchEvaluator(space.problem, space.arch) if space.problem.macs < MACS_LIMIT else None
+        self.arrays = GenomeArrays(space)
         self.deadline = None if budget is None else time.perf_counter() + budget
         self.t0 = time.perf_counter()
         self.evaluations = 0
@@ -87,6 +97,39 @@ class Tracker:
 
     def evaluate(self, genome: Genome) -> tuple[float, float]:
         return self.evaluate_mapping(decode(self.space, genome))
+
+    def evaluate_genomes(self, genomes: Sequence[Genome]) -> list[tuple[float, float]]:
+        """The objective keys of ``genomes`` (:data:`INVALID` for invalid mappings), from
+        one batch evaluation.  Counts, improvements and the trace are recorded as if the
+        genomes were evaluated one by one in order; the batch's best (if it improves) is
+        decoded and re-scored by the scalar evaluator, which must agree."""
+        if self.batch is None:  # a problem too large for exact batch counts: one by one
+            return [self.evaluate(g) for g in genomes]
+        if not genomes:
+            return []
+        res = self.batch.evaluate(*self.arrays(genomes), check=False)
+        value, second = objective_key(res, self.objective)
+        value = np.where(res.valid, value, math.inf)
+        keys = list(zip(value.tolist(), np.where(res.valid, second, math.inf).tolist()))
+        first = self.evaluations
+        self.evaluations += len(genomes)
+        self.valid += int(res.valid.sum())
+        seconds = time.perf_counter() - self.t0
+        best = None
+        # improvements: entries at their prefix minimum and not above the best so far
+        for b in np.flatnonzero((value <= np.minimum.accumulate(value)) & (value <= self.best_key[0])).tolist():
+            if keys[b] < self.best_key:
+                self.best_key, best = keys[b], b
+                self.history.append((seconds, first + b + 1, keys[b][0]))
+        if best is not None:
+            mapping = decode(self.space, genomes[best])
+            r = self.evaluator.evaluate(mapping, trusted=True)
+            if not r.valid or objective_key(r, self.objective) != keys[best]:
+                raise RuntimeError(f"{self.method}: the batch evaluator scored a mapping {keys[best]}, the "
+                                   f"evaluator {objective_key(r, self.objective)} (valid {r.valid}): a bug, "
+                                   f"please report it with the mapping {mapping}")
+            self.best_mapping, self.best_result = mapping, r
+        return keys
 
     def result(self, stopped_by: str) -> SearchResult:
         seconds = time.perf_counter() - self.t0

@@ -118,14 +118,18 @@ def _params(solver: cp_model.CpSolver, options: SolveOptions, time_limit: float)
 
 class _Progress(cp_model.CpSolverSolutionCallback):
     """Keeps the last (best) solution's values so that an interrupted solve still returns
-    the best mapping found; reports each one to ``on_solution`` if given."""
+    the best mapping found; reports each one to ``on_solution`` if given, and stops the
+    search at the first solution after ``should_stop()`` turns true."""
 
-    def __init__(self, layer_model: LayerModel, problem: Problem, arch: Arch, on_solution=None):
+    def __init__(self, layer_model: LayerModel, problem: Problem, arch: Arch, on_solution=None,
+                 should_stop=None):
         super().__init__()
         self.layer_model, self.problem, self.arch, self.on_solution = layer_model, problem, arch, on_solution
+        self.should_stop = should_stop
         self.mapping: Mapping | None = None
         self.bound: float | None = None
         self.incumbents: list[Mapping] = []
+        self.stopped = False
 
     def on_solution_callback(self) -> None:
         self.mapping = mapping_from_solution(self.layer_model, self.problem, self.arch, self.value)
@@ -133,6 +137,9 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         self.bound = self.best_objective_bound
         if self.on_solution is not None:
             self.on_solution(self.wall_time, self.mapping)
+        if self.should_stop is not None and self.should_stop():
+            self.stopped = True
+            self.stop_search()
 
 
 def _bound(layer_model: LayerModel, raw: float, objective: str) -> float:
@@ -210,19 +217,21 @@ def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max
 
 
 def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: SolveOptions, on_solution,
-                k: int) -> tuple:
-    """One CP-SAT solve of the model: (solver, progress, status, interrupted by Ctrl-C)."""
+                k: int, should_stop=None) -> tuple:
+    """One CP-SAT solve of the model: (solver, progress, status, interrupted by Ctrl-C or
+    ``should_stop``)."""
     solver = cp_model.CpSolver()
     _params(solver, options, options.time_limit)
-    progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None)
+    progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None, should_stop)
     try:
-        return solver, progress, solver.solve(layer_model.model, progress), False
+        st, interrupted = solver.solve(layer_model.model, progress), False
     except KeyboardInterrupt:
-        return solver, progress, cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
+        st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
+    return solver, progress, st, interrupted or progress.stopped
 
 
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
-                on_solution=None, max_compute_cycles: int | None = None) -> LayerSolution:
+                on_solution=None, max_compute_cycles: int | None = None, should_stop=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
     and the certified lower bound.  With ``top_k`` > 1 the model is solved again with each
     mapping found excluded, each time with the full time limit, and the distinct mappings
@@ -230,7 +239,10 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     improving solution of the first solve.  Ctrl-C returns the best mapping found so far.
     ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s.
     ``max_compute_cycles`` restricts the space to mappings of at most that many compute
-    cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`)."""
+    cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`).  ``should_stop()``, when
+    given, is asked at every solution: once it is true the solve ends like an interrupted
+    one, with the best mapping so far (how a batch worker passes on a Ctrl-C that arrived
+    while the model was being built)."""
     start = time.perf_counter()
     options = options or SolveOptions()
     constraints = options.constraints.resolve(problem, arch)
@@ -244,13 +256,15 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     found: list[Candidate] = []
     status, bound, reason = "UNKNOWN", None, ""
     for k in range(max(1, options.top_k)):
-        solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k)
+        solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k,
+                                                        should_stop)
         if k == 0 and st == cp_model.INFEASIBLE:
             # CP-SAT 9.15 has proved models infeasible whose only fault was a valid tangent
             # cut with coefficients near 1e11 (a conv with prime dims 1021 and 4093; see
             # tests/test_huge_layers.py): confirm on the same model without the cuts
             layer_model = _build(problem, arch, options, constraints, max_compute_cycles, tangent_cuts=False)
-            solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k)
+            solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k,
+                                                            should_stop)
         if k == 0:
             if progress.mapping is None:
                 return _without_mapping(problem, arch, options, constraints, st == cp_model.INFEASIBLE,
