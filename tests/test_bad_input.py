@@ -68,7 +68,7 @@ def _two_layers(o):
 # (id, edit of the eyeriss spec, field path, expected text)
 ARCH_CASES = [
     ("missing-field", _del(_a, "mac_energy_pj"), "architecture.mac_energy_pj",
-     "missing required field (expected a number >= 0)"),
+     "missing required field (expected an energy in pJ from 0 to 1e+09)"),
     ("bool-for-int", _set(_a, "word_bits", True), "architecture.word_bits",
      "expected a positive integer, got true (a boolean)"),
     ("negative-size", _set(_rf, "capacity", -5), "architecture.levels[0].capacity", "must be >= 1"),
@@ -104,7 +104,7 @@ ARCH_CASES = [
     ("fanout-on-innermost", lambda o: _rf(o).__setitem__("fanout", _fan(o)), "architecture.levels",
      "innermost level cannot have a fanout"),
     ("negative-energy", _set(_gbuf, "read_energy_pj", -1), "architecture.levels[1].read_energy_pj",
-     "expected a number >= 0, got -1"),
+     "expected an energy in pJ from 0 to 1e+09, got -1"),
     ("string-bool", _set(_fan, "multicast", "maybe"), "architecture.levels[1].fanout.multicast",
      "expected true or false, got 'maybe'"),
     ("zero-bandwidth", _set(_rf, "read_bandwidth", 0), "architecture.levels[0].read_bandwidth",
@@ -126,11 +126,11 @@ def test_bad_arch(tmp_path, edit, field, expected):
 WORKLOAD_CASES = [
     ("unknown-type", _set(_l0, "type", "deconv"), "workload.layers[0].type",
      "expected one of conv | fc | gemm | pool | eltwise, got 'deconv'"),
-    ("missing-dim", _del(_l0, "K"), "workload.layers[0].K", "missing required field (expected a positive integer)"),
+    ("missing-dim", _del(_l0, "K"), "workload.layers[0].K", "missing required field (expected a positive integer up to 2,147,483,647)"),
     ("unknown-dim-key", _set(_l0, "M", 3), "workload.layers[0].M",
      "unknown key; expected one of: name, type, inputs, K, C, P, Q, N, R, S, stride, dilation, groups"),
-    ("float-dim", _set(_l0, "P", 2.5), "workload.layers[0].P", "expected a positive integer, got 2.5"),
-    ("bool-dim", _set(_l0, "Q", True), "workload.layers[0].Q", "expected a positive integer, got true"),
+    ("float-dim", _set(_l0, "P", 2.5), "workload.layers[0].P", "expected a positive integer up to 2,147,483,647, got 2.5"),
+    ("bool-dim", _set(_l0, "Q", True), "workload.layers[0].Q", "expected a positive integer up to 2,147,483,647, got true"),
     ("bad-stride", _set(_l0, "stride", [1, 2, 3]), "workload.layers[0].stride",
      "expected an integer or a pair [y, x]"),
     ("zero-stride-y", _set(_l0, "stride", [0, 2]), "workload.layers[0].stride[0]",
@@ -329,9 +329,14 @@ def test_cli_layer_choice(tmp_path):
     assert proc.returncode == 0, proc.stderr
     proc = _cpmap(*_evaluate_args(no_layer, workload=ALEXNET))
     assert proc.returncode == 2
-    assert "choose one with --layer" in proc.stderr and "conv1, pool1, conv2" in proc.stderr
+    assert f"{no_layer}: layer: missing" in proc.stderr and "or --layer NAME" in proc.stderr
+    assert "conv1, pool1, conv2" in proc.stderr
     proc = _cpmap(*_evaluate_args(no_layer, workload=ALEXNET), "--layer", "conv9")
-    assert proc.returncode == 2 and "has no layer 'conv9'" in proc.stderr
+    assert proc.returncode == 2 and "--layer: expected a layer of workload alexnet" in proc.stderr
+    assert "got 'conv9'" in proc.stderr
+    named = _write(tmp_path, {"layer": "conv9", "mapping": MAPPING["mapping"]}, "named.yaml")
+    proc = _cpmap(*_evaluate_args(named, workload=ALEXNET))
+    assert proc.returncode == 2 and f"{named}: layer: expected a layer of workload alexnet" in proc.stderr
     proc = _cpmap(*_evaluate_args(no_layer, workload=ALEXNET), "--layer", "conv3")
     assert proc.returncode == 2 and "factors of" in proc.stderr  # the conv-small mapping does not fit conv3
 

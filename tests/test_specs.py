@@ -251,3 +251,11 @@ def test_docs_examples_load():
     assert len(workload_from_obj(docs[1]).layers) == 5
     problem, arch, _ = _example()
     assert evaluate(problem, arch, mapping_from_obj(docs[2], problem, arch)).valid
+
+
+def test_divisors_match_trial_division():
+    from cpmap.core.factors import divisors
+    for n in range(1, 2000):
+        assert divisors(n) == [d for d in range(1, n + 1) if n % d == 0]
+    assert divisors(10**9)[:4] == [1, 2, 4, 5] and len(divisors(10**9)) == 100  # (9 + 1) ** 2
+    assert divisors(4093) == [1, 4093] and divisors(2**31 - 1) == [1, 2**31 - 1]  # primes

@@ -68,7 +68,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             kind, obj = load_any(path)
             if kind == "mapping":
                 if arch is not None and workload is not None:
-                    chosen = pick_layer(workload, args.layer, obj.layer)
+                    chosen = pick_layer(workload, args.layer, obj.layer, path)
                     bind_mapping(obj, chosen.problem, arch, path)
                 else:
                     syntax_only = True

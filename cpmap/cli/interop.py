@@ -205,6 +205,9 @@ def _add_export(sub) -> None:
 
 
 def _write(path: str, text: str) -> None:
+    directory = os.path.dirname(path)
+    if directory and os.path.exists(directory) and not os.path.isdir(directory):
+        raise CpmapError(f"--out: expected a directory, got the file {directory}")
     try:
         atomic_write_text(path, text)
     except OSError as e:

@@ -81,6 +81,12 @@ class Tensor:
         return math.prod(a.extent(extents) for a in self.axes)
 
 
+MAX_DIM_SIZE = 2**31 - 1
+"""Largest loop bound (after the batch multiplies it).  Factoring a dim is trial division
+up to its square root, and the solver's variables are int64: bounds past 2**31 are
+mistakes, not layers."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One layer as a loop nest.  ``dims`` and ``sizes`` are aligned; ``ops`` is the op name
@@ -100,6 +106,10 @@ class Problem:
             raise ValueError(f"duplicate dim names in {self.dims}")
         if any(s < 1 for s in self.sizes):
             raise ValueError(f"dim sizes must be >= 1: {dict(zip(self.dims, self.sizes))}")
+        big = {d: s for d, s in zip(self.dims, self.sizes) if s > MAX_DIM_SIZE}
+        if big:
+            raise ValueError(f"expected dim sizes of at most {MAX_DIM_SIZE:,}, got "
+                             f"{', '.join(f'{d} = {s:,}' for d, s in big.items())}")
         names = [t.name for t in self.tensors]
         if "O" not in names or "I" not in names or not set(names) <= set(TENSORS):
             raise ValueError(f"a problem has tensors I, O and optionally W, got {names}")

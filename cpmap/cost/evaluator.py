@@ -15,7 +15,7 @@ from functools import lru_cache
 from ..core.arch import Arch
 from ..core.errors import MappingError
 from ..core.mapping import Mapping
-from ..core.problem import Problem, window_extent
+from ..core.problem import TENSORS, Problem, window_extent
 
 COMPAT = ("timeloop",)
 """Counting modes besides cpmap's own (docs/cost-model.md, "Timeloop-compatible counting")."""
@@ -162,7 +162,8 @@ class Evaluator:
         irr = [{t: math.prod(f for d, f in spatial[j] if not rel[t][d]) for t in tensors} for j in range(L)]
         mcast = [irr[j] if levels[j].fanout is not None and levels[j].fanout.multicast
                  else dict.fromkeys(tensors, 1) for j in range(L)]
-        tiles = [{t: self.tile_words(t, ext[i]) for t in keeps[i]} for i in range(L)]
+        # in W, I, O order, not the frozenset's (hash-seed dependent): the result JSON is byte-stable
+        tiles = [{t: self.tile_words(t, ext[i]) for t in TENSORS if t in keeps[i]} for i in range(L)]
         compute_cycles = math.prod(f for loops in temporal for _, f in loops)
         return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles)
 

@@ -5,7 +5,9 @@ a canonical JSON of everything that determines the answer's meaning
 (:func:`problem_key`; equal keys also mean identical problems to dedupe).  Entries hold
 the mappings, status, bound and seconds; on load the mappings are re-evaluated by the
 evaluator (stored costs are never trusted) and an entry is reused only when it answers
-the request (:meth:`Cache.load`).  Writes are atomic (temporary file + ``os.replace``).
+the request (:meth:`Cache.load`).  Writes are atomic (temporary file + ``os.replace``), so
+concurrent runs sharing the directory and runs killed mid-write leave only complete
+entries; the temporary files of killed writers are removed by the next run that stores.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..core.arch import Arch
 from ..core.errors import CpmapError
 from ..core.objectives import objective_value
 from ..core.options import SolveOptions
-from ..core.output import atomic_write_text, warn
+from ..core.output import atomic_write_text, remove_orphaned_temp_files, warn
 from ..core.problem import Problem
 from ..core.version import __version__
 from ..cost.evaluator import evaluate
@@ -116,6 +118,7 @@ class Cache:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self._write_failed = False
+        self._swept = False
 
     def path(self, key: str) -> Path:
         return self.root / f"v{CACHE_FORMAT}" / key[:2] / f"{key}.json"
@@ -202,6 +205,9 @@ class Cache:
             "mappings": mappings,
         }
         path = self.path(key)
+        if not self._swept:  # once per run: temporary files of runs killed mid-write
+            self._swept = True
+            remove_orphaned_temp_files(self.root.glob(f"v{CACHE_FORMAT}/*/"))
         try:
             atomic_write_text(path, json.dumps(entry, indent=1) + "\n")
         except OSError as e:

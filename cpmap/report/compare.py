@@ -10,7 +10,7 @@ import math
 import os
 from pathlib import Path
 
-from ..core.output import atomic_write_text
+from ..core.output import atomic_write_text, remove_orphaned_temp_files
 from ..network.compare import REL_TOL, Budgets, CompareRun, LayerComparison, MethodRun
 from ..spec.mapping import mapping_to_obj
 from .plots import plot_best_so_far
@@ -191,6 +191,7 @@ def write_compare_report(data: dict, out_dir: str) -> list[str]:
     """Write compare.json (the ``--json`` object), compare.csv and compare.png into
     ``out_dir``; return the paths written."""
     root = Path(out_dir)
+    remove_orphaned_temp_files([root])  # of a killed earlier run
     atomic_write_text(root / "compare.json", json.dumps(data, indent=1) + "\n")
     atomic_write_text(root / "compare.csv", compare_csv(data))
     written = [str(root / "compare.json"), str(root / "compare.csv")]

@@ -3,10 +3,11 @@ it the plot is skipped with a warning)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
-from ..core.output import warn
+from ..core.output import temp_path, warn
 from ..spec.solve import SolvePlan
 
 
@@ -25,10 +26,14 @@ def _pyplot(skipped: str):
 
 def _save(plt, fig, path, dpi: int) -> None:
     """Write the figure atomically (a temporary file, then a rename) and close it."""
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def energy_png(data: dict, plan: SolvePlan, path) -> None:

@@ -13,7 +13,7 @@ import yaml
 
 from ..core.arch import Arch
 from ..core.objectives import objective_value
-from ..core.output import atomic_write_text
+from ..core.output import atomic_write_text, remove_orphaned_temp_files
 from ..network.batch import BatchResult, LayerOutcome
 from ..spec.mapping import mapping_to_obj
 from .evaluation import format_result
@@ -276,6 +276,7 @@ def write_solve_report(batch: BatchResult, data: dict, out_dir: str) -> dict:
     ``energy.png`` (skipped with a warning when matplotlib is missing)."""
 
     root = Path(out_dir)
+    remove_orphaned_temp_files([root, root / "mappings", root / "evaluations"])  # of a killed earlier run
     files: dict = {}
     taken: set = set()
     arch = batch.plan.arch

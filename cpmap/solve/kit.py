@@ -17,6 +17,9 @@ from ..core.factors import divisors, prime_factors
 from ..core.problem import Problem
 from .monomial import Mono, Term, nonzero
 
+INT64_SAFE = 2**62
+"""Magnitude every coefficient, bound and constant of the model stays below (CP-SAT
+rejects a model whose expressions could overflow int64)."""
 CUT_SCALE = 10**4
 """Fixed-point scale of the log expressions behind the tangent cuts (logs rounded down)."""
 
@@ -61,6 +64,7 @@ class ModelKit:
         self._terms: dict = {}
         self._sums: dict = {}
         self._cut: set = set()
+        self.tangent_cuts = True  # False: cut() adds nothing (see solve_layer's check of INFEASIBLE)
         self._gated: dict = {}
 
     def name(self, base: str) -> str:
@@ -181,12 +185,14 @@ class ModelKit:
         """Tangent cuts of exp in the log domain at a geometric grid of points a:
         v >= a * (1 + ln v - ln a).  Valid at every integer point because exp is convex
         and the log expression never exceeds the true log."""
-        if t.is_const or (id(t), ratio) in self._cut:
+        if not self.tangent_cuts or t.is_const or (id(t), ratio) in self._cut:
             return
         self._cut.add((id(t), ratio))
         a = max(1, t.const)
         while a <= t.ub:
             rhs = a * CUT_SCALE * (1 - math.log(a))
+            if CUT_SCALE * t.ub + abs(rhs) + a * CUT_SCALE * math.log(max(2, t.ub)) >= INT64_SAFE:
+                break  # past int64 (layers near 1e15 MACs): the cuts are optional, the model stays exact
             self.m.add(CUT_SCALE * t.expr - a * t.log >= math.floor(rhs) - 1)
             a = max(a + 1, math.ceil(a * ratio))
 

@@ -194,6 +194,42 @@ def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: Solv
     return cand
 
 
+MAX_MODEL_MACS = 10**16
+"""Largest layer (MACs) the CP-SAT model is built for: its counts, products and energy
+coefficients are int64, and a larger layer would overflow them (tests/test_huge_layers.py).
+The evaluator and the heuristic searchers work on Python integers and have no such limit."""
+_TOO_LARGE = "too large for the CP-SAT model (its counts are 64-bit integers)"
+
+
+def _too_large(problem: Problem) -> str:
+    if problem.macs > MAX_MODEL_MACS:
+        return (f"{_TOO_LARGE}: {problem.macs:.3g} MACs, expected at most {MAX_MODEL_MACS:.0e}; "
+                "cost mappings with cpmap evaluate or search them with cpmap compare")
+    return ""
+
+
+def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max_compute_cycles: int | None,
+           tangent_cuts: bool = True) -> LayerModel:
+    layer_model = build_model(problem, arch, options.objective, constraints, options.encoding, tangent_cuts)
+    if max_compute_cycles is not None:
+        layer_model.model.add(layer_model.cycles <= max_compute_cycles)
+    return layer_model
+
+
+def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: SolveOptions, on_solution,
+                k: int, should_stop=None) -> tuple:
+    """One CP-SAT solve of the model: (solver, progress, status, interrupted by Ctrl-C or
+    ``should_stop``)."""
+    solver = cp_model.CpSolver()
+    _params(solver, options, options.time_limit)
+    progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None, should_stop)
+    try:
+        st, interrupted = solver.solve(layer_model.model, progress), False
+    except KeyboardInterrupt:
+        st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
+    return solver, progress, st, interrupted or progress.stopped
+
+
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
                 on_solution=None, max_compute_cycles: int | None = None, should_stop=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
@@ -210,21 +246,25 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     start = time.perf_counter()
     options = options or SolveOptions()
     constraints = options.constraints.resolve(problem, arch)
-    layer_model = build_model(problem, arch, options.objective, constraints, options.encoding)
-    if max_compute_cycles is not None:
-        layer_model.model.add(layer_model.cycles <= max_compute_cycles)
+    too_large = _too_large(problem)
+    layer_model = None if too_large else _build(problem, arch, options, constraints, max_compute_cycles)
+    if layer_model is not None and layer_model.model.validate():
+        too_large = f"{_TOO_LARGE}: {layer_model.model.validate().split(':')[0].strip()}"
+    if too_large:
+        return LayerSolution(problem.name, "UNKNOWN", None, None, time.perf_counter() - start, options.objective,
+                             reason=too_large)
     found: list[Candidate] = []
     status, bound, reason = "UNKNOWN", None, ""
     for k in range(max(1, options.top_k)):
-        solver = cp_model.CpSolver()
-        _params(solver, options, options.time_limit)
-        progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None, should_stop)
-        interrupted = False
-        try:
-            st = solver.solve(layer_model.model, progress)
-        except KeyboardInterrupt:
-            st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
-        interrupted = interrupted or progress.stopped
+        solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k,
+                                                        should_stop)
+        if k == 0 and st == cp_model.INFEASIBLE:
+            # CP-SAT 9.15 has proved models infeasible whose only fault was a valid tangent
+            # cut with coefficients near 1e11 (a conv with prime dims 1021 and 4093; see
+            # tests/test_huge_layers.py): confirm on the same model without the cuts
+            layer_model = _build(problem, arch, options, constraints, max_compute_cycles, tangent_cuts=False)
+            solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k,
+                                                            should_stop)
         if k == 0:
             if progress.mapping is None:
                 return _without_mapping(problem, arch, options, constraints, st == cp_model.INFEASIBLE,

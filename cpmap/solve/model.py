@@ -66,13 +66,16 @@ class LayerModel:
 
 
 def build_model(problem: Problem, arch: Arch, objective: str = "energy",
-                constraints: ResolvedConstraints | None = None, encoding: str = "exact") -> LayerModel:
+                constraints: ResolvedConstraints | None = None, encoding: str = "exact",
+                tangent_cuts: bool = True) -> LayerModel:
     """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
     integers; ``pwl``: a piecewise-linear under-approximation of it), compute cycles
-    ("delay") or a lower bound of their product ("edp")."""
+    ("delay") or a lower bound of their product ("edp").  ``tangent_cuts=False`` leaves
+    out the (valid, redundant for ``exact``) tangent cuts: the same feasible set."""
     if encoding not in ("exact", "pwl"):
         raise ValueError(f"unknown encoding {encoding!r}")
     builder = LayerModelBuilder(problem, arch, constraints or ResolvedConstraints(), encoding)
+    builder.kit.tangent_cuts = tangent_cuts
     builder.add_factor_variables()
     builder.add_fanout_limits()
     builder.add_tiles()

@@ -12,11 +12,11 @@ from .fields import (
     at,
     boolean,
     check_keys,
+    energy_pj,
     expect,
     from_core,
     mapping_of,
     name_str,
-    nonneg_number,
     opt,
     pos_int,
     pos_number,
@@ -47,7 +47,7 @@ def _arch(obj: Any) -> Arch:
     body = top(obj, "architecture", _ARCH_KEYS)
     name = req(body, "name", name_str, "architecture")
     word_bits = req(body, "word_bits", pos_int, "architecture")
-    mac_pj = req(body, "mac_energy_pj", nonneg_number, "architecture")
+    mac_pj = req(body, "mac_energy_pj", energy_pj, "architecture")
     raw = req(body, "levels", _level_list, "architecture")
     _check_innermost_first(raw)
     levels = tuple(_level(lv, f"architecture.levels[{i}]", word_bits, outermost=i == len(raw) - 1)
@@ -85,8 +85,8 @@ def _level(obj: Any, path: str, word_bits: int, outermost: bool) -> Level:
                        f"({', '.join(t for t in TENSORS if t in keeps)}), got {', '.join(t for t, _ in partitions)}")
     fanout = opt(body, "fanout", _fanout, path)
     return from_core(path, Level, name, keeps,
-                 read_pj=req(body, "read_energy_pj", nonneg_number, path),
-                 write_pj=req(body, "write_energy_pj", nonneg_number, path),
+                 read_pj=req(body, "read_energy_pj", energy_pj, path),
+                 write_pj=req(body, "write_energy_pj", energy_pj, path),
                  capacity=capacity, partitions=partitions,
                  read_bandwidth=opt(body, "read_bandwidth", pos_number, path),
                  write_bandwidth=opt(body, "write_bandwidth", pos_number, path),
@@ -114,7 +114,7 @@ def _fanout(obj: Any, path: str) -> Fanout:
     return from_core(path, Fanout, req(body, "name", name_str, path), axes,
                  multicast=opt(body, "multicast", boolean, path, True),
                  reduction=opt(body, "reduction", boolean, path, True),
-                 energy_pj=opt(body, "energy_pj_per_word", nonneg_number, path, 0.0))
+                 energy_pj=opt(body, "energy_pj_per_word", energy_pj, path, 0.0))
 
 
 

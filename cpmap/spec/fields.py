@@ -66,7 +66,16 @@ def is_int(v: Any) -> bool:
 
 
 def is_number(v: Any) -> bool:
-    return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    """A finite int or float (not a bool; ints of any size: ``math.isfinite`` would
+    overflow on a 400-digit YAML integer)."""
+    return is_int(v) or (isinstance(v, float) and math.isfinite(v))
+
+
+def is_name_in(v: Any, names) -> bool:
+    """``v`` is one of ``names`` (strings).  Checks the type first: a YAML mapping or list
+    written where a name belongs is unhashable and would break ``v in names`` on a dict
+    or set."""
+    return isinstance(v, str) and v in names
 
 
 def pos_int(v: Any, path: str) -> int:
@@ -78,6 +87,17 @@ def pos_int(v: Any, path: str) -> int:
 def nonneg_number(v: Any, path: str) -> float:
     if not is_number(v) or v < 0:
         raise expect("a number >= 0")(v, path)
+    return v
+
+
+MAX_ENERGY_PJ = 1e9
+"""Largest energy per access or word (1 mJ: a million times a DRAM access).  Larger
+values are typos, and the solver scales energies by up to 10**6 into int64 coefficients."""
+
+
+def energy_pj(v: Any, path: str) -> float:
+    if not is_number(v) or not 0 <= v <= MAX_ENERGY_PJ:
+        raise expect(f"an energy in pJ from 0 to {MAX_ENERGY_PJ:.0e}")(v, path)
     return v
 
 
@@ -119,7 +139,7 @@ def tensor_set(v: Any, path: str) -> frozenset[str]:
     if not isinstance(v, list):
         raise expect("a list of tensor names like [W, I, O]")(v, path)
     for i, t in enumerate(v):
-        if t not in TENSORS:
+        if not is_name_in(t, TENSORS):
             raise Invalid(f"{path}[{i}]", f"expected one of {', '.join(TENSORS)}, got {show(t)}")
     return frozenset(name_list(v, path))
 
@@ -139,7 +159,7 @@ def choice(choices: tuple[str, ...]) -> Validator:
     """One of ``choices``, spelled exactly."""
 
     def check(v: Any, path: str) -> str:
-        if v not in choices:
+        if not is_name_in(v, choices):
             raise expect(f"one of {' | '.join(choices)}")(v, path)
         return v
 
@@ -197,7 +217,8 @@ def check_keys(obj: Any, allowed: tuple[str, ...], path: str, what: str = "a map
         if k not in allowed:
             close = difflib.get_close_matches(str(k), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise Invalid(at(path, str(k)), f"unknown key{hint}; expected one of: {', '.join(allowed)}")
+            shown = str(k) if str(k).strip() else repr(k)  # an empty or blank key is shown quoted
+            raise Invalid(at(path, shown), f"unknown key{hint}; expected one of: {', '.join(allowed)}")
     return obj
 
 

@@ -132,23 +132,33 @@ def mapping_to_yaml(mapping: Mapping, layer: str | None = None) -> str:
 
 
 
-def pick_layer(workload: Workload, requested: str | None, from_mapping: str | None) -> Layer:
+def pick_layer(workload: Workload, requested: str | None, from_mapping: str | None,
+               file: str = "<mapping>") -> Layer:
     """The layer a mapping is for: ``requested`` (e.g. ``--layer``), else the mapping
-    file's ``layer:``, else the workload's only layer."""
+    file's ``layer:``, else the workload's only layer.  An unknown name is an error of
+    ``--layer`` or of the mapping file's ``layer`` field."""
     if requested and from_mapping and requested != from_mapping:
         warn(f"--layer {requested} overrides the mapping file's 'layer: {from_mapping}'")
-    name = requested or from_mapping
-    if name is not None:
-        return workload.layer(name)
+    choices = ", ".join(workload.layer_names)
+    if requested:
+        if requested not in workload.layer_names:
+            raise CpmapError(f"--layer: expected a layer of workload {workload.name} ({choices}), "
+                             f"got {requested!r}")
+        return workload.layer(requested)
+    if from_mapping is not None:
+        if from_mapping not in workload.layer_names:
+            raise SpecError(file, "layer", f"expected a layer of workload {workload.name} ({choices}), "
+                            f"got {from_mapping!r}")
+        return workload.layer(from_mapping)
     if len(workload.layers) == 1:
         return workload.layers[0]
-    raise CpmapError(f"workload {workload.name!r} has {len(workload.layers)} layers; choose one with "
-                     f"--layer or 'layer:' in the mapping file: {', '.join(workload.layer_names)}")
+    raise SpecError(file, "layer", f"missing: workload {workload.name!r} has {len(workload.layers)} layers; "
+                    f"expected 'layer: NAME' in the mapping file or --layer NAME, NAME one of {choices}")
 
 
 def load_mapping_for(path: str, workload: Workload, arch: Arch, layer: str | None = None) -> tuple[Layer, Mapping]:
     """(layer, mapping) of a mapping file for a layer of ``workload`` (chosen by
     :func:`pick_layer`), checked structurally against the layer."""
     spec = parse_mapping(read_yaml(path), path)
-    chosen = pick_layer(workload, layer, spec.layer)
+    chosen = pick_layer(workload, layer, spec.layer, str(path))
     return chosen, bind_mapping(spec, chosen.problem, arch, path)

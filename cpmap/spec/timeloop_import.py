@@ -10,6 +10,7 @@ the field.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -64,14 +65,19 @@ def _dict(v: Any, file: str, field: str) -> dict:
     return v
 
 
+def _finite(v: Any) -> bool:
+    """An int or a finite float, not a bool (NaN and inf broke int(v) with a traceback)."""
+    return not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)))
+
+
 def _int(v: Any, file: str, field: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0:
+    if not _finite(v) or v != int(v) or v < 0:
         _fail(file, field, f"expected a whole number >= 0, got {v!r}")
     return int(v)
 
 
 def _num(v: Any, file: str, field: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+    if not _finite(v) or v < 0:
         _fail(file, field, f"expected a number >= 0, got {v!r}")
     return float(v)
 
@@ -116,7 +122,10 @@ def _capacity(c: Component, file: str) -> int | None:
         if key in a:
             return _int(a[key], file, f"{where}.{key}") * (1 if key == "entries" else block)
     if "sizeKB" in a:
-        return _int(a["sizeKB"], file, f"{where}.sizeKB") * 1024 * 8 // _int(a.get("word-bits", 16), file, where)
+        bits = _int(a.get("word-bits", 16), file, f"{where}.word-bits")
+        if bits < 1:
+            _fail(file, f"{where}.word-bits", f"expected a word size of at least 1 bit, got {bits}")
+        return _int(a["sizeKB"], file, f"{where}.sizeKB") * 1024 * 8 // bits
     return None
 
 
@@ -206,14 +215,17 @@ def read_arch(directory: str, mapping_directives: list[dict]) -> Arch:
             _fail(file, f"{c.name}.attributes.depth", "expected a size (depth): cpmap needs the capacity of every "
                   "level but the outermost")
         ert_file = os.path.join(directory, "ERT.yaml")
-        levels.append(Level(
-            c.name, frozenset(TENSORS) - never.get(c.name, set()),
-            read_pj=_energy(ert, c.name, ("read", "random_read"), ert_file),
-            write_pj=_energy(ert, c.name, ("write", "random_fill", "fill", "update"), ert_file),
-            capacity=cap if i < len(ordered) - 1 else None,
-            read_bandwidth=_float(c.attrs.get("read_bandwidth"), file, f"{c.name}.attributes.read_bandwidth"),
-            write_bandwidth=_float(c.attrs.get("write_bandwidth"), file, f"{c.name}.attributes.write_bandwidth"),
-            fanout=fanout))
+        try:
+            levels.append(Level(
+                c.name, frozenset(TENSORS) - never.get(c.name, set()),
+                read_pj=_energy(ert, c.name, ("read", "random_read"), ert_file),
+                write_pj=_energy(ert, c.name, ("write", "random_fill", "fill", "update"), ert_file),
+                capacity=cap if i < len(ordered) - 1 else None,
+                read_bandwidth=_float(c.attrs.get("read_bandwidth"), file, f"{c.name}.attributes.read_bandwidth"),
+                write_bandwidth=_float(c.attrs.get("write_bandwidth"), file, f"{c.name}.attributes.write_bandwidth"),
+                fanout=fanout))
+        except ValueError as e:  # e.g. a depth x block-size of 0 words
+            raise SpecError(file, f"{c.name}.attributes", f"expected the attributes of a valid level ({e})") from None
     mac = next((c.name for c in comps if not c.storage), MAC_NAME)
     mac_pj = _energy(ert, mac, ("mac_random", "compute", "mac", "mult_random", "mult"),
                      os.path.join(directory, "ERT.yaml"))
@@ -260,8 +272,8 @@ def read_problem(directory: str, name: str = "layer") -> Problem:
     shape = _dict(body.get("shape"), file, "problem.shape")
     kind = str(shape.get("name", "")).lower()
     inst = _dict(body.get("instance", {k: v for k, v in body.items() if k != "shape"}), file, "problem.instance")
-    coefs = {c.get("name"): c.get("default", 1) for c in _list(shape.get("coefficients"), file, "problem.shape.coefficients")
-             if isinstance(c, dict)}
+    coefs = {c["name"]: c.get("default", 1) for c in _list(shape.get("coefficients"), file, "problem.shape.coefficients")
+             if isinstance(c, dict) and isinstance(c.get("name"), str)}  # a mapping as a name is unhashable
     values = coefs | {k: v for k, v in inst.items() if isinstance(v, int)}
     dims = [d for d in _list(shape.get("dimensions"), file, "problem.shape.dimensions") if isinstance(d, str)]
 

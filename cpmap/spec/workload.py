@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from ..core import problem as problem_mod
-from ..core.problem import Problem
+from ..core.problem import MAX_DIM_SIZE, Problem
 from ..core.workload import Layer, Workload
 from .fields import (
     Invalid,
@@ -20,11 +21,12 @@ from .fields import (
     expect,
     from_core,
     int_or_pair,
+    is_int,
+    is_name_in,
     name_list,
     name_str,
     nonempty_list,
     opt,
-    pos_int,
     req,
     top,
     with_file,
@@ -44,6 +46,7 @@ _GEMM_BATCH_DIMS = ("M", "N", "B")
 B: independent matmuls, e.g. attention heads).  K is the reduction and is not allowed."""
 
 
+@cache
 def _layer_fields(ctor: Callable[..., Problem]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional) shape fields of a layer type, read from its constructor's
     keyword-only parameters so the spec format cannot drift from cpmap/core/problem.py."""
@@ -69,14 +72,16 @@ def workload_from_obj(obj: Any, file: str = "<workload>") -> Workload:
 def _workload(obj: Any) -> Workload:
     body = top(obj, "workload", _WORKLOAD_KEYS)
     name = req(body, "name", name_str, "workload")
-    batch = opt(body, "batch", pos_int, "workload", 1)
+    batch = opt(body, "batch", _dim_size, "workload", 1)
     external = opt(body, "inputs", name_list, "workload", ())
     raw = req(body, "layers", nonempty_list, "workload")
     layers: list[Layer] = []
+    earlier: dict[str, None] = {}  # names so far, in order (a dict: linear in the layers, not quadratic)
     for i, lay in enumerate(raw):
         path = f"workload.layers[{i}]"
         default_inputs = (layers[-1].name,) if layers else external
-        layers.append(_layer(lay, path, batch, default_inputs, external, layers, _names_in(raw[i + 1:])))
+        layers.append(_layer(lay, path, batch, default_inputs, external, earlier, lambda i=i: _names_in(raw[i + 1:])))
+        earlier[layers[-1].name] = None
     return Workload(name, tuple(layers), external)
 
 
@@ -84,8 +89,10 @@ def _names_in(raw_layers: list) -> list[str]:
     return [lay["name"] for lay in raw_layers if isinstance(lay, dict) and isinstance(lay.get("name"), str)]
 
 
-def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
-           external: tuple[str, ...], earlier: list[Layer], later: list[str]) -> Layer:
+def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...], external: tuple[str, ...],
+           earlier: dict[str, None], later: Callable[[], list[str]]) -> Layer:
+    """One layer; ``earlier`` holds the names of the layers before it, ``later`` gives
+    those after it (for an error message only)."""
     if not isinstance(obj, dict):
         raise expect("a layer mapping with keys name, type, ...")(obj, path)
     kind = req(obj, "type", _layer_type, path)
@@ -93,8 +100,7 @@ def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
     extra = ("batch_dim",) if kind == "gemm" else ()
     check_keys(obj, _COMMON_LAYER_KEYS + required + optional + extra, path, f"a {kind} layer")
     name = req(obj, "name", name_str, path)
-    earlier_names = [lay.name for lay in earlier]
-    if name in earlier_names or name in external:
+    if name in earlier or name in external:
         raise Invalid(at(path, "name"), f"expected a unique layer name, got {name!r} again "
                        f"({'an external input' if name in external else 'an earlier layer'})")
     shape = {k: req(obj, k, _shape_check(k), path) for k in required}
@@ -107,25 +113,31 @@ def _layer(obj: Any, path: str, batch: int, default_inputs: tuple[str, ...],
     problem = from_core(path, _LAYER_TYPES[kind], name, **shape)
     inputs = opt(obj, "inputs", name_list, path, default_inputs)
     for i, src in enumerate(inputs):
-        if src not in earlier_names and src not in external:
-            raise Invalid(f"{path}.inputs[{i}]", _unknown_input(src, earlier_names, external, later))
+        if src not in earlier and src not in external:
+            raise Invalid(f"{path}.inputs[{i}]", _unknown_input(src, list(earlier), external, later()))
     return Layer(name, problem, inputs)
 
 
 def _layer_type(v: Any, path: str) -> str:
-    if v not in _LAYER_TYPES:
+    if not is_name_in(v, _LAYER_TYPES):
         raise expect(f"one of {' | '.join(_LAYER_TYPES)}")(v, path)
     return v
 
 
 def _gemm_batch_dim(v: Any, path: str) -> str:
-    if v not in _GEMM_BATCH_DIMS:
+    if not is_name_in(v, _GEMM_BATCH_DIMS):
         raise expect(f"one of {' | '.join(_GEMM_BATCH_DIMS)} (the dim the workload batch multiplies)")(v, path)
     return v
 
 
+def _dim_size(v: Any, path: str) -> int:
+    if not is_int(v) or not 1 <= v <= MAX_DIM_SIZE:
+        raise expect(f"a positive integer up to {MAX_DIM_SIZE:,}")(v, path)
+    return v
+
+
 def _shape_check(field: str) -> Validator:
-    return int_or_pair if field in _PAIR_FIELDS else pos_int
+    return int_or_pair if field in _PAIR_FIELDS else _dim_size
 
 
 def _unknown_input(src: str, earlier: list[str], external: tuple[str, ...], later: list[str]) -> str:
