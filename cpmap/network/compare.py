@@ -255,12 +255,13 @@ def run_cpsat(problem: Problem, arch: Arch, objective: str, constraints: Constra
 
 def run_search(method: str, problem: Problem, arch: Arch, objective: str, constraints,
                budgets: Budgets) -> MethodRun:
-    """One heuristic searcher.  A refused exhaustive search, and a searcher that cannot
-    run (e.g. restrictions it cannot sample), are reported, not raised."""
-    start = time.perf_counter()
-    b = budgets
+    """One heuristic searcher.  A refused exhaustive search, a searcher that cannot run and
+    an empty space (a dataflow no mapping can carry: infeasible) are reported, not raised."""
+    start, b = time.perf_counter(), budgets
     try:
         space = space_for(problem, arch, constraints)
+        if space.empty_reason:
+            return MethodRun(method, "infeasible", "", space.empty_reason, seconds=time.perf_counter() - start)
         size = None
         if method == "random":
             res = random_search(problem, arch, samples=b.samples or None, budget=b.budget, seed=b.seed,

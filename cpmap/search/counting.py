@@ -27,7 +27,8 @@ def _compositions(k: int, n: int) -> Iterable[tuple[int, ...]]:
 def dim_splits(space: Space, d: int, spatial: tuple[int, ...] | None = None) -> list[tuple[int, ...]]:
     """Every factor row of dim ``d`` the space allows on its own: each prime's exponent
     split over the dim's allowed slots, with every axis factor at most the axis size and
-    every temporal factor within ``max_factor``.  Distinct rows, in a fixed order.
+    every temporal factor within ``max_factor`` and a factor > 1 on every axis a required
+    dataflow puts the dim on.  Distinct rows, in a fixed order.
 
     With ``spatial`` (a factor row; only its fanout-axis entries are read), only the rows
     with exactly those axis factors: the rest of the dim split over the temporal slots."""
@@ -53,6 +54,8 @@ def dim_splits(space: Space, d: int, spatial: tuple[int, ...] | None = None) -> 
                 if all(limit[s] is None or r[s] <= limit[s] for s in free):
                     new.append(tuple(r))
         rows = new
+    if space.required and spatial is None:
+        rows = [r for r in rows if all(r[s] > 1 for s in space.required[d])]
     return rows
 
 
@@ -126,8 +129,10 @@ def count_mappings(space: Space, cap: int | None = None) -> int:
     # axes already meet min_utilization extends to at least one complete mapping, and
     # extending never lowers the number of orders; so the partial count of such states is
     # a lower bound of the final count.
-    extendable = all(any(space.max_factor[i][d] is None or space.max_factor[i][d] >= space.problem.sizes[d]
-                         for i in range(space.nlevels)) for d in range(len(space.dims)))
+    # A required dataflow breaks that argument: a state may leave a later dim no room.
+    extendable = not space.required and all(
+        any(space.max_factor[i][d] is None or space.max_factor[i][d] >= space.problem.sizes[d]
+            for i in range(space.nlevels)) for d in range(len(space.dims)))
     # For pruning states that cannot reach min_utilization: the product of the primes the
     # dims still to place could put on each axis.
     rest = [[1] * len(spatial) for _ in range(len(dims) + 1)]

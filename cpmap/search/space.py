@@ -19,7 +19,8 @@ which mappings exist; a :class:`Genome` is one point of it:
 Rules enforced by construction (:func:`feasible`): a dim may use a fanout axis only if the
 restrictions allow it there and, for a fanout without ``reduction``, only if it is relevant
 to O; the factors on an axis multiply to at most the axis size; temporal factors respect
-``max_factor``; used PEs / PEs is at least ``min_utilization``.  Capacities are the
+``max_factor``; used PEs / PEs is at least ``min_utilization``; a dim a required dataflow
+puts on an axis has a factor > 1 there.  Capacities are the
 evaluator's business: a feasible genome may still be an invalid mapping.
 
 Everything here is a pure function of its arguments plus a ``random.Random`` for the
@@ -34,7 +35,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 
 from ..core.arch import Arch
-from ..core.constraints import ConstraintError, Constraints
+from ..core.constraints import ConstraintError, Constraints, dataflow_conflict, dataflow_entries
 from ..core.errors import CpmapError
 from ..core.factors import prime_list
 from ..core.mapping import LevelMapping, Mapping
@@ -85,8 +86,14 @@ class Space:
     """[level][dim] -> largest temporal factor allowed (None: no limit)."""
     min_utilization: float = 0.0
     restricted: bool = False
-    """True when a max_factor or min_utilization restriction applies (sampled genomes are
-    then checked with :func:`feasible`)."""
+    """True when a max_factor, min_utilization or dataflow restriction applies (genomes
+    are then checked with :func:`feasible`)."""
+    required: tuple[tuple[int, ...], ...] = ()
+    """[dim] -> fanout-axis slots where the dim must have a factor > 1 (a required
+    dataflow); empty when there is none."""
+    empty_reason: str = ""
+    """Why the space has no mapping, when the required dataflow alone rules every one out
+    (:func:`cpmap.core.constraints.dataflow_conflict`)."""
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -103,13 +110,15 @@ def make_space(problem: Problem, arch: Arch, *,
                spatial_dims: MappingABC | None = None,
                keeps: MappingABC | None = None,
                min_utilization: float = 0.0,
-               max_factor: MappingABC | None = None) -> Space:
+               max_factor: MappingABC | None = None,
+               dataflow: MappingABC | None = None) -> Space:
     """The mapping space of ``problem`` on ``arch`` under restrictions given as keywords.
 
     ``spatial_dims``: {(level, axis): dims allowed on that fanout axis} (e.g. a fixed
     dataflow); axes not listed allow every dim.  ``keeps``: {level: tensors the level keeps,
     exactly} (fixed bypass).  ``min_utilization``: used PEs / PEs lower bound.
-    ``max_factor``: {(level, dim): largest temporal factor}.  Levels are indices
+    ``max_factor``: {(level, dim): largest temporal factor}.  ``dataflow``: {(level, axis):
+    dims that axis must carry} or {level: "C|K"} (docs/specs.md).  Levels are indices
     (innermost 0) or names.  The names are checked against ``problem`` and ``arch`` by
     :meth:`cpmap.core.constraints.Constraints.check` (a :class:`SearchError` here)."""
     spatial, fixed, limits = [], [], []
@@ -121,7 +130,14 @@ def make_space(problem: Problem, arch: Arch, *,
     for key, limit in (max_factor or {}).items():
         lv, d = _pair(key, "max_factor", "(level, dim)")
         limits.append((_level_name(arch, lv, "max_factor"), d, limit))
-    constraints = Constraints(tuple(spatial), tuple(fixed), float(min_utilization), tuple(limits))
+    required = []
+    for key, ds in (dataflow or {}).items():
+        if isinstance(ds, str) and not isinstance(key, tuple):
+            required.extend(dataflow_entries(_level_name(arch, key, "dataflow"), ds))
+            continue
+        lv, ax = _pair(key, "dataflow", "(level, axis) or a level with a 'C|K' value")
+        required.extend(dataflow_entries(_level_name(arch, lv, "dataflow"), {ax: ds}))
+    constraints = Constraints(tuple(spatial), tuple(fixed), float(min_utilization), tuple(limits), tuple(required))
     try:
         constraints.check(arch, problem.dims, f"layer {problem.name}")
     except ConstraintError as e:
@@ -173,9 +189,12 @@ def space_for(problem: Problem, arch: Arch, constraints: Constraints | None = No
         mf[i][dim_index[d]] = limit
     primes = tuple(tuple(prime_list(n)) for n in problem.sizes)
     tokens = tuple((d, p) for d, ps in enumerate(primes) for p in ps)
+    required = tuple(tuple(k for k, s in enumerate(slots) if d in cons.required_dims.get((s.level, s.axis), ()))
+                     for d in problem.dims) if cons.required_dims else ()
     return Space(problem, arch, slots, temporal_slot, spatial_slots, primes, tokens, tuple(allowed),
                  keep_choices, keep_free, tuple(tuple(row) for row in mf), cons.min_utilization,
-                 cons.min_utilization > 0 or any(m is not None for row in mf for m in row))
+                 cons.min_utilization > 0 or any(m is not None for row in mf for m in row) or bool(required),
+                 required, dataflow_conflict(problem, arch, cons))
 
 
 def _keep_choices(problem: Problem, arch: Arch, fixed: dict) -> tuple[tuple, tuple]:
@@ -275,6 +294,9 @@ def feasible(space: Space, g: Genome) -> bool:
                 return False
     if space.min_utilization > 0 and used_pes < space.min_utilization * space.arch.pes - 1e-9:
         return False
+    for d, on in enumerate(space.required):
+        if any(fac[d][s] == 1 for s in on):
+            return False
     for i, k in enumerate(g.keeps):
         if k not in space.keep_choices[i]:
             return False

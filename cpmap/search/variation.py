@@ -18,9 +18,12 @@ def sample(space: Space, rng: random.Random, max_tries: int = 1000) -> Genome:
     """A random feasible genome: each prime factor of each dim, in a random order, goes to
     a uniformly random allowed slot (re-drawn among the slots it still fits if a fanout
     axis is full), the loops of each level above the innermost are shuffled, and each
-    level's keep set is drawn uniformly from its choices.  Draws that break ``max_factor``
-    or ``min_utilization`` are rejected; after ``max_tries`` rejections in a row it raises
-    :class:`SearchError`."""
+    level's keep set is drawn uniformly from its choices.  Under a required dataflow, one
+    prime factor of each required dim, drawn among those that still fit, goes to its axis
+    first.  Draws that break ``max_factor`` or ``min_utilization`` are rejected; after
+    ``max_tries`` rejections in a row it raises :class:`SearchError`."""
+    if space.empty_reason:
+        raise SearchError(f"no mapping satisfies the restrictions: {space.empty_reason}")
     rand = rng.random
     slots, allowed = space.slots, space.allowed
     D, S = len(space.dims), len(slots)
@@ -30,6 +33,7 @@ def sample(space: Space, rng: random.Random, max_tries: int = 1000) -> Genome:
     n_tok = len(rows)
     temporal_slot = space.temporal_slot
     keep_choices = space.keep_choices
+    required = [(d, s) for d, on in enumerate(space.required) for s in on]
     for _ in range(max_tries):
         fac = [[1] * S for _ in range(D)]
         used = [1] * S  # product of the factors on each fanout axis so far
@@ -37,6 +41,8 @@ def sample(space: Space, rng: random.Random, max_tries: int = 1000) -> Genome:
         for a in range(n_tok - 1, 0, -1):  # Fisher-Yates on rng.random (faster than shuffle)
             b = int(rand() * (a + 1))
             todo[a], todo[b] = todo[b], todo[a]
+        if required and not _place_required(required, todo, fac, used, sizes, rand):
+            continue
         for d, p, row, n in todo:
             s = row[int(rand() * n)]
             if spatial[s]:
@@ -63,7 +69,21 @@ def sample(space: Space, rng: random.Random, max_tries: int = 1000) -> Genome:
         if not space.restricted or feasible(space, g):
             return g
     raise SearchError(f"no feasible mapping drawn in {max_tries} tries: the restrictions (max_factor, "
-                      f"min_utilization {space.min_utilization}) leave too little of the space")
+                      f"min_utilization {space.min_utilization}{', dataflow' if required else ''}) leave too "
+                      f"little of the space")
+
+
+def _place_required(required, todo: list, fac: list[list[int]], used: list[int], sizes: list[int], rand) -> bool:
+    """Put one prime factor of each required dim on its axis (taking it out of ``todo``),
+    drawn among the dim's factors that still fit; False when one fits nowhere."""
+    for d, s in required:
+        fits = [k for k, t in enumerate(todo) if t[0] == d and used[s] * t[1] <= sizes[s]]
+        if not fits:
+            return False
+        p = todo.pop(fits[int(rand() * len(fits))])[1]
+        used[s] *= p
+        fac[d][s] *= p
+    return True
 
 
 # ------------------------------------------------------------------------------- variation
@@ -81,7 +101,10 @@ def _move_factor(space: Space, fac: list[list[int]], rng: random.Random) -> bool
         return False
     d, p = space.tokens[int(rng.random() * len(space.tokens))]
     row = fac[d]
-    sources = [s for s in range(len(row)) if row[s] % p == 0]
+    on = space.required[d] if space.required else ()
+    sources = [s for s in range(len(row)) if row[s] % p == 0 and not (s in on and row[s] == p)]
+    if not sources:
+        return False  # the dim's only factor > 1 on a required axis stays
     src = sources[int(rng.random() * len(sources))]
     targets = [t for t in space.allowed[d] if t != src and
                (not space.slots[t].spatial or _axis_used(space, fac, t) * p <= space.slots[t].size)]
@@ -149,12 +172,16 @@ def mutate(space: Space, g: Genome, rng: random.Random, moves: int = 1) -> Genom
 
 def repair(space: Space, fac: list[list[int]], rng: random.Random) -> None:
     """Make every fanout axis fit, in place: while an axis unrolls more than its size, move
-    one prime factor of a random dim on it to the temporal loops of the same level."""
+    one prime factor of a random dim on it to the temporal loops of the same level, a dim
+    that keeps a factor > 1 there if the dataflow requires it, when there is one."""
     for s, slot in enumerate(space.slots):
         if not slot.spatial:
             continue
         while _axis_used(space, fac, s) > slot.size:
             on = [d for d in range(len(fac)) if fac[d][s] > 1]
+            if space.required:
+                spare = [d for d in on if s not in space.required[d] or len(prime_list(fac[d][s])) > 1]
+                on = spare or on
             d = on[int(rng.random() * len(on))]
             p = prime_list(fac[d][s])[0]
             fac[d][s] //= p

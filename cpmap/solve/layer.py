@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from ..core.arch import Arch
-from ..core.constraints import ResolvedConstraints
+from ..core.constraints import ResolvedConstraints, dataflow_conflict
 from ..core.mapping import LevelMapping, Mapping
 from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
@@ -344,9 +344,16 @@ def explain_infeasible(problem: Problem, arch: Arch, cons: ResolvedConstraints) 
         if lv.capacity is not None and len(tensors) > lv.capacity:
             return (f"level {lv.name} must keep {sorted(tensors)} but even 1-word tiles need "
                     f"{len(tensors)} words > capacity {lv.capacity}")
+    conflict = dataflow_conflict(problem, arch, cons)
+    if conflict:
+        return conflict
     if cons.min_utilization > 0:
         return (f"no mapping reaches utilization {cons.min_utilization:g} with the other constraints "
                 f"(the layer's dims may not factor onto the {arch.pes} PEs)")
+    if cons.required_dims:
+        required = "; ".join(f"{', '.join(ds)} on axis {ax} below {arch.levels[i].name}"
+                             for (i, ax), ds in cons.required_dims.items())
+        return f"no mapping carries the required dataflow ({required}) within the capacities and other constraints"
     if cons.spatial_dims:
         return "the fixed spatial dataflow conflicts with the layer's dims or the capacities"
     return "no mapping satisfies the capacity and fanout limits"

@@ -78,6 +78,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     builder.kit.tangent_cuts = tangent_cuts
     builder.add_factor_variables()
     builder.add_fanout_limits()
+    builder.add_dataflow()
     builder.add_tiles()
     builder.add_bypass()
     builder.add_capacities()
@@ -175,6 +176,21 @@ class LayerModelBuilder:
         self.t_rel = {(t, j): at(self.rel[t], lambda s, j=j: s.level == j and not s.spatial)
                       for t in self.tensors for j in range(L)}
         self.cycles_m = prod(self.t_all.values())
+
+    def add_dataflow(self) -> None:
+        """Required dataflows: each required dim's factor on its axis is > 1, i.e. some
+        prime exponent of it in that slot is >= 1 (exact).  A dim with no exponent there
+        (the axis or a fanout without reduction cannot take it) makes the model
+        infeasible; :func:`cpmap.core.constraints.dataflow_conflict` says why."""
+        kit = self.kit
+        for (level, axis), ds in self.cons.required_dims.items():
+            slot = next(s for s in self.slots if s.level == level and s.axis == axis)
+            for d in ds:
+                evs = [kit.atoms["e", d, p, slot] for p in kit.primes[d] if ("e", d, p, slot) in kit.atoms]
+                if evs:
+                    self.m.add(sum(evs) >= 1)
+                else:
+                    self.m.add_bool_or([])  # the empty clause: no mapping
 
     def _at(self, dims, pred) -> Mono:
         return self.kit.mono(dims, pred, self.slots)

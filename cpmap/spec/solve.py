@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.arch import Arch
-from ..core.constraints import ConstraintError, Constraints, ResolvedConstraints
+from ..core.constraints import ConstraintError, Constraints, ResolvedConstraints, dataflow_entries
 from ..core.errors import CpmapError, SpecError
 from ..core.objectives import ENCODINGS, OBJECTIVES, PARETO
 from ..core.options import SolveOptions
@@ -49,7 +49,7 @@ from .workload import workload_from_obj
 
 SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "workers",
               "seed", "top_k", "constraints", "output")
-CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor")
+CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor", "dataflow")
 DEFAULT_TIME_LIMIT = 10.0
 OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "workers", "seed", "top_k", "output")
 
@@ -217,12 +217,34 @@ def _constraint_syntax(v: Any, path: str) -> Constraints:
     max_factor = opt(body, "max_factor", mapping_of(
         mapping_of(pos_int, "a mapping dim -> largest factor like {C: 4}"),
         "a mapping level -> {dim: largest factor} like {RF: {C: 4}}"), path, ())
+    dataflow = opt(body, "dataflow", mapping_of(
+        _dataflow_syntax, "a mapping level -> {axis: [dims]} or 'dims|dims', like {GBUF: {Y: [R], X: [P]}} "
+        "or {GBUF: 'R|P'}"), path, ())
     return Constraints(
         spatial=tuple((lv, ax, ds) for lv, axes in spatial for ax, ds in axes),
         keeps=tuple(keeps),
         min_utilization=opt(body, "min_utilization", _fraction, path, 0.0),
         max_factor=tuple((lv, d, m) for lv, lims in max_factor for d, m in lims),
+        dataflow=tuple(e for lv, v in dataflow for e in dataflow_entries(lv, v)),
     )
+
+
+def _dataflow_syntax(v: Any, path: str) -> str | dict:
+    """One level's required dataflow: the shorthand ``'R|P'`` (kept as text, split by
+    :func:`dataflow_entries`) or {axis: [dims]}, each list non-empty."""
+    if isinstance(v, str):
+        if not v.strip():
+            raise expect("dims per fanout axis separated by '|', like 'C|K'")(v, path)
+        return v
+    if not isinstance(v, dict):
+        raise expect("a mapping axis -> [dims] like {Y: [R], X: [P]}, or dims per axis like 'R|P'")(v, path)
+    return dict(mapping_of(_required_syntax, "")(v, path))
+
+
+def _required_syntax(v: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not v:
+        raise expect("a non-empty list of dims like [C] (dims this axis must carry)")(v, path)
+    return name_list(v, path)
 
 
 def _dims_syntax(v: Any, path: str) -> tuple[str, ...]:
