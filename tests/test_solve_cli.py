@@ -212,6 +212,7 @@ def test_conv_small_constraints_resolve():
     uc = plan.user_constraints(plan.layers[0].problem)
     assert uc.spatial_dims == {(1, "Y"): frozenset("RC"), (1, "X"): frozenset("PQ")}
     assert uc.keeps == {0: frozenset("WIO"), 1: frozenset("IO")} and uc.min_utilization == 0.5
+    assert uc.required_dims == {(1, "Y"): ("R",), (1, "X"): ("P",)}
 
 
 def test_tiny_workload_is_what_the_tests_assume():
