@@ -454,6 +454,8 @@ SOLVE_CASES = [
      "expected dims per fanout axis separated by '|', like 'C|K', got ' '"),
     ("dataflow-empty-list", _set(_c, "dataflow", {"GBUF": {"Y": []}}), "solve.constraints.dataflow.GBUF.Y",
      "expected a non-empty list of dims like [C] (dims this axis must carry), got a list []"),
+    ("dataflow-unquoted-comma", _set(_c, "dataflow", {"GBUF": "R", "C|P": None}), "solve.constraints.dataflow.C|P",
+     "expected a level name; a ',' inside {...} separates entries: quote a shorthand with several dims per axis"),
     ("dataflow-number", _set(_c, "dataflow", {"GBUF": 3}), "solve.constraints.dataflow.GBUF",
      "expected a mapping axis -> [dims] like {Y: [R], X: [P]}, or dims per axis like 'R|P', got 3"),
 ]

@@ -236,6 +236,9 @@ def _dataflow_syntax(v: Any, path: str) -> str | dict:
         if not v.strip():
             raise expect("dims per fanout axis separated by '|', like 'C|K'")(v, path)
         return v
+    if v is None and "|" in path.rsplit(".", 1)[-1]:  # {GBUF: R,C|P}: YAML split it at the comma
+        raise Invalid(path, "expected a level name; a ',' inside {...} separates entries: quote a shorthand "
+                      "with several dims per axis, like {GBUF: 'R,C|P'}")
     if not isinstance(v, dict):
         raise expect("a mapping axis -> [dims] like {Y: [R], X: [P]}, or dims per axis like 'R|P'")(v, path)
     return dict(mapping_of(_required_syntax, "")(v, path))
