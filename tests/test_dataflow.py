@@ -48,6 +48,8 @@ CASES = [
     (conv("depthwise", K=2, C=2, P=3, Q=1, R=2, S=1, groups=2), {"X": ["G"]}, None),  # Y left free
     (conv("size1", K=2, C=2, P=3, Q=1, R=1, S=1), {"X": ["Q", "K"]}, None),       # Q is 1: only K required
     (conv("maymust", K=2, C=2, P=3, Q=1, R=2, S=1), {"Y": ["P"]}, {"Y": ["P", "C"], "X": ["C", "K"]}),
+    (conv("wide", K=4, C=3, P=2, Q=1, R=2, S=1), "R|C", {"X": ["R", "K"]}),          # K may join R on X
+    (conv("batch", N=2, K=2, C=3, P=2, Q=1, R=1, S=1), "N|C", None),
 ]
 
 
