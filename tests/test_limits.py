@@ -100,6 +100,12 @@ def test_limits_must_be_positive_numbers(bad):
         SolveOptions(time_limit=bad)
 
 
+def test_no_wall_clock_limit():
+    """``time_limit=math.inf``: only the work limit (and the proof) stop the search."""
+    sol = solve_layer(HARD, ARCH, SolveOptions(time_limit=math.inf, work_limit=0.2, workers=1))
+    assert (sol.status, sol.stopped_by) == ("FEASIBLE", "work_limit")
+
+
 def test_the_default_work_limit_is_half_the_time_limit():
     assert SolveOptions(time_limit=10).work == 5.0
     assert SolveOptions(time_limit=10, work_limit=2).work == 2.0

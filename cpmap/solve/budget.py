@@ -12,6 +12,7 @@ inputs, seed and workers only.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -50,6 +51,8 @@ class Budget:
 
     def seconds_left(self, reserve: float = 0.0) -> float:
         """Wall seconds until the deadline, less ``reserve`` x the time limit and the margin."""
+        if math.isinf(self.time_limit):
+            return math.inf
         return self.deadline - time.perf_counter() - (reserve + MARGIN) * self.time_limit
 
     def spent(self, solver: cp_model.CpSolver) -> Budget:
