@@ -1,9 +1,10 @@
 """Time and work limits (issue 11): a solve stops at its proof with any number of workers,
 its searches (first solve, tie-break, top-k re-solves) share one work limit, and each
 layer says what stopped it.  Speed is measured in CP-SAT deterministic time (a count of
-work, the same on every machine), not in seconds; the wall-clock checks below allow
-factors of 10 or more, far beyond any machine load, so that they fail only when a solve
-runs to its wall-clock limit after a proof (the OR-Tools 9.15 behaviour they guard)."""
+work, the same on every machine), not in seconds; the wall-clock checks below allow a
+quarter of a 120 s limit for proofs of well under a deterministic second, far beyond any
+machine load, so that they fail only when a solve runs to its wall-clock limit after a
+proof (the OR-Tools 9.15 behaviour they guard)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ARCH = Arch("mid", 16, 1.0, (
 EASY = [fc("fc", N=4, K=32, C=16), conv("conv", K=8, C=4, P=4, Q=4, R=3, S=1)]
 HARD = conv("hard", K=16, C=8, P=8, Q=8, R=3, S=3)
 """Not proved within 0.3 deterministic seconds (the work-limit tests below check it)."""
-WALL = 600.0
+WALL = 120.0
 """A wall-clock limit no solve here comes near unless it runs to the limit."""
 
 
@@ -35,13 +36,14 @@ def test_two_workers_stop_at_the_proof(problem):
     """With two deterministic (interleaved) workers a solve returns at its proof: its
     stop reason is the proof, it returns long before the wall-clock limit (OR-Tools' core
     subsolver kept an interleaved search running to it), and it spends at most 4 x the
-    deterministic time of one worker (with 6 interleaved tasks a batch AlexNet fc1, fc3
-    and pool2 spent 6.6-8.6 x; with one task per worker 1.8-2.4 x)."""
+    deterministic time of one worker (layer fc here: 0.041 vs 0.025 det s; 0.170 with 6
+    interleaved tasks a batch, 1.11 with the core subsolver too; AlexNet fc1, fc3 and
+    pool2 spent 6.6-8.6 x one worker's with 6 tasks a batch, 1.8-2.4 x with 2)."""
     one = solve_layer(problem, ARCH, SolveOptions(time_limit=WALL, work_limit=100, workers=1))
     two = solve_layer(problem, ARCH, SolveOptions(time_limit=WALL, work_limit=100, workers=2))
     for sol in (one, two):
         assert (sol.status, sol.stopped_by) == ("OPTIMAL", "optimal")
-        assert sol.solve_seconds < WALL / 10
+        assert sol.solve_seconds < WALL / 4
     assert two.value == one.value
     assert 0 < two.work <= 4 * one.work + 0.05
 
@@ -49,7 +51,7 @@ def test_two_workers_stop_at_the_proof(problem):
 def test_non_deterministic_workers_stop_at_the_proof():
     sol = solve_layer(EASY[0], ARCH, SolveOptions(time_limit=WALL, workers=2, deterministic=False))
     assert (sol.status, sol.stopped_by) == ("OPTIMAL", "optimal")
-    assert sol.solve_seconds < WALL / 10
+    assert sol.solve_seconds < WALL / 4
 
 
 @pytest.mark.parametrize("workers", [1, 2])
