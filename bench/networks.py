@@ -6,12 +6,15 @@ every layer (pool and eltwise included), energy objective, through the public ba
 cores) and automatic CP-SAT workers.  Each network starts from its own empty cache (a
 temporary directory), so nothing is reused between networks or from earlier runs.
 
-    python bench/networks.py [--time-limit 10] [--networks alexnet,vgg16,resnet50,mobilenet_v2]
-                             [--jobs N] [--seed 0] [--out bench/results/networks.json]
+    python bench/networks.py [--time-limit 10] [--work-limit W] [--networks alexnet,vgg16,resnet50,mobilenet_v2]
+                             [--layers A,B] [--jobs N] [--seed 0] [--out bench/results/networks.json]
 
 Prints one row per network: wall time, layers, unique problems, how many layers were
 proved optimal (gap <= 0.1%), the worst gap and the total energy; then the slowest unique
-problems of each network (where the time goes).  Issue-5 targets on a 2-core machine:
+problems of each network (where the time goes) with what stopped each (optimal, time_limit,
+work_limit) and its wall/limit ratio (the limit is wall-clock seconds per layer, model
+building included; the worst ratio is in the row and the JSON).  ``--layers`` solves only
+the named layers (a quick check that the script runs).  Issue-5 targets on a 2-core machine:
 ResNet-50 all layers proved in under 60 s, AlexNet under 15 s.  Times are wall-clock on a
 shared machine: the load average before and after each network is recorded in the JSON.
 """
@@ -57,11 +60,13 @@ def git_state() -> dict:
             "solver_fingerprint": solver_fingerprint()}
 
 
-def solve_network(name: str, time_limit: float, jobs: int | None, seed: int, workdir: str) -> dict:
+def solve_network(name: str, time_limit: float, jobs: int | None, seed: int, workdir: str,
+                  work_limit: float | None = None, layers: list[str] | None = None) -> dict:
     spec = Path(workdir) / f"{name}.yaml"
     spec.write_text(f"solve:\n  arch: {ROOT / 'specs' / 'eyeriss.yaml'}\n"
                     f"  workload: {ROOT / 'models' / f'{name}.yaml'}\n  batch: 1\n")
-    plan = load_solve_spec(str(spec), {"time_limit": time_limit, "seed": seed})
+    plan = load_solve_spec(str(spec), {"time_limit": time_limit, "seed": seed, "work_limit": work_limit,
+                                       "layers": layers})
     cache_dir = Path(workdir) / f"cache-{name}"  # empty: a fresh directory per network
     load_before = loadavg()
     t0 = time.perf_counter()
@@ -73,6 +78,7 @@ def solve_network(name: str, time_limit: float, jobs: int | None, seed: int, wor
     proved = [lay for lay in layers if lay["gap"] is not None and lay["gap"] <= GAP_OPTIMAL]
     unique = [lay for lay in layers if lay["same_as"] is None]
     slowest = sorted(unique, key=lambda lay: -(lay["solve_seconds"] or 0.0))
+    ratios = [lay["solve_seconds"] / time_limit for lay in unique if lay["solve_seconds"] is not None]
     copies: dict[str, int] = {}
     for lay in layers:
         copies[lay["same_as"] or lay["name"]] = copies.get(lay["same_as"] or lay["name"], 0) + 1
@@ -91,6 +97,10 @@ def solve_network(name: str, time_limit: float, jobs: int | None, seed: int, wor
         "lower_bound_pj": total["lower_bound_pj"],
         "macs": total["macs"],
         "solve_seconds_sum": total["solve_seconds"],
+        "work_limit": total["work_limit"],
+        "worst_wall_over_limit": max(ratios) if ratios else None,
+        "stops": {s: sum(1 for lay in unique if lay["stopped_by"] == s) for s in sorted(
+            {lay["stopped_by"] for lay in unique if lay["stopped_by"]})},
         "jobs": total["jobs"],
         "workers": total["workers"],
         "target_seconds": TARGETS.get(name),
@@ -98,7 +108,10 @@ def solve_network(name: str, time_limit: float, jobs: int | None, seed: int, wor
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
         "unique_layers": [{"name": lay["name"], "type": lay["type"], "copies": copies[lay["name"]],
-                           "status": lay["status"], "solve_seconds": lay["solve_seconds"], "gap": lay["gap"],
+                           "status": lay["status"], "stopped_by": lay["stopped_by"],
+                           "solve_seconds": lay["solve_seconds"], "work": lay["work"],
+                           "wall_over_limit": None if lay["solve_seconds"] is None
+                           else lay["solve_seconds"] / time_limit, "gap": lay["gap"],
                            "energy_pj": lay["energy_pj"], "macs": lay["macs"]} for lay in slowest],
     }
 
@@ -109,8 +122,11 @@ def _gap(g: float | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--time-limit", type=float, default=10.0, help="seconds per layer (default 10)")
+    ap.add_argument("--time-limit", type=float, default=10.0, help="wall-clock seconds per layer (default 10)")
+    ap.add_argument("--work-limit", type=float, default=None,
+                    help="CP-SAT deterministic seconds per layer (default: half the time limit)")
     ap.add_argument("--networks", default=",".join(NETWORKS))
+    ap.add_argument("--layers", default=None, help="only these layers (comma-separated) of each network")
     ap.add_argument("--jobs", type=int, default=None, help="parallel solves (default: the cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--slowest", type=int, default=5, help="slowest unique problems listed per network")
@@ -119,26 +135,28 @@ def main() -> int:
 
     rows = []
     header = (f"{'network':<13} {'wall_s':>7} {'layers':>6} {'unique':>6} {'proved':>7} "
-              f"{'worst_gap':>9} {'energy_pj':>14} {'target':>10}")
+              f"{'worst_gap':>9} {'energy_pj':>14} {'wall/lim':>8} {'target':>10}")
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="cpmap-bench-") as workdir:
         for name in [n for n in args.networks.split(",") if n]:
-            row = solve_network(name, args.time_limit, args.jobs, args.seed, workdir)
+            row = solve_network(name, args.time_limit, args.jobs, args.seed, workdir, args.work_limit,
+                                args.layers.split(",") if args.layers else None)
             rows.append(row)
             target = "-" if row["target_met"] is None else \
                 f"{'met' if row['target_met'] else 'MISSED'} <{row['target_seconds']:g}s"
             print(f"{name:<13} {row['wall_seconds']:7.1f} {row['layers']:>6} {row['unique_problems']:>6} "
                   f"{row['proved_optimal_layers']:>3}/{row['layers']:<3} {_gap(row['worst_gap']):>9} "
-                  f"{row['energy_pj']:14.6g} {target:>10}", flush=True)
+                  f"{row['energy_pj']:14.6g} {row['worst_wall_over_limit'] or 0:8.2f} {target:>10}", flush=True)
     for row in rows:
-        print(f"\n{row['network']}: slowest unique problems (status, seconds, gap, copies)")
+        print(f"\n{row['network']}: slowest unique problems (status, stop, seconds, wall/limit, gap, copies);"
+              f" stops {row['stops']}")
         for u in row["unique_layers"][: args.slowest]:
-            print(f"  {u['name']:<28} {u['status']:<9} {u['solve_seconds'] or 0:6.2f}s "
-                  f"{_gap(u['gap']):>9}  x{u['copies']}")
+            print(f"  {u['name']:<28} {u['status']:<9} {u['stopped_by'] or '-':<11} {u['solve_seconds'] or 0:6.2f}s "
+                  f"{u['wall_over_limit'] or 0:5.2f} {_gap(u['gap']):>9}  x{u['copies']}")
     out = {
         "settings": {"arch": "specs/eyeriss.yaml", "batch": 1, "objective": "energy",
-                     "time_limit": args.time_limit, "seed": args.seed, "jobs": args.jobs or available_cores(),
+                     "time_limit": args.time_limit, "work_limit": args.work_limit, "seed": args.seed, "jobs": args.jobs or available_cores(),
                      "gap_optimal": GAP_OPTIMAL, "cache": "empty (a fresh temporary directory per network)"},
         "machine": {"cores": available_cores(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform(), "cpmap": __version__, **git_state()},

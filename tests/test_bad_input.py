@@ -396,6 +396,8 @@ SOLVE_CASES = [
     ("bad-encoding", _set(_s, "encoding", "fast"), "solve.encoding", "expected one of exact | pwl, got 'fast'"),
     ("zero-time-limit", _set(_s, "time_limit", 0), "solve.time_limit", "expected a number of seconds > 0, got 0"),
     ("text-time-limit", _set(_s, "time_limit", "10s"), "solve.time_limit", "expected a number of seconds > 0"),
+    ("zero-work-limit", _set(_s, "work_limit", 0), "solve.work_limit", "expected a number of seconds > 0, got 0"),
+    ("inf-work-limit", _set(_s, "work_limit", float("inf")), "solve.work_limit", "expected a number of seconds > 0"),
     ("zero-workers", _set(_s, "workers", 0), "solve.workers", "expected a positive integer, got 0"),
     ("negative-seed", _set(_s, "seed", -1), "solve.seed", "expected an integer from 0 to 2147483647, got -1"),
     ("bool-top-k", _set(_s, "top_k", True), "solve.top_k", "expected a positive integer, got true"),

@@ -33,17 +33,20 @@ class CountingSolve:
     """solve_layer, counting calls; ``interrupt_at``: raise KeyboardInterrupt on that call
     (1-based), as Ctrl-C between two solves would."""
 
-    def __init__(self, interrupt_at: int | None = None, status: str | None = None):
+    def __init__(self, interrupt_at: int | None = None, status: str | None = None, stop: str = "time_limit"):
         self.calls: list[str] = []
-        self.interrupt_at, self.status = interrupt_at, status
+        self.interrupt_at, self.status, self.stop = interrupt_at, status, stop
 
     def __call__(self, problem, arch, options):
         self.calls.append(problem.name)
         if self.interrupt_at == len(self.calls):
             raise KeyboardInterrupt
         sol = solver.solve_layer(problem, arch, options)
-        if self.status:  # as if the search ran to its time limit without a proof
-            sol = replace(sol, status=self.status, solve_seconds=max(sol.solve_seconds, options.time_limit))
+        if self.status == "FEASIBLE" and self.stop == "work_limit":  # ran to its work limit, no proof
+            sol = replace(sol, status=self.status, stopped_by=self.stop, work=options.work)
+        elif self.status == "FEASIBLE":  # as if the search ran to its time limit without a proof
+            sol = replace(sol, status=self.status, solve_seconds=max(sol.solve_seconds, options.time_limit),
+                          stopped_by=self.stop)
         return sol
 
 
@@ -142,6 +145,29 @@ def test_cache_reuse_rules(tmp_path, status):
     assert reused(time_limit=5.0, seed=7) == (status == "OPTIMAL")
     assert reused(time_limit=5.0, workers=2) == (status == "OPTIMAL")
     assert not reused(time_limit=5.0, top_k=3)  # fewer mappings stored than asked for
+    # stopped by its time limit, not its work limit: a larger work limit would not help
+    assert reused(time_limit=5.0, work_limit=100.0)
+
+
+@pytest.mark.parametrize("status", ["OPTIMAL", "FEASIBLE"])
+def test_cache_reuse_of_a_work_limited_answer(tmp_path, status):
+    """An answer the work limit stopped (reproducible) is reused for any longer wall-clock
+    limit, but not for a larger work limit or another seed."""
+    plan = replace(_plan(tmp_path, layers=["conv1"]), workers=1, time_limit=5.0, work_limit=0.5)
+    cache = Cache(tmp_path / "cache")
+    run_batch(plan, cache=cache, solve=CountingSolve(status=status, stop="work_limit"))
+    (path,) = (tmp_path / "cache").rglob("*.json")
+    entry = json.loads(path.read_text())
+    assert entry["stopped_by"] == ("work_limit" if status == "FEASIBLE" else "optimal")
+
+    def reused(**changes) -> bool:
+        solve = CountingSolve(status=status, stop="work_limit")
+        run_batch(replace(plan, **changes), cache=cache, solve=solve)
+        return not solve.calls
+
+    assert reused() and reused(time_limit=60.0) and reused(work_limit=0.25)
+    assert reused(work_limit=1.0) == (status == "OPTIMAL")
+    assert reused(seed=3) == (status == "OPTIMAL")
 
 
 def test_search_cut_short_is_cached_for_its_real_time(tmp_path):

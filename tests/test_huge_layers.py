@@ -1,8 +1,11 @@
 """Huge and awkward layers: large prime dims, dims of 10^5, 10^9 MACs and more, tiny
 capacities.  Every solve ends OPTIMAL, FEASIBLE with a gap, INFEASIBLE with a reason, or
 (past what 64-bit counts can hold) UNKNOWN saying so -- never a crash, an int64 overflow
-inside OR-Tools or a false proof.  Wall times against the time limit are measured by
-bench/huge_layers.py, not here."""
+inside OR-Tools or a false proof, and every solve returns within its wall-clock time limit
+(+10%), model building included (issue 15 item 3).  The searches are bounded by a work
+limit (CP-SAT deterministic time) well inside that wall-clock limit, so the answers do not
+depend on the machine's load; bench/huge_layers.py measures the wall/limit ratios at the
+bench's own limits."""
 
 from __future__ import annotations
 
@@ -21,12 +24,16 @@ from cpmap.spec import load_arch, mapping_from_obj
 from cpmap.spec.arch import arch_from_obj
 
 EYERISS = load_arch("specs/eyeriss.yaml")
-LIMIT = 3.0
-"""Seconds per solve: enough for a first mapping of every layer here on a loaded 2-core machine."""
+WORK = 3.0
+"""CP-SAT deterministic seconds per solve: enough for a first mapping of every layer here."""
+LIMIT = 60.0
+"""Wall-clock seconds per solve: far beyond the work limit on a loaded 2-core machine."""
 
 
 def _solve(problem, arch=EYERISS, **options):
-    return solve_layer(problem, arch, SolveOptions(time_limit=LIMIT, workers=1, **options))
+    sol = solve_layer(problem, arch, SolveOptions(time_limit=LIMIT, work_limit=WORK, workers=1, **options))
+    assert sol.solve_seconds <= 1.1 * LIMIT, (problem.name, sol.solve_seconds)
+    return sol
 
 
 def _assert_answered(sol):

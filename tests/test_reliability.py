@@ -35,10 +35,12 @@ def fc_layers(sizes: list[tuple[int, int]], prefix: str = "fc") -> list[dict]:
 
 def network(tmp_path: Path, name: str, layers: list[dict], **solve) -> Path:
     """A solve spec for ``layers`` on the tiny architecture (each proves optimal in a
-    fraction of a second); the report goes to ``<name>-out``."""
+    fraction of a second); the report goes to ``<name>-out``.  The work limit (CP-SAT
+    deterministic time) is what would stop a search, not the far larger wall-clock
+    limit, so that answers do not depend on the machine's load."""
     write(tmp_path / "arch.yaml", TINY_ARCH)
     write(tmp_path / f"{name}-wl.yaml", {"workload": {"name": name, "batch": 1, "inputs": ["x"], "layers": layers}})
-    body = {"arch": "arch.yaml", "workload": f"{name}-wl.yaml", "time_limit": 20, "workers": 1,
+    body = {"arch": "arch.yaml", "workload": f"{name}-wl.yaml", "time_limit": 120, "work_limit": 10, "workers": 1,
             "output": f"{name}-out", **solve}
     return write(tmp_path / f"{name}.yaml", {"solve": body})
 

@@ -26,11 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LAYER_FIELDS = {"name", "type", "status", "reason", "objective", "value", "lower_bound", "energy_pj",
                 "lower_bound_pj", "gap", "cycles", "utilization", "macs", "solve_seconds", "cached", "same_as",
-                "interrupted", "energy_by_level", "network_energy_pj", "mac_energy_pj", "mapping", "result", "top"}
+                "interrupted", "energy_by_level", "network_energy_pj", "mac_energy_pj", "mapping", "result", "top",
+                "stopped_by", "work"}
 TOTAL_FIELDS = {"layers", "unique_problems", "solved", "cached", "with_mapping", "complete", "interrupted",
                 "statuses", "objective", "energy_pj", "lower_bound_pj", "gap", "worst_gap", "cycles", "macs",
                 "energy_by_level", "network_energy_pj", "mac_energy_pj", "solve_seconds", "wall_seconds",
-                "time_limit", "seed", "jobs", "workers", "workload", "arch", "encoding"}
+                "time_limit", "work_limit", "seed", "jobs", "workers", "workload", "arch", "encoding"}
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +65,7 @@ def test_json_schema(solved):
     for lay in data["layers"]:
         assert set(lay) == LAYER_FIELDS
         assert lay["status"] == "OPTIMAL" and lay["gap"] == 0.0
+        assert lay["stopped_by"] == "optimal" and lay["work"] > 0
         assert lay["lower_bound_pj"] <= lay["energy_pj"] * (1 + 1e-9)
         assert lay["mapping"]["layer"] == lay["name"] and lay["mapping"]["mapping"][0]["level"] == "DRAM"
         assert lay["result"]["valid"] and lay["result"]["energy_pj"] == lay["energy_pj"]
@@ -106,12 +108,13 @@ def test_report_directory(solved):
 def test_flags_override_spec(tmp_path, capsys):
     spec = tiny_spec(tmp_path, layers=["fc1"], objective="energy", time_limit=7, seed=1, output="a")
     code, data, _ = _solve_json(capsys, spec, "--layers", "conv1,pool1", "--objective", "delay",
-                                "--time-limit", "3", "--seed", "5", "--workers", "1", "--top", "2",
+                                "--time-limit", "3", "--work-limit", "0.75", "--seed", "5", "--workers", "1", "--top", "2",
                                 "--batch", "4", "--out", tmp_path / "b", "--jobs", "1")
     assert code == 0
     total = data["total"]
     assert [lay["name"] for lay in data["layers"]] == ["conv1", "pool1"]
     assert (total["objective"], total["time_limit"], total["seed"], total["workers"]) == ("delay", 3.0, 5, 1)
+    assert total["work_limit"] == 0.75
     conv1 = data["layers"][0]
     assert conv1["objective"] == "delay" and conv1["value"] == conv1["cycles"]
     assert conv1["macs"] == 4 * 2 * 2 * 3 * 2  # batch 4 instead of the workload's 2
@@ -121,6 +124,7 @@ def test_flags_override_spec(tmp_path, capsys):
     code, data, _ = _solve_json(capsys, spec)
     assert [lay["name"] for lay in data["layers"]] == ["fc1"]
     assert (data["total"]["objective"], data["total"]["time_limit"], data["total"]["seed"]) == ("energy", 7.0, 1)
+    assert data["total"]["work_limit"] == 3.5  # half the time limit
     assert data["layers"][0]["macs"] == 2 * 4 * 2
 
 

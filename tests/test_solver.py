@@ -172,13 +172,15 @@ def test_top_k_are_the_best_distinct_mappings(problem):
 
 
 def test_same_seed_same_answer():
-    """Deterministic mode: a solve stopped by its (deterministic) time limit returns the
-    same mapping twice, with one worker and with two interleaved workers."""
+    """Deterministic mode: a solve stopped by its work limit (CP-SAT deterministic time;
+    the generous wall-clock limit does not cut it) returns the same mapping twice, with
+    one worker and with two interleaved workers."""
     problem = conv("mid", K=16, C=8, P=8, Q=8, R=3, S=3)
     arch = mid_arch(gb_words=1024, pe_y=4)
     for workers in (1, 2):
-        opts = SolveOptions(time_limit=0.3, workers=workers, seed=7)
+        opts = SolveOptions(time_limit=120, work_limit=0.3, workers=workers, seed=7)
         a, b = solve_layer(problem, arch, opts), solve_layer(problem, arch, opts)
+        assert a.stopped_by == b.stopped_by == "work_limit"
         assert a.best.mapping == b.best.mapping
         assert a.lower_bound == b.lower_bound
 

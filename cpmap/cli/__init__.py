@@ -92,8 +92,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from ..network.progress import Progress
     from ..report.solve import format_solve, solve_json, write_solve_report
 
-    overrides = {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
-                 "objective": args.objective, "encoding": args.encoding, "top_k": args.top,
+    overrides = {"time_limit": args.time_limit, "work_limit": args.work_limit, "workers": args.workers,
+                 "seed": args.seed, "objective": args.objective, "encoding": args.encoding, "top_k": args.top,
                  "batch": args.batch, "output": args.out,
                  "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
@@ -142,7 +142,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     methods = parse_methods(args.methods)
     overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
-                 "layers": args.layers.split(",") if args.layers is not None else None}
+                 "work_limit": args.work_limit, "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
     if plan.objective == "pareto":
         raise CpmapError("compare: objective pareto is for cpmap solve; compare energy, delay or edp")
@@ -150,7 +150,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     budgets = with_workers(Budgets(
         time_limit=args.time_limit or budget, budget=budget, samples=args.samples, population=args.population,
         generations=args.generations, steps=args.steps, exhaustive_limit=args.exhaustive_limit, seed=plan.seed,
-        encoding=plan.encoding), plan.workers)
+        encoding=plan.encoding, work_limit=plan.work_limit), plan.workers)
     out_dir = args.out or default_output(args.spec, "compare-")
     run = run_compare(plan, methods, budgets, progress=not args.quiet and sys.stderr.isatty())
     data = compare_json(run)
@@ -283,7 +283,11 @@ def _add_solve(sub) -> None:
                     "(finished layers are cached: re-run to continue).",
         epilog="example: cpmap solve specs/examples/conv-small-solve.yaml")
     p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
-    p.add_argument("--time-limit", type=_positive(float), metavar="S", help="seconds per layer (spec: time_limit)")
+    p.add_argument("--time-limit", type=_positive(float), metavar="S",
+                   help="wall-clock seconds per layer, everything included (spec: time_limit; default 10)")
+    p.add_argument("--work-limit", type=_positive(float), metavar="W",
+                   help="CP-SAT deterministic seconds per layer: a solve it stops gives the same answer on any "
+                        "machine (spec: work_limit; default half the time limit; docs/solver.md)")
     p.add_argument("--workers", type=_positive(int), metavar="N",
                    help="CP-SAT workers per solve (default: max(1, cores // jobs))")
     p.add_argument("--seed", type=_seed, metavar="N", help="CP-SAT random seed (default 0)")
@@ -325,7 +329,9 @@ def _add_compare(sub) -> None:
     p.add_argument("--budget", type=_positive(float), metavar="S",
                    help="wall seconds per layer for each method (default: the spec's time_limit)")
     p.add_argument("--time-limit", type=_positive(float), metavar="S",
-                   help="CP-SAT's time limit per layer (default: the budget)")
+                   help="CP-SAT's wall-clock seconds per layer (default: the budget)")
+    p.add_argument("--work-limit", type=_positive(float), metavar="W",
+                   help="CP-SAT's deterministic seconds per layer (default: the spec's, else half its time limit)")
     p.add_argument("--samples", type=_nonneg_int, default=100_000, metavar="N",
                    help="random search: mappings drawn per layer, within the budget (default 100000; 0: "
                         "until the budget)")
@@ -340,7 +346,7 @@ def _add_compare(sub) -> None:
                    help=f"exhaustive search refuses spaces with more mappings (default {DEFAULT_LIMIT})")
     p.add_argument("--seed", type=_seed, metavar="N", help="seed of every method (default: the spec's, else 0)")
     p.add_argument("--workers", type=_positive(int), metavar="N",
-                   help="CP-SAT workers (default: the spec's, else every core; the searchers use one)")
+                   help="CP-SAT workers (default: the spec's, else 1, like each searcher)")
     p.add_argument("--objective", metavar="{energy,delay,edp}", help="what to minimize (default: the spec's)")
     p.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: the spec's)")
     p.add_argument("--batch", type=_positive(int), metavar="N", help="workload batch size (overrides the workload)")

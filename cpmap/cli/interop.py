@@ -57,7 +57,8 @@ def _cmd_bound(args: argparse.Namespace) -> int:
     from ..spec.claims import read_claims
     from ..spec.solve import load_solve_spec
 
-    plan = load_solve_spec(args.spec, {"time_limit": args.time_limit, "workers": args.workers})
+    plan = load_solve_spec(args.spec, {"time_limit": args.time_limit, "work_limit": args.work_limit,
+                                       "workers": args.workers})
     claims = read_claims(args.claim, plan.workload.layer_names) if args.claim else {}
     report = run_bounds(plan, claims, jobs=args.jobs, cache=None if args.no_cache else Cache(),
                         quiet=args.quiet or not sys.stderr.isatty())
@@ -91,7 +92,10 @@ def _add_bound(sub) -> None:
         epilog="example: cpmap bound specs/examples/alexnet-eyeriss.yaml --claim claims.csv")
     p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
     p.add_argument("--claim", metavar="FILE", help="claimed energies/cycles (CSV: layer,energy_pj[,cycles])")
-    p.add_argument("--time-limit", type=_positive_float, metavar="S", help="seconds per layer and objective")
+    p.add_argument("--time-limit", type=_positive_float, metavar="S",
+                   help="wall-clock seconds per layer and objective (spec: time_limit)")
+    p.add_argument("--work-limit", type=_positive_float, metavar="W",
+                   help="CP-SAT deterministic seconds per layer and objective (spec: work_limit)")
     p.add_argument("--workers", type=_positive_int, metavar="N", help="CP-SAT workers per solve")
     p.add_argument("--jobs", type=_positive_int, metavar="N", help="layers solved in parallel (default: cores)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the on-disk cache")

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .constraints import Constraints
 from .objectives import ENCODINGS, OBJECTIVES
+
+
+WORK_PER_SECOND = 0.5
+"""The default work limit per wall-clock second of the time limit: CP-SAT's deterministic
+time advanced at about 0.5 s per second on the idle 2-core reference machine (issue 11), so
+there the two limits cut an unproved solve at about the same moment, and on a faster machine
+the work limit cuts first, which makes the answer the same on every such machine."""
 
 
 @dataclass(frozen=True)
@@ -13,13 +21,17 @@ class SolveOptions:
     """How to solve one layer.
 
     ``objective``: energy (pJ), delay (cycles) or edp (pJ x cycles); ``encoding``: how the
-    energy objective is modelled (docs/solver.md); ``time_limit``: seconds per layer
-    (CP-SAT deterministic time when ``deterministic``, docs/solver.md); ``workers`` and
-    ``seed``: CP-SAT's, fixed so that a run is reproducible; ``top_k``: how many distinct
-    mappings to return, ranked by the evaluator; ``constraints``: restrictions of the
-    mapping space, by level name; ``tie_break``: once the energy (delay) optimum is
-    proved, spend a little more time on the fewest cycles (least energy) among the
-    mappings with that optimum."""
+    energy objective is modelled (docs/solver.md); ``time_limit``: wall-clock seconds per
+    layer, model building, tie-break and top-k re-solves included; ``work_limit``: CP-SAT
+    deterministic time per layer (a count of work, the same on every machine; None:
+    :data:`WORK_PER_SECOND` x ``time_limit``; ``math.inf``: none), so that a solve the
+    work limit stops gives the same answer on any machine (docs/solver.md, Determinism);
+    ``workers`` and ``seed``: CP-SAT's; ``deterministic``: several workers interleave
+    their searches reproducibly instead of racing; ``top_k``: how many distinct mappings
+    to return, ranked by the evaluator; ``constraints``: restrictions of the mapping
+    space, by level name; ``tie_break``: once the energy (delay) optimum is proved, spend
+    a little more time on the fewest cycles (least energy) among the mappings with that
+    optimum."""
 
     objective: str = "energy"
     encoding: str = "exact"
@@ -30,11 +42,23 @@ class SolveOptions:
     constraints: Constraints = field(default_factory=Constraints)
     deterministic: bool = True
     tie_break: bool = True
+    work_limit: float | None = None
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; expected one of {OBJECTIVES}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {self.encoding!r}; expected one of {ENCODINGS}")
+        for name in ("time_limit", "work_limit"):
+            v = getattr(self, name)
+            if (v is not None or name == "time_limit") and not (
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and not math.isnan(v)):
+                raise ValueError(f"{name} must be a number of seconds > 0, got {v!r}")
         if not isinstance(self.constraints, Constraints):
             raise TypeError(f"constraints must be a cpmap Constraints, got {type(self.constraints).__name__}")
+
+    @property
+    def work(self) -> float | None:
+        """The work limit in CP-SAT deterministic seconds; None when unlimited."""
+        w = WORK_PER_SECOND * self.time_limit if self.work_limit is None else self.work_limit
+        return None if math.isinf(w) else float(w)

@@ -8,7 +8,7 @@
   and constraints share one solve; the copies point at the first (``same_as``).
 * **Cache.**  Answers are stored and reused per unique problem (:mod:`.cache`).
 * **Parallel.**  Unique problems are solved by a pool of ``jobs`` worker processes, each
-  with the full per-layer time limit; CP-SAT gets ``max(1, cores // jobs)`` workers per
+  with the full per-layer time and work limits; CP-SAT gets ``max(1, cores // jobs)`` workers per
   solve unless the spec fixes ``workers``.
 * **Ctrl-C.**  Finished problems are cached as they finish.  On Ctrl-C the solves in
   flight stop (CP-SAT catches the signal and returns its best so far), their best
@@ -91,7 +91,8 @@ class _Group:
 
 def _error_solution(problem: Problem, options: SolveOptions, exc: BaseException) -> LayerSolution:
     reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
-    return LayerSolution(problem.name, "ERROR", None, None, 0.0, options.objective, reason=reason)
+    return LayerSolution(problem.name, "ERROR", None, None, 0.0, options.objective, reason=reason,
+                         stopped_by="not_solved")
 
 
 def run_batch(plan: SolvePlan, *, jobs: int | None = None, cache: Cache | None = None,

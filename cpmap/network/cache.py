@@ -34,7 +34,7 @@ from ..solve.layer import Candidate, LayerSolution
 from ..spec.mapping import mapping_from_obj, mapping_to_obj
 
 CACHE_ENV = "CPMAP_CACHE"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bumped when the entry layout changes; part of the key and of the directory name."""
 PROVEN = ("OPTIMAL", "INFEASIBLE")
 """Statuses that stay true whatever the time limit, seed or worker count."""
@@ -90,9 +90,9 @@ def solver_fingerprint() -> str:
 
 
 def key_material(problem: Problem, arch: Arch, options: SolveOptions) -> dict:
-    """What a cached answer is keyed by.  Not in it: the layer name, and the time limit,
-    seed, workers and top-k, which :meth:`Cache.load` compares instead (a proven answer is
-    valid for any of them)."""
+    """What a cached answer is keyed by.  Not in it: the layer name, and the time and work
+    limits, seed, workers, search mode and top-k, which :meth:`Cache.load` compares
+    instead (a proven answer is valid for any of them)."""
     return {
         "format": CACHE_FORMAT,
         "cpmap": __version__,
@@ -128,9 +128,10 @@ class Cache:
         """The cached answer for ``key`` if it answers ``options``, re-evaluated; else None.
 
         Reused: OPTIMAL (with at least ``top_k`` mappings stored) and INFEASIBLE for any
-        time limit, seed and worker count; FEASIBLE and UNKNOWN only for the same seed and
-        workers and a time limit at least the requested one (a fresh solve could not do
-        better).  Unreadable or inconsistent entries are ignored (and overwritten later)."""
+        limits, seed and worker count; FEASIBLE and UNKNOWN only for the same seed, workers
+        and search mode (``deterministic``) and time and work limits at least the requested
+        ones (a fresh solve could not do better).  Unreadable or inconsistent entries are
+        ignored (and overwritten later)."""
         path = self.path(key)
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
@@ -155,8 +156,10 @@ class Cache:
             if entry["top_k"] < options.top_k:
                 return None
         elif status != "INFEASIBLE":
-            same_run = entry["seed"] == options.seed and entry["workers"] == options.workers
-            if not same_run or entry["time_limit"] < options.time_limit or entry["top_k"] < options.top_k:
+            same_run = (entry["seed"] == options.seed and entry["workers"] == options.workers
+                        and entry["deterministic"] == options.deterministic)
+            if (not same_run or not _covers(entry["time_limit"], options.time_limit)
+                    or not _covers(entry["work_limit"], options.work) or entry["top_k"] < options.top_k):
                 return None
         candidates = []
         for obj in entry["mappings"][: options.top_k]:
@@ -174,17 +177,21 @@ class Cache:
                 raise ValueError(f"stored lower bound {bound} exceeds the re-evaluated value {value}")
         return LayerSolution(name, status, candidates[0] if candidates else None, bound,
                              float(entry["solve_seconds"]), options.objective, entry.get("reason", ""),
-                             tuple(candidates))
+                             tuple(candidates), stopped_by=entry["stopped_by"], work=float(entry["work"]))
 
     def store(self, key: str, options: SolveOptions, solution: LayerSolution) -> None:
         """Write the answer atomically (a temporary file in the same directory, then
         ``os.replace``); a failure to write is a warning, not an error.  An unproven
-        answer records as its time limit the seconds it actually took, if fewer."""
-        # the search time the answer stands for: a search that stopped early without a proof
-        # (Ctrl-C reaching a worker whose parent ignores it) must not pass for a full one
-        effort = options.time_limit
+        answer records the limits it stands for: the work limit that stopped it with no
+        time limit (None: a longer wall-clock limit would not change it), the time limit
+        that stopped it with no work limit, and for any other stop (Ctrl-C reaching a
+        worker whose parent ignores it) the seconds and work it actually took, so that it
+        never passes for a full search."""
+        seconds, work = options.time_limit, options.work
         if solution.status not in PROVEN:
-            effort = min(effort, solution.solve_seconds)
+            stop = solution.stopped_by
+            seconds = None if stop == "work_limit" else min(seconds, solution.solve_seconds)
+            work = None if stop == "time_limit" else solution.work if stop != "work_limit" else work
         mappings = [mapping_to_obj(c.mapping) for c in (solution.alternatives or
                                                           ((solution.best,) if solution.best else ()))]
         entry = {
@@ -198,9 +205,13 @@ class Cache:
             "objective": solution.objective,
             "lower_bound": solution.lower_bound,
             "solve_seconds": solution.solve_seconds,
-            "time_limit": effort,
+            "stopped_by": solution.stopped_by,
+            "work": solution.work,
+            "time_limit": seconds,
+            "work_limit": work,
             "seed": options.seed,
             "workers": options.workers,
+            "deterministic": options.deterministic,
             "top_k": options.top_k,
             "mappings": mappings,
         }
@@ -214,3 +225,9 @@ class Cache:
             if not self._write_failed:
                 warn(f"cannot write the cache under {self.root} ({e.strerror or e}); results are not cached")
             self._write_failed = True
+
+
+def _covers(stored: float | None, requested: float | None) -> bool:
+    """Whether an unproven answer searched within limit ``stored`` answers a request with
+    limit ``requested`` (None: unlimited)."""
+    return stored is None or (requested is not None and stored >= requested)

@@ -34,7 +34,7 @@ from ..core.constraints import Constraints
 from ..core.errors import CpmapError
 from ..core.mapping import Mapping
 from ..core.objectives import UNITS, objective_key
-from ..core.options import SolveOptions
+from ..core.options import WORK_PER_SECOND, SolveOptions
 from ..core.problem import Problem
 from ..core.workload import Workload
 from ..cost.evaluator import Result, evaluate
@@ -50,7 +50,7 @@ from ..search import (
 )
 from ..solve.layer import solve_layer
 from ..spec.solve import SolvePlan
-from .pool import available_cores, terminate, worker_init
+from .pool import terminate, worker_init
 
 METHODS = ("cpsat", "random", "ga", "exhaustive", "anneal")
 """Method names ``--methods`` accepts, in their default order."""
@@ -74,9 +74,9 @@ class Budgets:
     ``exhaustive_limit`` mappings for exhaustive search, which is refused above it).
     ``budget`` None: the count limits alone.  A count of 0 (``samples``, ``generations``,
     ``steps``) means no count limit: the budget alone (annealing then cools over the
-    budget's seconds).  ``deterministic``: CP-SAT's time limit counts
-    its deterministic time, as in ``cpmap solve`` (reproducible; the wall time reported may
-    differ, and is capped at twice the limit plus one second)."""
+    budget's seconds).  CP-SAT's ``time_limit`` (wall clock, everything included),
+    ``work_limit`` (deterministic time; None: half the time limit) and ``deterministic``
+    are ``cpmap solve``'s; ``workers``: 1 by default, like each searcher."""
 
     time_limit: float = 10.0
     budget: float | None = 10.0
@@ -89,14 +89,15 @@ class Budgets:
     workers: int = 1
     encoding: str = "exact"
     deterministic: bool = True
+    work_limit: float | None = None
 
     def describe(self, method: str) -> str:
         """The budget of one method, in words."""
         wall = "" if self.budget is None else f" or {self.budget:g} s"
         if method == "cpsat":
-            clock = "deterministic " if self.deterministic else ""
-            return f"{clock}time limit {self.time_limit:g} s, {self.workers} worker{'s' * (self.workers != 1)}, " \
-                   f"{self.encoding} encoding"
+            work = WORK_PER_SECOND * self.time_limit if self.work_limit is None else self.work_limit
+            return (f"time limit {self.time_limit:g} s, work limit {work:g}, "
+                    f"{self.workers} worker{'s' * (self.workers != 1)}, {self.encoding} encoding")
         if method == "random":
             return f"{self.samples:,} samples{wall}" if self.samples else f"random samples{wall}"
         if method == "ga":
@@ -112,7 +113,7 @@ class Budgets:
         return {"time_limit": self.time_limit, "budget": self.budget, "samples": self.samples,
                 "population": self.population, "generations": self.generations, "steps": self.steps,
                 "exhaustive_limit": self.exhaustive_limit, "seed": self.seed, "workers": self.workers,
-                "encoding": self.encoding, "deterministic": self.deterministic}
+                "encoding": self.encoding, "deterministic": self.deterministic, "work_limit": self.work_limit}
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def run_cpsat(problem: Problem, arch: Arch, objective: str, constraints: Constra
     options = SolveOptions(objective=objective, encoding=budgets.encoding, time_limit=budgets.time_limit,
                            workers=budgets.workers, seed=budgets.seed,
                            constraints=constraints if constraints is not None else Constraints(),
-                           deterministic=budgets.deterministic)
+                           deterministic=budgets.deterministic, work_limit=budgets.work_limit)
     if pool is not None:
         sol, history, seconds, solutions = pool.solve(problem, arch, options)
     else:
@@ -404,7 +405,6 @@ def compare(workload: Workload, arch: Arch, methods: tuple[str, ...] = METHODS, 
 
 
 def with_workers(budgets: Budgets, workers: int | None) -> Budgets:
-    """``budgets`` with CP-SAT's worker count: ``workers`` if given, else every core."""
-    if workers is None:
-        workers = available_cores()
-    return replace(budgets, workers=workers)
+    """``budgets`` with CP-SAT's worker count: ``workers`` if given, else 1, as each
+    searcher has one core (issue 11: CP-SAT had every core)."""
+    return replace(budgets, workers=workers or 1)

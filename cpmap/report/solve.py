@@ -42,6 +42,8 @@ def solve_layer_json(outcome: LayerOutcome, arch: Arch) -> dict:
                  "value": None, "lower_bound": None, "energy_pj": None, "lower_bound_pj": None, "gap": None,
                  "cycles": None, "utilization": None, "macs": outcome.layer.problem.macs,
                  "solve_seconds": sol.solve_seconds if sol is not None else None,
+                 "stopped_by": (sol.stopped_by or None) if sol is not None else None,
+                 "work": sol.work if sol is not None else None,
                  "cached": outcome.cached, "same_as": outcome.same_as, "interrupted": outcome.interrupted,
                  "energy_by_level": None, "network_energy_pj": None, "mac_energy_pj": None,
                  "mapping": None, "result": None, "top": []}
@@ -100,7 +102,8 @@ def solve_totals(batch: BatchResult, layers: list[dict]) -> dict:
     complete = len(mapped) == len(layers)
     return {
         "workload": plan.workload.name, "arch": plan.arch.name, "objective": plan.objective,
-        "encoding": plan.encoding, "time_limit": plan.time_limit, "seed": plan.seed,
+        "encoding": plan.encoding, "time_limit": plan.time_limit, "work_limit": _work_limit(batch),
+        "seed": plan.seed,
         "jobs": batch.jobs, "workers": batch.workers,
         "layers": len(layers), "unique_problems": batch.unique, "solved": batch.solved,
         "cached": batch.cache_hits, "with_mapping": len(mapped), "complete": complete,
@@ -117,8 +120,20 @@ def solve_totals(batch: BatchResult, layers: list[dict]) -> dict:
     }
 
 
+def _work_limit(batch: BatchResult) -> float | None:
+    """The work limit every layer had (deterministic seconds; None: unlimited)."""
+    return batch.plan.options(max(1, batch.workers)).work
+
+
+def _limits(plan, t: dict) -> str:
+    work = "no work limit" if t["work_limit"] is None else f"work limit {t['work_limit']:g}"
+    return f"time limit {plan.time_limit:g} s, {work} per layer"
+
+
 def _status_text(lay: dict) -> str:
     extra = []
+    if lay["stopped_by"] and lay["stopped_by"] not in ("optimal", "infeasible"):
+        extra.append(f"stopped by {lay['stopped_by'].replace('_', ' ')}")
     if lay["cached"]:
         extra.append("cached")
     if lay["same_as"]:
@@ -136,7 +151,7 @@ def format_solve(batch: BatchResult, data: dict, files: dict | None = None) -> s
     plan = batch.plan
     out = [(f"{plan.workload.name} on {plan.arch.name}: {len(batch.outcomes)} layer(s), "
            f"{batch.unique} unique problem(s); objective {plan.objective}, encoding {plan.encoding}, "
-           f"time limit {plan.time_limit:g} s per layer")]
+           f"{_limits(plan, data['total'])}")]
     for lay in data["layers"]:
         out += ["", f"== {lay['name']} ({lay['type']}): {_status_text(lay)}"
                     + (f" in {lay['solve_seconds']:.2f} s" if lay["solve_seconds"] is not None else "")]
@@ -171,20 +186,27 @@ def format_solve(batch: BatchResult, data: dict, files: dict | None = None) -> s
 
 
 def _summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["layer", "type", "status", "energy (pJ)", "lower bound (pJ)", "gap", "cycles", "util",
+    header = ["layer", "type", "status", "stop", "energy (pJ)", "lower bound (pJ)", "gap", "cycles", "util",
               "seconds"]
     rows = []
     for lay in data["layers"]:
         status = lay["status"] + ("*" if lay["cached"] else "") + ("!" if lay["interrupted"] else "")
-        rows.append([lay["name"], lay["type"], status, fmt_num(lay["energy_pj"]), fmt_num(lay["lower_bound_pj"]),
+        rows.append([lay["name"], lay["type"], status, _stop_text(lay), fmt_num(lay["energy_pj"]), fmt_num(lay["lower_bound_pj"]),
                      fmt_pct(lay["gap"]), "-" if lay["cycles"] is None else f"{lay['cycles']:,}",
                      "-" if lay["utilization"] is None else f"{lay['utilization']:.1%}",
                      "-" if lay["solve_seconds"] is None else f"{lay['solve_seconds']:.2f}"])
     t = data["total"]
-    rows.append(["total", "", f"{t['with_mapping']}/{t['layers']} mapped", fmt_num(t["energy_pj"]),
+    rows.append(["total", "", f"{t['with_mapping']}/{t['layers']} mapped", "", fmt_num(t["energy_pj"]),
                  fmt_num(t["lower_bound_pj"]), fmt_pct(t["gap"]), f"{t['cycles']:,}", "",
                  f"{t['solve_seconds']:.2f}"])
     return header, rows
+
+
+def _stop_text(lay: dict) -> str:
+    """What stopped the layer's search; ``cached`` for an answer read from the cache."""
+    if lay["cached"]:
+        return "cached"
+    return (lay["stopped_by"] or "-").replace("_", " ")
 
 
 def _summary_table(data: dict) -> list[str]:
@@ -204,8 +226,8 @@ def _markdown(batch: BatchResult, data: dict) -> str:
     header, rows = _summary_rows(data)
     lines = [f"# cpmap solve: {plan.workload.name} on {plan.arch.name}", "",
              f"- spec: `{plan.file}` (architecture `{plan.arch_file}`, workload `{plan.workload_file}`)",
-             (f"- objective {plan.objective}, encoding {plan.encoding}, time limit {plan.time_limit:g} s per "
-             f"layer, seed {plan.seed}, {t['jobs']} job(s) x {t['workers']} CP-SAT worker(s)"),
+             (f"- objective {plan.objective}, encoding {plan.encoding}, {_limits(plan, t)}, "
+             f"seed {plan.seed}, {t['jobs']} job(s) x {t['workers']} CP-SAT worker(s)"),
              (f"- {t['layers']} layer(s), {t['unique_problems']} unique problem(s): {t['solved']} solved in this "
              f"run, {t['cached']} from the cache; wall time {t['wall_seconds']:.1f} s"),
              (f"- total energy {fmt_num(t['energy_pj'], ' pJ')}, certified lower bound "
@@ -238,7 +260,7 @@ def _csv(batch: BatchResult, data: dict) -> str:
     fans = [lv.fanout.name for lv in reversed(arch.levels) if lv.fanout is not None]
     header = ["layer", "type", "status", "reason", "cached", "same_as", "interrupted", "objective", "value",
               "lower_bound", "energy_pj", "lower_bound_pj", "gap", "cycles", "utilization", "macs",
-              "solve_seconds", *[f"energy_{lv}_pj" for lv in levels],
+              "solve_seconds", "stopped_by", "work", *[f"energy_{lv}_pj" for lv in levels],
               *[f"energy_network_{f}_pj" for f in fans], "energy_mac_pj"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -250,7 +272,7 @@ def _csv(batch: BatchResult, data: dict) -> str:
                     lay["interrupted"], lay["objective"] or "",
                     *("" if lay[k] is None else lay[k] for k in (
                         "value", "lower_bound", "energy_pj", "lower_bound_pj", "gap", "cycles", "utilization",
-                        "macs", "solve_seconds")),
+                        "macs", "solve_seconds", "stopped_by", "work")),
                     *("" if lay["mapping"] is None else by_level.get(lv, 0.0) for lv in levels),
                     *("" if lay["mapping"] is None else net.get(f, 0.0) for f in fans),
                     "" if lay["mac_energy_pj"] is None else lay["mac_energy_pj"]])

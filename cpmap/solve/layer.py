@@ -10,7 +10,7 @@ exact decimals) and the model contains every mapping of the space.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ortools.sat.python import cp_model
 
@@ -21,9 +21,11 @@ from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
 from ..core.problem import Problem
 from ..cost.evaluator import Result, evaluate
+from .budget import Budget, set_params, stop_reason
 from .model import LayerModel, build_model
 
-TIE_BREAK_SHARE = 0.02  # of the time limit, for the secondary objective after a proof
+TIE_BREAK_SHARE = 0.02
+"""Share of the time and work limits for the secondary objective after a proof."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class LayerSolution:
     objective: str = "energy"
     reason: str = ""
     alternatives: tuple[Candidate, ...] = ()
+    stopped_by: str = ""  # one of cpmap.solve.budget.STOPS: what ended the (first) search
+    work: float = 0.0  # CP-SAT deterministic seconds spent by all of the layer's searches
 
     @property
     def value(self) -> float | None:
@@ -97,23 +101,6 @@ def _val(value, v) -> int:
     if isinstance(v, int):
         return v
     return int(value(v))
-
-
-def _params(solver: cp_model.CpSolver, options: SolveOptions, time_limit: float) -> None:
-    """Solver parameters.  Deterministic runs (the default) stop on CP-SAT's deterministic
-    time (a count of work, not of seconds) and interleave the workers, so the same inputs,
-    seed and workers give the same answer on any machine load; a wall-clock cap of twice
-    the limit (+1 s) still stops a solve on a heavily loaded machine."""
-    p = solver.parameters
-    p.num_workers = max(1, options.workers)
-    p.random_seed = options.seed
-    if options.deterministic:
-        p.max_deterministic_time = max(time_limit, 0.01)
-        p.max_time_in_seconds = 2 * time_limit + 1
-        if options.workers > 1:
-            p.interleave_search = True
-    else:
-        p.max_time_in_seconds = max(time_limit, 0.01)
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
@@ -167,11 +154,13 @@ def _exclude(layer_model: LayerModel, model: cp_model.CpModel, value) -> None:
 
 
 def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: SolveOptions, problem: Problem,
-               arch: Arch, cand: Candidate) -> Candidate:
+               arch: Arch, cand: Candidate, budget: Budget) -> tuple[Candidate, Budget]:
     """Among the mappings with the proved optimum, the one with the fewest compute cycles
     (energy objective) or the least energy (delay objective), searched for a short while
     from the optimum found.  Equal optima differ widely in the other measure (a pool layer
-    can take 8 or 16 cycles at the same energy); an architect expects the better one."""
+    can take 8 or 16 cycles at the same energy); an architect expects the better one.
+    Its work limit is a share of the layer's (reproducible); its wall-clock limit is what
+    is left of the layer's, or that share of the time limit when the work is unlimited."""
     tie = layer_model.model.clone()
     primary = layer_model.energy if options.objective == "energy" else layer_model.cycles
     tie.add(primary <= round(solver.objective_value))
@@ -180,18 +169,23 @@ def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: Solv
         var = tie.get_int_var_from_proto_index(i)
         tie.add_hint(var, solver.value(var))
     tie_solver = cp_model.CpSolver()
-    _params(tie_solver, options, TIE_BREAK_SHARE * options.time_limit)
+    seconds = budget.seconds_left()
+    work = None if options.work is None else min(budget.work, TIE_BREAK_SHARE * options.work)
+    if work is None:
+        seconds = min(seconds, TIE_BREAK_SHARE * options.time_limit)
+    set_params(tie_solver, options, seconds, work)
     st = tie_solver.solve(tie)
+    budget = budget.spent(tie_solver)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return cand
+        return cand, budget
     mapping = mapping_from_solution(layer_model, problem, arch, tie_solver.value)
     r = evaluate(problem, arch, mapping)
     # the evaluator decides: never worse in the primary measure, strictly better in the other
     secondary = SECONDARY[options.objective]
     if (r.valid and objective_value(r, options.objective) <= objective_value(cand.result, options.objective)
             and objective_value(r, secondary) < objective_value(cand.result, secondary)):
-        return Candidate(mapping, r)
-    return cand
+        return Candidate(mapping, r), budget
+    return cand, budget
 
 
 MAX_MODEL_MACS = 10**16
@@ -217,27 +211,34 @@ def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max
 
 
 def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: SolveOptions, on_solution,
-                k: int, should_stop=None) -> tuple:
-    """One CP-SAT solve of the model: (solver, progress, status, interrupted by Ctrl-C or
-    ``should_stop``)."""
+                k: int, budget: Budget, should_stop=None) -> tuple:
+    """One CP-SAT solve of the model, the ``k``-th of ``top_k``: (solver, progress, status,
+    interrupted by Ctrl-C or ``should_stop``, stop reason, budget left).  It may spend an
+    equal share of what is left for the solves still to come (the first keeps back the
+    tie-break's share of the time limit)."""
     solver = cp_model.CpSolver()
-    _params(solver, options, options.time_limit)
+    solves_left = max(1, options.top_k - k)
+    reserve = TIE_BREAK_SHARE if k == 0 and options.tie_break else 0.0
+    work = None if budget.work is None else budget.work / solves_left
+    set_params(solver, options, budget.seconds_left(reserve) / solves_left, work)
     progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None, should_stop)
     try:
         st, interrupted = solver.solve(layer_model.model, progress), False
     except KeyboardInterrupt:
         st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
-    return solver, progress, st, interrupted or progress.stopped
+    interrupted = interrupted or progress.stopped
+    return solver, progress, st, interrupted, stop_reason(solver, st, interrupted, work), budget.spent(solver)
 
 
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
                 on_solution=None, max_compute_cycles: int | None = None, should_stop=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
-    and the certified lower bound.  With ``top_k`` > 1 the model is solved again with each
-    mapping found excluded, each time with the full time limit, and the distinct mappings
-    are ranked by the evaluator.  ``on_solution(seconds, mapping)`` is called for every
-    improving solution of the first solve.  Ctrl-C returns the best mapping found so far.
-    ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s.
+    and the certified lower bound, within the options' time limit (wall-clock, everything
+    included) and work limit (:mod:`cpmap.solve.budget`).  With ``top_k`` > 1 the model is
+    solved again with each mapping found excluded, the solves sharing the limits, and the
+    distinct mappings are ranked by the evaluator.  ``on_solution(seconds, mapping)`` is
+    called for every improving solution of the first solve.  Ctrl-C returns the best
+    mapping found so far.  ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s.
     ``max_compute_cycles`` restricts the space to mappings of at most that many compute
     cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`).  ``should_stop()``, when
     given, is asked at every solution: once it is true the solve ends like an interrupted
@@ -245,6 +246,7 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     while the model was being built)."""
     start = time.perf_counter()
     options = options or SolveOptions()
+    budget = Budget.start(options, start)
     constraints = options.constraints.resolve(problem, arch)
     too_large = _too_large(problem)
     layer_model = None if too_large else _build(problem, arch, options, constraints, max_compute_cycles)
@@ -252,54 +254,55 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
         too_large = f"{_TOO_LARGE}: {layer_model.model.validate().split(':')[0].strip()}"
     if too_large:
         return LayerSolution(problem.name, "UNKNOWN", None, None, time.perf_counter() - start, options.objective,
-                             reason=too_large)
+                             reason=too_large, stopped_by="not_solved")
     found: list[Candidate] = []
-    status, bound, reason = "UNKNOWN", None, ""
+    status, bound, reason, stopped_by = "UNKNOWN", None, "", ""
     for k in range(max(1, options.top_k)):
-        solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k,
-                                                        should_stop)
+        solver, progress, st, interrupted, stop, budget = _solve_once(
+            layer_model, problem, arch, options, on_solution, k, budget, should_stop)
         if k == 0 and st == cp_model.INFEASIBLE:
             # CP-SAT 9.15 has proved models infeasible whose only fault was a valid tangent
             # cut with coefficients near 1e11 (a conv with prime dims 1021 and 4093; see
             # tests/test_huge_layers.py): confirm on the same model without the cuts
             layer_model = _build(problem, arch, options, constraints, max_compute_cycles, tangent_cuts=False)
-            solver, progress, st, interrupted = _solve_once(layer_model, problem, arch, options, on_solution, k,
-                                                            should_stop)
+            solver, progress, st, interrupted, stop, budget = _solve_once(
+                layer_model, problem, arch, options, on_solution, k, budget, should_stop)
         if k == 0:
+            stopped_by = stop
             if progress.mapping is None:
-                return _without_mapping(problem, arch, options, constraints, st == cp_model.INFEASIBLE,
-                                        interrupted, time.perf_counter() - start)
+                return _without_mapping(problem, arch, options, constraints, stop, time.perf_counter() - start,
+                                        budget.used)
             raw = progress.bound if interrupted else solver.best_objective_bound
             bound = _bound(layer_model, raw, options.objective)
             status = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
-            if interrupted:
-                reason = "interrupted: best mapping so far"
-            elif st != cp_model.OPTIMAL:
-                reason = "time limit reached"
+            reason = {"interrupted": "interrupted: best mapping so far", "time_limit": "time limit reached",
+                      "work_limit": "work limit reached"}.get(stop, "")
         if progress.mapping is None:
             break  # no further distinct mapping (or interrupted)
         cand = _candidate(problem, arch, options, progress, first=k == 0)
         if (k == 0 and st == cp_model.OPTIMAL and options.tie_break and not interrupted
                 and options.objective in ("energy", "delay") and options.encoding == "exact"):
             try:
-                cand = _tie_break(layer_model, solver, options, problem, arch, cand)
+                cand, budget = _tie_break(layer_model, solver, options, problem, arch, cand, budget)
             except KeyboardInterrupt:
                 interrupted = True  # the optimum stands; only the tie-break and top-k stop
         found.append(cand)
         if interrupted or k + 1 >= options.top_k or st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
         _exclude(layer_model, layer_model.model, solver.value)
-    return _ranked(problem, options, found, status, bound, reason, time.perf_counter() - start)
+    sol = _ranked(problem, options, found, status, bound, reason, time.perf_counter() - start)
+    return replace(sol, stopped_by=stopped_by, work=budget.used)
 
 
 def _without_mapping(problem: Problem, arch: Arch, options: SolveOptions, constraints: ResolvedConstraints,
-                     infeasible: bool, interrupted: bool, seconds: float) -> LayerSolution:
-    if infeasible:
+                     stop: str, seconds: float, work: float) -> LayerSolution:
+    if stop == "infeasible":
         return LayerSolution(problem.name, "INFEASIBLE", None, None, seconds, options.objective,
-                             reason=explain_infeasible(problem, arch, constraints))
-    return LayerSolution(problem.name, "UNKNOWN", None, None, seconds, options.objective,
-                         reason="interrupted before a mapping was found" if interrupted
-                         else "no mapping found within the time limit")
+                             reason=explain_infeasible(problem, arch, constraints), stopped_by=stop, work=work)
+    reason = {"interrupted": "interrupted before a mapping was found",
+              "work_limit": "no mapping found within the work limit"}.get(stop, "no mapping found within the time limit")
+    return LayerSolution(problem.name, "UNKNOWN", None, None, seconds, options.objective, reason=reason,
+                         stopped_by=stop, work=work)
 
 
 def _candidate(problem: Problem, arch: Arch, options: SolveOptions, progress: _Progress, first: bool) -> Candidate:

@@ -47,11 +47,12 @@ from .fields import (
 from .loader import read_yaml
 from .workload import workload_from_obj
 
-SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "workers",
-              "seed", "top_k", "constraints", "output")
+SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "work_limit",
+              "workers", "seed", "top_k", "constraints", "output")
 CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor", "dataflow")
 DEFAULT_TIME_LIMIT = 10.0
-OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "workers", "seed", "top_k", "output")
+OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "work_limit", "workers", "seed", "top_k",
+               "output")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class SolvePlan:
     """A loaded, checked solve spec with command-line overrides applied.
 
     ``workers`` is None for "automatic" (the batch runner divides the cores among the
-    parallel jobs); ``output`` is the report directory."""
+    parallel jobs); ``time_limit`` is wall-clock seconds per layer and ``work_limit``
+    CP-SAT deterministic seconds per layer (None: the default share of the time limit,
+    :class:`~cpmap.core.options.SolveOptions`); ``output`` is the report directory."""
 
     file: str
     arch_file: str
@@ -76,6 +79,7 @@ class SolvePlan:
     top_k: int = 1
     constraints: Constraints = field(default_factory=Constraints)
     output: str = ""
+    work_limit: float | None = None
 
     @classmethod
     def of(cls, workload: Workload, arch: Arch, options: SolveOptions, layers: list[str] | None = None) -> SolvePlan:
@@ -88,7 +92,8 @@ class SolvePlan:
         return cls(file="<python>", arch_file="<python>", workload_file="<python>", arch=arch,
                    workload=workload, layers=tuple(chosen), objective=options.objective,
                    encoding=options.encoding, time_limit=options.time_limit, workers=options.workers,
-                   seed=options.seed, top_k=options.top_k, constraints=options.constraints)
+                   seed=options.seed, top_k=options.top_k, constraints=options.constraints,
+                   work_limit=options.work_limit)
 
     def user_constraints(self, problem: Problem) -> ResolvedConstraints:
         """The constraints of one layer by level index."""
@@ -101,7 +106,7 @@ class SolvePlan:
         objective = "energy" if self.objective == PARETO else self.objective
         return SolveOptions(objective=objective, encoding=self.encoding, time_limit=self.time_limit,
                             workers=self.workers or workers, seed=self.seed, top_k=self.top_k,
-                            constraints=self.constraints)
+                            constraints=self.constraints, work_limit=self.work_limit)
 
 
 # --------------------------------------------------------------------------- loading
@@ -118,6 +123,7 @@ class _Raw:
     objective: str
     encoding: str
     time_limit: float
+    work_limit: float | None
     workers: int | None
     seed: int
     top_k: int
@@ -161,7 +167,8 @@ def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
     else:
         output = default_output(file)
     return SolvePlan(file, arch_file, workload_file, arch, workload, layers, raw.batch, raw.objective,
-                     raw.encoding, float(raw.time_limit), raw.workers, raw.seed, raw.top_k, raw.constraints, output)
+                     raw.encoding, float(raw.time_limit), raw.workers, raw.seed, raw.top_k, raw.constraints, output,
+                     None if raw.work_limit is None else float(raw.work_limit))
 
 
 def _parse(obj: Any) -> _Raw:
@@ -175,6 +182,7 @@ def _parse(obj: Any) -> _Raw:
         objective=opt(body, "objective", choice((*OBJECTIVES, PARETO)), p, "energy"),
         encoding=opt(body, "encoding", choice(ENCODINGS), p, "exact"),
         time_limit=opt(body, "time_limit", _seconds, p, DEFAULT_TIME_LIMIT),
+        work_limit=opt(body, "work_limit", _seconds, p),
         workers=opt(body, "workers", pos_int, p),
         seed=opt(body, "seed", _seed, p, 0),
         top_k=opt(body, "top_k", pos_int, p, 1),
