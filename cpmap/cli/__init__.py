@@ -42,6 +42,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch)
     workload = load_workload(args.workload)
     layer, mapping = load_mapping_for(args.mapping, workload, arch, args.layer)
+    if args.compat is not None and arch.beyond_flat:
+        _error(f"{args.arch}: --compat {args.compat} counts as timeloop-model does, which has no mesh hops or "
+               "static energy; evaluate without --compat")
+        return EXIT_ERROR
     result = evaluate(layer.problem, arch, mapping, compat=args.compat)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
