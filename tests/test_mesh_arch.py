@@ -113,3 +113,26 @@ def test_cli_bad_mesh_arch_exits_2_on_one_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "levels[1].memory" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("file, pes, gbuf_words, pj, hop, static, memory", [
+    # nn_dataflow_search.py: --array 16 16 x --nodes 4 4, --gbuf 131072 B / 2 B, --hier-cost 200 6 2 1,
+    # --op-cost 1, --hop-cost 10, --unit-idle-cost 0, --mem-type 2D / 3D
+    ("nnd-4x4.yaml", 16 * 16 * 16, 131072 // 2, (1, 200, 6, 2, 1), 10, 0, "corners"),
+    ("nnd-4x4-3d.yaml", 16 * 16 * 16, 131072 // 2, (1, 200, 6, 2, 1), 10, 0, "per_node"),
+    # test_eyeriss_asplos17's T-16: 14x14 PEs x 4x4 nodes, size_gbuf 133032 // 2, mac 2,
+    # mem_hier (80, 14, 4, 0.6), noc_hop 40, idl_unit 200, dram region = all nodes
+    ("tetris-t16.yaml", 14 * 14 * 16, 133032 // 2, (2, 80, 14, 4, 0.6), 40, 200, "per_node"),
+])
+def test_bundled_multinode_specs(file, pes, gbuf_words, pj, hop, static, memory):
+    arch = load_arch(ROOT / "specs" / file)
+    rf, gbuf, dram = arch.levels
+    mac, dram_pj, gbuf_pj, array_pj, rf_pj = pj
+    assert arch.pes == pes and arch.word_bits == 16 and arch.mac_pj == mac
+    assert rf.capacity == 512 // 2 and gbuf.capacity == gbuf_words
+    assert (rf.read_pj, gbuf.read_pj, dram.read_pj) == (rf_pj, gbuf_pj, dram_pj)
+    assert (rf.write_pj, gbuf.write_pj, dram.write_pj) == (rf_pj, gbuf_pj, dram_pj)
+    assert gbuf.fanout.energy_pj == array_pj and not gbuf.fanout.mesh
+    assert dram.fanout.mesh and dram.fanout.shape == (4, 4) and dram.fanout.hop_energy_pj == hop
+    assert dram.fanout.energy_pj == 0 and dram.memory.placement == memory and dram.memory.bandwidth is None
+    assert arch.static_pj_per_cycle == static
