@@ -139,3 +139,26 @@ def test_searchers_price_hops_through_the_evaluator():
                 genetic_search(PROBLEM, mesh_arch(), generations=3, population=16, seed=1)):
         again = evaluate(PROBLEM, mesh_arch(), res.best_mapping)
         assert res.best_result.energy_pj == again.energy_pj and "noc" in res.best_result.to_json()
+
+
+@pytest.mark.parametrize("arch, w_hops, i_hops", [("nnd-4x4", 5760, 9072), ("nnd-4x4-3d", 3456, 7776)])
+def test_bundled_example_on_the_node_mesh(arch, w_hops, i_hops):
+    """specs/examples/conv-small-mapping-nnd-4x4.yaml (K 16, C 8, P Q 14, R S 3), counted by
+    hand.  Node (r, c) holds output channels 4r..4r+3 and output quarter c.  Tiles per node:
+    W 4*8*3*3 = 288 (same along a row: one tree per row), I 8 * 9 * 9 = 648 (7 outputs + 2
+    halo rows and columns; same down a column: one tree per column), O 4*7*7 = 196 (own).
+    Corners: row r's tree runs along the corner's row (3 links) then down 4 columns |r - r0|
+    each: rows 0, 3: 3; rows 1, 2: 3 + 4 = 7; W (3+7+7+3) * 288 = 5,760.  Column c's tree:
+    |c - c0| along the corner's row, then 3 down: 3, 1+3, 1+3, 3; I 14 * 648 = 9,072.  O:
+    each node to its nearest corner, min(r, 3-r) + min(c, 3-c): 2 + 6 + 6 + 2 = 16;
+    16 * 196 = 3,136.  Per node: a row's tree from one of its nodes is 3 links, a column's
+    3: W 12 * 288 = 3,456, I 12 * 648 = 7,776, O 0."""
+    from cpmap.spec import load_arch, load_mapping, load_workload
+
+    problem = load_workload(ROOT / "specs/examples/conv-small.yaml").layers[0].problem
+    a = load_arch(ROOT / "specs" / f"{arch}.yaml")
+    m = load_mapping(ROOT / "specs/examples/conv-small-mapping-nnd-4x4.yaml", problem, a)
+    r = evaluate(problem, a, m)
+    assert r.valid and r.noc["NoC"]["nodes_used"] == 16
+    assert r.noc["NoC"]["hops"] == {"W": w_hops, "I": i_hops, "O": 3136 if arch == "nnd-4x4" else 0}
+    assert r.noc["NoC"]["energy_pj"] == 10 * (w_hops + i_hops + (3136 if arch == "nnd-4x4" else 0))
