@@ -69,6 +69,8 @@ def test_flat_arch_unchanged():
 BAD = [
     (lambda a: _dram(a)["fanout"].__setitem__("axes", {"NY": 2, "NX": 2, "NZ": 2}),
      "architecture.levels[1].fanout.axes", "expected two axes for a mesh"),
+    (lambda a: _dram(a)["fanout"].__setitem__("axes", {"NY": 33, "NX": 32}),
+     "architecture.levels[1].fanout", "a mesh has at most 1,024 nodes, got 33 x 32"),
     (lambda a: _dram(a)["fanout"].__delitem__("hop_energy_pj"),
      "architecture.levels[1].fanout.hop_energy_pj", "missing required field"),
     (lambda a: _dram(a)["fanout"].__setitem__("topology", "torus"),

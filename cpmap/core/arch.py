@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from .problem import TENSORS
 
 TOPOLOGIES = ("flat", "mesh")
+MAX_MESH_NODES = 1024
+"""Nodes of one mesh fanout at most (32 x 32; nn_dataflow's arrays are 16 x 16 and below):
+hop counting serves every group from every channel, quadratic in the nodes with per-node
+memory."""
 PLACEMENTS = ("corners", "per_node", "channels")
 
 
@@ -52,6 +56,9 @@ class Fanout:
         if self.mesh and len(self.axes) != 2:
             raise ValueError(f"fanout {self.name}: a mesh has exactly two axes (rows, then columns), "
                              f"got {len(self.axes)}")
+        if self.mesh and self.size > MAX_MESH_NODES:
+            raise ValueError(f"fanout {self.name}: a mesh has at most {MAX_MESH_NODES:,} nodes, got "
+                             f"{self.axes[0][1]:,} x {self.axes[1][1]:,}")
         if not self.mesh and self.hop_energy_pj != 0:
             raise ValueError(f"fanout {self.name}: hop_energy_pj needs topology mesh")
         if self.hop_energy_pj < 0:

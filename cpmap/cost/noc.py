@@ -109,7 +109,8 @@ def mesh_plan(fanout: Fanout, memory: MeshMemory, spatial, tensors: tuple[tuple[
         relevant = [k for k, d in enumerate(loops) if d in dims]
         shares = fanout.reduction if t == "O" else fanout.multicast
         groups = _groups(children, relevant if shares else range(len(loops)))
-        traffic = [(_serve(channels, [nodes[c] for c in g]), g) for g in groups]
+        per_node = memory.placement == "per_node"
+        traffic = [(_serve(channels, [nodes[c] for c in g], per_node), g) for g in groups]
         per_channel = _count(channels, [ch for (ch, _), _ in traffic])
         down = Traffic(sum(links for (_, links), _ in traffic), per_channel, len(children))
         if t == "O":
@@ -153,9 +154,20 @@ def _groups(children: list, keys) -> list[list]:
     return list(out.values())
 
 
-def _serve(channels: tuple[Node, ...], members: list[Node]) -> tuple[int, int]:
-    """(channel index, tree links) of the channel with the smallest tree, first on ties."""
-    best = min(range(len(channels)), key=lambda k: (tree_links(channels[k], members), k))
+def _serve(channels: tuple[Node, ...], members: list[Node], per_node: bool) -> tuple[int, int]:
+    """(channel index, tree links) of the channel with the smallest tree, first on ties.
+
+    With a channel under every node only those inside the members' bounding box are
+    tried: a source outside it is strictly worse (every vertical branch, or the row
+    segment, grows), so the first minimum is the same (tests/oracle.py tries all)."""
+    if per_node:
+        cols = channels[-1][1] + 1  # row-major: channel index = row * cols + column
+        rows = [r for r, _ in members]
+        cs = [c for _, c in members]
+        box = [r * cols + c for r in range(min(rows), max(rows) + 1) for c in range(min(cs), max(cs) + 1)]
+    else:
+        box = range(len(channels))
+    best = min(box, key=lambda k: (tree_links(channels[k], members), k))
     return best, tree_links(channels[best], members)
 
 

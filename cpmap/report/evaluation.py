@@ -108,7 +108,14 @@ def _noc_section(result, tensors: list[str]) -> list[str]:
     for fan, noc in result.noc.items():
         hops = noc["hops"]
         rows.append([fan, fmt_count(noc["nodes_used"]), *(fmt_count(hops.get(t, 0)) for t in tensors),
-                     fmt_count(sum(hops.values())), fmt_pj(noc["energy_pj"]),
-                     " ".join(fmt_count(w) for w in noc["channel_words"])])
+                     fmt_count(sum(hops.values())), fmt_pj(noc["energy_pj"]), _channels(noc["channel_words"])])
     header = ["", "nodes used", *(f"{t} hops" for t in tensors), "word-hops", "pJ", "words per channel"]
     return ["Mesh NoC (word-hops: words x links crossed, all instances)", *table(header, rows)]
+
+
+def _channels(words: list[int]) -> str:
+    """Words per channel in channel order; the busiest and the count when there are many
+    (per-node memory on a large mesh; every channel is in the JSON)."""
+    if len(words) <= 16:
+        return " ".join(fmt_count(w) for w in words)
+    return f"max {fmt_count(max(words))} (channel {words.index(max(words))} of {len(words)})"
