@@ -124,13 +124,13 @@ def _placement(v: Any, path: str) -> str | tuple[tuple[int, int], ...]:
         return choice(tuple(p for p in PLACEMENTS if p != "channels"))(v, path)
     if not isinstance(v, list) or not v:
         raise expect(_MEMORY_HELP)(v, path)
-    out = []
+    out: dict[tuple[int, int], None] = {}  # ordered, and a set: a hostile file may list 50,000
     for k, rc in enumerate(v):
         if not (isinstance(rc, list) and len(rc) == 2 and all(is_int(x) and x >= 0 for x in rc)):
             raise expect("a channel coordinate [row, column] of integers >= 0")(rc, f"{path}[{k}]")
         if tuple(rc) in out:
             raise Invalid(f"{path}[{k}]", f"expected each channel once, got {rc} twice")
-        out.append(tuple(rc))
+        out[tuple(rc)] = None
     return tuple(out)
 
 
