@@ -162,3 +162,18 @@ def test_bundled_example_on_the_node_mesh(arch, w_hops, i_hops):
     assert r.valid and r.noc["NoC"]["nodes_used"] == 16
     assert r.noc["NoC"]["hops"] == {"W": w_hops, "I": i_hops, "O": 3136 if arch == "nnd-4x4" else 0}
     assert r.noc["NoC"]["energy_pj"] == 10 * (w_hops + i_hops + (3136 if arch == "nnd-4x4" else 0))
+
+
+def test_export_timeloop_of_a_mesh_warns_instead_of_failing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cpmap", "export", "timeloop", "--arch", "specs/nnd-4x4.yaml",
+                           "--workload", "specs/examples/conv-small.yaml", "--mapping",
+                           "specs/examples/conv-small-mapping-nnd-4x4.yaml", "-o", str(tmp_path / "tl")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "no Timeloop equivalent: a mesh" in proc.stderr and "--compat timeloop:" not in proc.stdout
+    from cpmap.spec import load_arch, load_mapping, load_workload
+
+    problem = load_workload(ROOT / "specs/examples/conv-small.yaml").layers[0].problem
+    arch = load_arch(ROOT / "specs/nnd-4x4.yaml")
+    r = evaluate(problem, arch, load_mapping(ROOT / "specs/examples/conv-small-mapping-nnd-4x4.yaml", problem, arch))
+    assert r.noc["NoC"]["energy_pj"] > 0 and f"cpmap: {r.energy_pj:,.2f} pJ" in proc.stdout  # hops included
