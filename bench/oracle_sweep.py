@@ -4,7 +4,8 @@
 
 Case ``i`` is generated from ``random.Random(f"{seed}:{i}")`` by the same generators the
 hypothesis tests use (tests/strategies.py), so any reported mismatch can be replayed
-with ``--replay i``.  Prints a table by layer family and writes
+with ``--replay i``.  Every 7th case is of the ``mesh`` family: a layer of any family on
+an architecture with a mesh NoC (``gen_mesh_case``: hops, channels, static energy).  Prints a table by layer family and writes
 bench/results/oracle_sweep.json.  ``--strict`` also counts the cases where the strict
 partial-sum read-back policy (see tests/oracle.py) would give different counts.
 """
@@ -26,16 +27,20 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from oracle import compare, simulate
-from strategies import FAMILIES, MAX_MACS, RandomChooser, gen_case
+from strategies import FAMILIES, MAX_MACS, RandomChooser, gen_case, gen_mesh_case
 
 from cpmap.cost.evaluator import evaluate
 
 MAX_REPORTED = 20
+SWEEP_FAMILIES = (*FAMILIES, "mesh")
 
 
 def make_case(seed: int, index: int):
-    family = FAMILIES[index % len(FAMILIES)]
+    family = SWEEP_FAMILIES[index % len(SWEEP_FAMILIES)]
     rng = random.Random(f"{seed}:{index}")
+    if family == "mesh":
+        layer = FAMILIES[(index // len(SWEEP_FAMILIES)) % len(FAMILIES)]
+        return family, gen_mesh_case(RandomChooser(rng), layer, MAX_MACS)
     return family, gen_case(RandomChooser(rng), family, MAX_MACS)
 
 
@@ -106,7 +111,7 @@ def main(argv=None) -> int:
     if args.strict:
         header += f" {'strict gaps':>11}"
     print(header)
-    for name, row in [(f, per[f]) for f in FAMILIES if f in per] + [("total", total)]:
+    for name, row in [(f, per[f]) for f in SWEEP_FAMILIES if f in per] + [("total", total)]:
         line = f"{name:<10} {row['cases']:>8} {row['mismatches']:>10} {row['seconds']:>9.1f}"
         if args.strict:
             line += f" {row['strict_gaps']:>11}"
@@ -122,7 +127,7 @@ def main(argv=None) -> int:
         "cases": args.cases, "seed": args.seed, "workers": args.workers, "max_macs": MAX_MACS,
         "wall_seconds": round(wall, 2), "python": platform.python_version(),
         "strict_checked": args.strict,
-        "by_family": {f: {**per[f], "seconds": round(per[f]["seconds"], 2)} for f in FAMILIES if f in per},
+        "by_family": {f: {**per[f], "seconds": round(per[f]["seconds"], 2)} for f in SWEEP_FAMILIES if f in per},
         "total": {**total, "seconds": round(total["seconds"], 2)},
         "mismatch_examples": examples,
     }, indent=2) + "\n")

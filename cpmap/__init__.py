@@ -19,7 +19,7 @@ from .core.version import __version__
 
 _API = {
     # core objects
-    "Arch": "core.arch", "Level": "core.arch", "Fanout": "core.arch",
+    "Arch": "core.arch", "Level": "core.arch", "Fanout": "core.arch", "MeshMemory": "core.arch",
     "Problem": "core.problem", "conv": "core.problem", "fc": "core.problem", "gemm": "core.problem",
     "pool": "core.problem", "eltwise": "core.problem",
     "Mapping": "core.mapping", "LevelMapping": "core.mapping",
@@ -59,6 +59,7 @@ __all__ = [
     "LevelMapping",
     "Mapping",
     "MappingError",
+    "MeshMemory",
     "Problem",
     "Result",
     "SolveOptions",

@@ -21,6 +21,13 @@ whole nest literally on a small problem:
   read-backs go to one child per reduction group, and at the end the outermost O must
   equal a directly computed reference layer.
 
+* mesh fanouts: every transfer that crosses one is routed on the mesh: the children's
+  (row, column) come from enumerating the loop indices of each axis in order, routes are
+  built link by link (XY: along the row, then the column), a group of children served
+  together (multicast fills, reduced write-backs) costs the links of the union of its
+  routes from the channel whose union is smallest; every word-hop is summed per tensor,
+  every word per channel (docs/cost-model.md section 10).
+
 Counts are per-event sums, never products of factors.
 """
 
@@ -58,6 +65,10 @@ class OracleResult:
     energy_pj: float
     instance_accesses: dict = field(repr=False)  # {level: {instance: [reads, writes]}}
     output_matches_reference: bool = True
+    hops: dict = field(default_factory=dict)        # {mesh fanout: {tensor: word-hops}}
+    nodes_used: dict = field(default_factory=dict)  # {mesh fanout: children that do work}
+    channel_words: dict = field(default_factory=dict)  # {mesh fanout: [words per channel, all instances]}
+    static_pj: float = 0.0
 
 
 class OracleError(AssertionError):
@@ -152,6 +163,68 @@ class Values(dict):
         return v
 
 
+# ------------------------------------------------------------------------ mesh routing
+
+def xy_route(src: tuple[int, int], dst: tuple[int, int]) -> set[frozenset]:
+    """The links (unordered node pairs) of the XY route: along src's row to dst's column,
+    then along that column to dst's row, one step at a time."""
+    links = set()
+    r, c = src
+    while c != dst[1]:
+        nxt = c + (1 if dst[1] > c else -1)
+        links.add(frozenset({(r, c), (r, nxt)}))
+        c = nxt
+    while r != dst[0]:
+        nxt = r + (1 if dst[0] > r else -1)
+        links.add(frozenset({(r, c), (nxt, c)}))
+        r = nxt
+    return links
+
+
+class MeshWalk:
+    """A mesh fanout under one mapping: where each child sits, where the channels are."""
+
+    def __init__(self, level, level_mapping):
+        fan, mem = level.fanout, level.memory
+        self.rows, self.cols = fan.axes[0][1], fan.axes[1][1]
+        row_axis = fan.axes[0][0]
+        if mem.placement == "corners":
+            corners = [(0, 0), (0, self.cols - 1), (self.rows - 1, 0), (self.rows - 1, self.cols - 1)]
+            self.channels = [rc for k, rc in enumerate(corners) if rc not in corners[:k]]
+        elif mem.placement == "per_node":
+            self.channels = [(r, c) for r in range(self.rows) for c in range(self.cols)]
+        else:
+            self.channels = list(mem.channels)
+        # a child's slice of spatial indices, axis entry by entry: its position in the
+        # enumeration of that axis's index tuples (first loop outermost) is its coordinate
+        spans = []
+        for axis, loops in level_mapping.spatial:
+            enum = list(itertools.product(*(range(f) for _, f in loops)))
+            spans.append((axis == row_axis, len(loops), {ix: pos for pos, ix in enumerate(enum)}))
+        self.spans = spans
+
+    def node(self, index: tuple) -> tuple[int, int]:
+        row = col = 0
+        k = 0
+        for is_row, n, pos in self.spans:
+            if is_row:
+                row = pos[index[k:k + n]]
+            else:
+                col = pos[index[k:k + n]]
+            k += n
+        assert row < self.rows and col < self.cols, "a child outside the mesh"
+        return row, col
+
+    def serve(self, nodes) -> tuple[int, int]:
+        """(channel index, links) of the smallest union of routes, first channel on ties."""
+        best = None
+        for k, ch in enumerate(self.channels):
+            links = set().union(*(xy_route(ch, n) for n in nodes))
+            if best is None or len(links) < best[1]:
+                best = (k, len(links))
+        return best
+
+
 # ------------------------------------------------------------------------ simulation
 
 def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
@@ -195,6 +268,43 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         reduction): children differing there are separate transfers."""
         return tuple(fanout_slice(pe, j) for j in range(lo, hi + 1)
                      if fanout_of[j] is not None and not getattr(fanout_of[j], attr))
+
+    meshes = {x: MeshWalk(arch.levels[x], mapping.levels[x]) for x in range(L)
+              if fanout_of[x] is not None and getattr(fanout_of[x], "mesh", False)}
+    if meshes and readback == "multicast":
+        raise ValueError("the Timeloop read-back policy is not defined on a mesh")
+    hop = {fanout_of[x].name: dict.fromkeys(tnames, 0) for x in meshes}
+    chan: dict[int, dict] = {x: {} for x in meshes}  # x -> {(instance of level x, channel): words}
+
+    def route(x: int, t: str, transfers, merge: bool) -> None:
+        """Route (child of fanout x as a prefix of spatial indices, tile identity,
+        unmerged indices below x, words) transfers, de-duplicated as the network counts
+        are: children of one instance of level x needing the same tile are one group
+        (one tree) when ``merge``, else each child is routed alone."""
+        if x not in meshes:
+            return
+        mw = meshes[x]
+        groups: dict[tuple, list] = {}
+        for prefix, ident, below, n in transfers:
+            node = mw.node(prefix[off[x]:off[x - 1]])
+            key = (prefix[:off[x]], ident, below) + (() if merge else (node,))
+            groups.setdefault(key, [n, set()])[1].add(node)
+        for key, (n, nodes) in groups.items():
+            k, links = mw.serve(nodes)
+            hop[fanout_of[x].name][t] += n * links
+            chan[x][(key[0], k)] = chan[x].get((key[0], k), 0) + n
+
+    def route_one(x: int, t: str, recipient: tuple, children: list, n: int) -> None:
+        """A read-back of n words to ``recipient`` alone: from the channel serving its
+        group at fanout x (the children in its instance of level x), along its route."""
+        if x not in meshes:
+            return
+        mw = meshes[x]
+        inst = recipient[:off[x]]
+        nodes = {mw.node(c[off[x]:off[x - 1]]) for c in children if c[:off[x]] == inst}
+        k, _ = mw.serve(nodes)
+        hop[fanout_of[x].name][t] += n * len(xy_route(mw.channels[k], mw.node(recipient[off[x]:off[x - 1]])))
+        chan[x][(inst, k)] = chan[x].get((inst, k), 0) + n
 
     # Time steps and PEs.  Each contributes a partial value per dim.
     t_ranges = [range(lp.factor) for lp in t_loops]
@@ -305,6 +415,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             keys = {(inst[:off[x - 1]], old_ids[inst], unmerged(inst, i + 1, x - 1, "reduction"))
                     for inst in insts}
             net[fanout_of[x].name] += sum(words(i, "O", k[1]) for k in keys)
+            route(x, "O", [k + (words(i, "O", k[1]),) for k in keys], fanout_of[x].reduction)
         for inst in insts:
             o_store[i][inst] = {}
 
@@ -351,6 +462,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                 for x in range(i + 1, p + 1):  # one copy travels down to the recipient
                     if fanout_of[x] is not None:
                         net[fanout_of[x].name] += len(got)
+                        route_one(x, "O", recipient, children, len(got))
             o_store[i][recipient] = dict(got)
         for x in range(i + 1, p + 1):  # multicast: each child of a fanout receives its subtree's tiles once
             if fanout_of[x] is not None and receivers:
@@ -395,6 +507,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                     keys = {(inst[:off[x - 1]], ids[inst], unmerged(inst, i + 1, x - 1, "multicast"))
                             for inst in changed}
                     net[fanout_of[x].name] += sum(words(i, t, k[1]) for k in keys)
+                    route(x, t, [k + (words(i, t, k[1]),) for k in keys], fanout_of[x].multicast)
 
         # ---- O: write-backs inner -> outer, then read-backs outer -> inner
         o_changed = {}
@@ -434,8 +547,9 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                 read(k, key[0], t, 1)
             for x in range(1, k + 1):
                 if fanout_of[x] is not None:
-                    net[fanout_of[x].name] += len(
-                        {(pe[:off[x - 1]], ident, unmerged(pe, 1, x - 1, "multicast")) for pe, ident in reqs})
+                    keys = {(pe[:off[x - 1]], ident, unmerged(pe, 1, x - 1, "multicast")) for pe, ident in reqs}
+                    net[fanout_of[x].name] += len(keys)
+                    route(x, t, [key + (1,) for key in keys], fanout_of[x].multicast)
         k = innermost["O"]
         o_t = tensors["O"]
         updates: dict[tuple, int] = {}
@@ -458,8 +572,9 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             write(k, kinst, "O", 1)
         for x in range(1, k + 1):
             if fanout_of[x] is not None:
-                net[fanout_of[x].name] += len(
-                    {(pe[:off[x - 1]], oe, unmerged(pe, 1, x - 1, "reduction")) for pe, oe in o_reqs})
+                keys = {(pe[:off[x - 1]], oe, unmerged(pe, 1, x - 1, "reduction")) for pe, oe in o_reqs}
+                net[fanout_of[x].name] += len(keys)
+                route(x, "O", [key + (1,) for key in keys], fanout_of[x].reduction)
 
     # ---- end: everything still held is written back, inner -> outer
     for i in o_levels[:-1]:
@@ -494,6 +609,16 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             cyc_even = max(cyc_even, math.ceil(tot_w / used / lv.write_bandwidth))
             cyc_max = max(cyc_max, math.ceil(max_w / lv.write_bandwidth))
 
+    channel_words = {}
+    for x, mw in meshes.items():
+        used = len(instances[x])
+        per = [sum(n for (_, k), n in chan[x].items() if k == ch) for ch in range(len(mw.channels))]
+        channel_words[fanout_of[x].name] = per
+        bw = arch.levels[x].memory.bandwidth
+        if bw is not None:
+            cyc_even = max(cyc_even, math.ceil(max(per) / used / bw))
+            cyc_max = max(cyc_max, math.ceil(max(chan[x].values(), default=0) / bw))
+
     macs = len(steps) * len(pes)
     energy = macs * arch.mac_pj
     for i, lv in enumerate(arch.levels):
@@ -502,6 +627,10 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             energy += a["reads"] * lv.read_pj + a["writes"] * lv.write_pj
         if lv.fanout is not None:
             energy += net[lv.fanout.name] * lv.fanout.energy_pj
+    for x in meshes:
+        energy += sum(hop[fanout_of[x].name].values()) * fanout_of[x].hop_energy_pj
+    static_pj = getattr(arch, "static_pj_per_cycle", 0.0) * cyc_even
+    energy += static_pj
 
     return OracleResult(
         macs=macs,
@@ -515,6 +644,10 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         energy_pj=energy,
         instance_accesses={names[i]: inst_acc[i] for i in range(L)},
         output_matches_reference=ok,
+        hops=hop,
+        nodes_used={fanout_of[x].name: len({pe[off[x]:off[x - 1]] for pe in pes}) for x in meshes},
+        channel_words=channel_words,
+        static_pj=static_pj,
     )
 
 
@@ -538,6 +671,15 @@ def compare(result, oracle: OracleResult, arch: Arch, problem: Problem) -> list[
         if lv.fanout is not None:
             diff(f"network[{lv.fanout.name}]", result.network_words.get(lv.fanout.name),
                  oracle.network_words[lv.fanout.name])
+    for fan, hops in oracle.hops.items():
+        noc = result.noc.get(fan, {})
+        diff(f"hops[{fan}]", noc.get("hops"), hops)
+        diff(f"nodes_used[{fan}]", noc.get("nodes_used"), oracle.nodes_used[fan])
+        diff(f"channel_words[{fan}]", noc.get("channel_words"), oracle.channel_words[fan])
+    if set(result.noc) != set(oracle.hops):
+        diffs.append(f"mesh fanouts: evaluator {sorted(result.noc)} != oracle {sorted(oracle.hops)}")
+    if not math.isclose(result.static_pj, oracle.static_pj, rel_tol=1e-12, abs_tol=1e-9):
+        diffs.append(f"static_pj: evaluator {result.static_pj} != oracle {oracle.static_pj}")
     diff("compute_cycles", result.compute_cycles, oracle.compute_cycles)
     diff("cycles", result.cycles, oracle.cycles)
     if not math.isclose(result.utilization, oracle.utilization, rel_tol=1e-12):

@@ -12,7 +12,7 @@ import random
 
 from hypothesis import strategies as st
 
-from cpmap.core.arch import Arch, Fanout, Level
+from cpmap.core.arch import Arch, Fanout, Level, MeshMemory
 from cpmap.core.factors import prime_list
 from cpmap.core.mapping import LevelMapping, Mapping
 from cpmap.core.problem import Problem, conv, eltwise, fc, gemm, pool
@@ -144,13 +144,44 @@ def gen_arch(c: Chooser, max_levels: int = 4, max_fanouts: int = 2) -> Arch:
     return Arch("rand", 16, c.choice((0.0, 0.5, 1.0)), tuple(levels))
 
 
+def gen_mesh_arch(c: Chooser) -> Arch:
+    """A random hierarchy (gen_arch's, half the time with the mesh as its only fanout)
+    whose outermost fanout (or, 1 time in 4, another one) is a mesh of 2x2 to 3x3 nodes
+    (4x2, 2x4 or 4x3 1 time in 3, so that two dims can share an axis), memory at the
+    corners, per node or at 1-3 random channels, multicast and reduction on or off, a
+    channel bandwidth half the time and static energy."""
+    base = gen_arch(c, max_levels=4, max_fanouts=c.int(1, 2))
+    fanned = [j for j, lv in enumerate(base.levels) if lv.fanout is not None]
+    j = fanned[-1] if len(fanned) == 1 or c.int(0, 3) > 0 else fanned[0]
+    rows, cols = c.int(2, 3), c.int(2, 3)
+    if c.int(0, 2) == 0:
+        rows, cols = c.choice([(4, 2), (2, 4), (4, 3)])
+    placement = c.choice(["corners", "per_node", "channels"])
+    channels = ()
+    if placement == "channels":
+        nodes = c.permutation([(r, q) for r in range(rows) for q in range(cols)])
+        channels = tuple(nodes[:c.int(1, 3)])
+    memory = MeshMemory(placement, channels, c.choice((0.5, 1, 2, 4)) if c.bool() else None)
+    old = base.levels[j].fanout
+    mesh = Fanout("NoC", (("NY", rows), ("NX", cols)), multicast=c.bool(), reduction=c.int(0, 3) > 0,
+                  energy_pj=old.energy_pj, topology="mesh", hop_energy_pj=c.choice((0.5, 1.0, 3.0, 10.0)))
+    levels = list(base.levels)
+    lv = levels[j]
+    levels[j] = Level(lv.name, lv.keeps, lv.read_pj, lv.write_pj, lv.capacity, lv.partitions,
+                      lv.read_bandwidth, lv.write_bandwidth, mesh, memory)
+    return Arch("mesh", 16, base.mac_pj, tuple(levels), static_pj_per_cycle=c.choice((0.0, 0.5, 7.0)))
+
+
 # ----------------------------------------------------------------------- mappings
 
-def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reduction: bool = False) -> Mapping:
+def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reduction: bool = False,
+                prefer: int | None = None, force: str | None = None) -> Mapping:
     """A structurally valid mapping: factors multiply to the dims, every fanout axis
     unrolls at most its size, keeps respect the arch (the outermost keeps all).  Unless
     ``allow_invalid_reduction``, no O-irrelevant dim is unrolled across a fanout without
-    reduction.  Capacities are *not* respected (the evaluator still reports counts)."""
+    reduction.  Capacities are *not* respected (the evaluator still reports counts).
+    ``prefer``: a level whose fanout gets a prime 3 times in 4 when one goes spatial;
+    ``force``: a dim whose first prime goes on an axis of that fanout when it fits."""
     L = len(arch.levels)
     o_dims = problem.tensor("O").dims
     temporal = [{} for _ in range(L)]                 # level -> {dim: factor}
@@ -161,10 +192,17 @@ def gen_mapping(c: Chooser, problem: Problem, arch: Arch, allow_invalid_reductio
                 spatial[(i, ax)] = {}
     sslots = list(spatial)
     for d, size in problem.size.items():
-        for prime in prime_list(size):
+        for n, prime in enumerate(prime_list(size)):
             placed = False
-            if sslots and c.int(0, 2) > 0:   # try spatial 2 times out of 3
-                i, ax = c.choice(sslots)
+            fits = [sl for sl in sslots if sl[0] == prefer
+                    and math.prod(spatial[sl].values()) * prime <= arch.levels[prefer].fanout.axis_size(sl[1])]
+            if d == force and n == 0 and fits:
+                i, ax = c.choice(fits)
+                spatial[(i, ax)][d] = spatial[(i, ax)].get(d, 1) * prime
+                placed = True
+            elif sslots and c.int(0, 2) > 0:   # try spatial 2 times out of 3
+                mine = [sl for sl in sslots if sl[0] == prefer]
+                i, ax = c.choice(mine if mine and c.int(0, 3) > 0 else sslots)
                 fan = arch.levels[i].fanout
                 used = math.prod(spatial[(i, ax)].values())
                 ok = used * prime <= fan.axis_size(ax)
@@ -208,6 +246,24 @@ def gen_case(c: Chooser, family: str, budget: int = MAX_MACS):
     arch = gen_arch(c)
     mapping = gen_mapping(c, problem, arch)
     return problem, arch, mapping
+
+
+def gen_mesh_case(c: Chooser, family: str, budget: int = MAX_MACS):
+    """A mesh case; 1 time in 3 (when the mesh reduces) a reduction dim of the layer
+    (C, R, S, gemm's K, eltwise's E) is partitioned across the mesh: input partitioning,
+    whose partial sums are reduced across nodes."""
+    problem = gen_problem(c, family, budget)
+    arch = gen_mesh_arch(c)
+    mesh = next(j for j, lv in enumerate(arch.levels) if lv.fanout is not None and lv.fanout.mesh)
+    psum = [d for d in problem.dims if d not in problem.tensor("O").dims and problem.size[d] > 1]
+    force = c.choice(psum) if psum and arch.levels[mesh].fanout.reduction and c.int(0, 2) == 0 else None
+    return problem, arch, gen_mapping(c, problem, arch, prefer=mesh, force=force)
+
+
+@st.composite
+def mesh_cases(draw, family: str, budget: int = MAX_MACS):
+    """(problem, arch, mapping) on a mesh architecture (gen_mesh_arch)."""
+    return gen_mesh_case(DrawChooser(draw), family, budget)
 
 
 @st.composite

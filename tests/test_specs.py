@@ -45,6 +45,7 @@ def _arch_obj(capacity, word_bits=16) -> dict:
 
 
 EXAMPLE_KINDS = {"conv-small.yaml": "workload", "conv-small-mapping-eyeriss.yaml": "mapping",
+                 "conv-small-mapping-nnd-4x4.yaml": "mapping",
                  "conv-small-solve.yaml": "solve", "alexnet-eyeriss.yaml": "solve",
                  "maestro-like.yaml": "architecture", "maestro-bound.yaml": "solve"}
 EXAMPLE_KINDS |= {f"suite-{m}.yaml": "solve" for m in ("alexnet", "vgg16", "googlenet", "mobilenet_v1", "lstm_m",
@@ -246,8 +247,10 @@ def test_docs_examples_load():
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs/specs.md").read_text(), re.DOTALL)
     docs = [yaml.load(b, Loader=StrictLoader) for b in blocks]
     kinds = [next(k for k in ("architecture", "workload", "mapping", "solve") if k in d) for d in docs]
-    assert kinds == ["architecture", "workload", "mapping", "solve"]  # solve: tests/test_solve_cli.py
+    assert kinds == ["architecture", "architecture", "workload", "mapping", "solve"]  # solve: test_solve_cli.py
     assert arch_from_obj(docs[0]).pes == 168
+    mesh = arch_from_obj(docs.pop(1))  # the multi-node example: 4x4 nodes of 16x16 PEs
+    assert mesh.pes == 4096 and mesh.levels[-1].fanout.mesh and mesh.levels[-1].memory.placement == "corners"
     assert len(workload_from_obj(docs[1]).layers) == 5
     problem, arch, _ = _example()
     assert evaluate(problem, arch, mapping_from_obj(docs[2], problem, arch)).valid

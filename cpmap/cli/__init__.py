@@ -42,6 +42,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch)
     workload = load_workload(args.workload)
     layer, mapping = load_mapping_for(args.mapping, workload, arch, args.layer)
+    if args.compat is not None and arch.beyond_flat:
+        _error(f"{args.arch}: --compat {args.compat} counts as timeloop-model does, which has no mesh hops or "
+               "static energy; evaluate without --compat")
+        return EXIT_ERROR
     result = evaluate(layer.problem, arch, mapping, compat=args.compat)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -140,10 +144,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ..network.compare import Budgets, parse_methods, run_compare, with_workers
     from ..report.compare import compare_json, format_table, write_compare_report
 
+    from ..solve.layer import refuse_unmodelled
+
     methods = parse_methods(args.methods)
     overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
                  "work_limit": args.work_limit, "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
+    if "cpsat" in methods:
+        refuse_unmodelled(plan.arch)
     if plan.objective == "pareto":
         raise CpmapError("compare: objective pareto is for cpmap solve; compare energy, delay or edp")
     budget = args.budget if args.budget is not None else plan.time_limit

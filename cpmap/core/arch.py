@@ -3,7 +3,9 @@
 A :class:`Fanout` attached to level ``i`` replicates level ``i - 1`` (and everything
 below it) across named spatial axes; the PE array is the fanout of the global buffer,
 a node array the fanout of DRAM.  All energies are pJ per word; bandwidths are words
-per cycle per instance; capacities are words per instance.
+per cycle per instance; capacities are words per instance.  A fanout may be a 2D mesh
+(``topology="mesh"``: axes are its rows then its columns) whose level says where memory
+attaches (:class:`MeshMemory`); hops are priced by :mod:`cpmap.cost.noc`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from dataclasses import dataclass
 
 from .problem import TENSORS
 
+TOPOLOGIES = ("flat", "mesh")
+MAX_MESH_NODES = 1024
+"""Nodes of one mesh fanout at most (32 x 32; nn_dataflow's arrays are 16 x 16 and below):
+hop counting serves every group from every channel, quadratic in the nodes with per-node
+memory."""
+PLACEMENTS = ("corners", "per_node", "channels")
+
 
 @dataclass(frozen=True)
 class Fanout:
@@ -21,7 +30,9 @@ class Fanout:
     ``energy_pj`` is charged per word delivered to (or sent up from) each child.
     ``multicast``: one parent read serves every child that needs the same tile at the
     same time.  ``reduction``: partial sums of children that share an output tile are
-    added in the network before one update reaches the parent.
+    added in the network before one update reaches the parent.  ``topology="mesh"``: the
+    children are nodes of a 2D mesh, ``axes`` = (rows, columns), and every word is also
+    charged ``hop_energy_pj`` per link it crosses (docs/cost-model.md, section 10).
     """
 
     name: str
@@ -29,6 +40,8 @@ class Fanout:
     multicast: bool = True
     reduction: bool = True
     energy_pj: float = 0.0
+    topology: str = "flat"
+    hop_energy_pj: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.axes:
@@ -37,6 +50,28 @@ class Fanout:
             raise ValueError(f"fanout {self.name} axis sizes must be >= 1")
         if len({a for a, _ in self.axes}) != len(self.axes):
             raise ValueError(f"fanout {self.name} has duplicate axis names")
+        if self.topology not in TOPOLOGIES:
+            raise ValueError(f"fanout {self.name}: topology must be one of {', '.join(TOPOLOGIES)}, "
+                             f"got {self.topology!r}")
+        if self.mesh and len(self.axes) != 2:
+            raise ValueError(f"fanout {self.name}: a mesh has exactly two axes (rows, then columns), "
+                             f"got {len(self.axes)}")
+        if self.mesh and self.size > MAX_MESH_NODES:
+            raise ValueError(f"fanout {self.name}: a mesh has at most {MAX_MESH_NODES:,} nodes, got "
+                             f"{self.axes[0][1]:,} x {self.axes[1][1]:,}")
+        if not self.mesh and self.hop_energy_pj != 0:
+            raise ValueError(f"fanout {self.name}: hop_energy_pj needs topology mesh")
+        if self.hop_energy_pj < 0:
+            raise ValueError(f"fanout {self.name}: hop_energy_pj must be >= 0")
+
+    @property
+    def mesh(self) -> bool:
+        return self.topology == "mesh"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of a mesh."""
+        return self.axes[0][1], self.axes[1][1]
 
     @property
     def size(self) -> int:
@@ -47,11 +82,45 @@ class Fanout:
 
 
 @dataclass(frozen=True)
+class MeshMemory:
+    """Where the memory of a level with a mesh fanout attaches to the mesh.
+
+    ``placement``: ``corners`` (nn_dataflow's 2D memory: one channel at each corner
+    node), ``per_node`` (a vault above every node: 0 hops) or ``channels`` (the
+    (row, column) coordinates in ``channels``).  ``bandwidth``: words per cycle per
+    channel, both directions together (None: unlimited)."""
+
+    placement: str
+    channels: tuple[tuple[int, int], ...] = ()
+    bandwidth: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"memory must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
+        if (self.placement == "channels") != bool(self.channels):
+            raise ValueError("explicit channel coordinates go with placement 'channels' only")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError(f"channel coordinates must be distinct, got {list(self.channels)}")
+        if self.bandwidth is not None and self.bandwidth <= 0:
+            raise ValueError("channel_bandwidth must be > 0 words per cycle")
+
+    def coordinates(self, rows: int, cols: int) -> tuple[tuple[int, int], ...]:
+        """The channels' (row, column) on a rows x cols mesh, in tie-break order."""
+        if self.placement == "per_node":
+            return tuple((r, c) for r in range(rows) for c in range(cols))
+        if self.placement == "corners":
+            corners = ((0, 0), (0, cols - 1), (rows - 1, 0), (rows - 1, cols - 1))
+            return tuple(dict.fromkeys(corners))  # a 1-row mesh has 2 distinct corners
+        return self.channels
+
+
+@dataclass(frozen=True)
 class Level:
     """One storage level.  ``capacity`` is shared by the tensors kept here (words per
     instance); ``partitions`` instead gives each tensor its own capacity.  Both None means
     unbounded (only the outermost level).  ``keeps`` lists the tensors the level may keep;
-    the others must bypass it.  ``fanout`` is the spatial array below this level."""
+    the others must bypass it.  ``fanout`` is the spatial array below this level;
+    ``memory`` says where this level attaches to it when it is a mesh."""
 
     name: str
     keeps: frozenset[str]
@@ -62,8 +131,10 @@ class Level:
     read_bandwidth: float | None = None
     write_bandwidth: float | None = None
     fanout: Fanout | None = None
+    memory: MeshMemory | None = None
 
     def __post_init__(self) -> None:
+        self._check_memory()
         if not self.keeps <= set(TENSORS):
             raise ValueError(f"level {self.name}: unknown tensors in keeps {sorted(self.keeps)}")
         if self.capacity is not None and self.partitions is not None:
@@ -83,6 +154,20 @@ class Level:
             if bw is not None and bw <= 0:
                 raise ValueError(f"level {self.name}: bandwidth must be > 0")
 
+    def _check_memory(self) -> None:
+        mesh = self.fanout is not None and self.fanout.mesh
+        if mesh and self.memory is None:
+            raise ValueError(f"level {self.name}: a mesh fanout needs memory (corners, per_node or "
+                             "channel coordinates)")
+        if not mesh and self.memory is not None:
+            raise ValueError(f"level {self.name}: memory needs a fanout with topology mesh")
+        if mesh and self.memory.placement == "channels":
+            rows, cols = self.fanout.shape
+            bad = [rc for rc in self.memory.channels if not (0 <= rc[0] < rows and 0 <= rc[1] < cols)]
+            if bad:
+                raise ValueError(f"level {self.name}: channel {list(bad[0])} is outside the "
+                                 f"{rows}x{cols} mesh (rows 0..{rows - 1}, columns 0..{cols - 1})")
+
     @property
     def unbounded(self) -> bool:
         return self.capacity is None and self.partitions is None
@@ -100,8 +185,12 @@ class Arch:
     word_bits: int
     mac_pj: float
     levels: tuple[Level, ...]
+    static_pj_per_cycle: float = 0.0
+    """Static energy of the whole chip per cycle: energy = dynamic + static x cycles."""
 
     def __post_init__(self) -> None:
+        if self.static_pj_per_cycle < 0:
+            raise ValueError("static_energy_pj_per_cycle must be >= 0")
         if self.word_bits < 1:
             raise ValueError(f"word_bits must be >= 1, got {self.word_bits}")
         if len(self.levels) < 2:
@@ -129,6 +218,12 @@ class Arch:
 
     def level_index(self, name: str) -> int:
         return self.level_names.index(name)
+
+    @property
+    def beyond_flat(self) -> bool:
+        """Prices the flat network model does not have: mesh hops or static energy."""
+        return self.static_pj_per_cycle > 0 or any(lv.fanout is not None and lv.fanout.mesh
+                                                   for lv in self.levels)
 
     @property
     def pes(self) -> int:

@@ -96,6 +96,9 @@ class BatchEvaluator:
         if problem.macs >= MACS_LIMIT:
             raise ValueError(f"batch evaluation: {problem.name} has {problem.macs:,} MACs, at or over the "
                              f"exact-count limit {MACS_LIMIT:,}; use the scalar evaluator")
+        if arch.beyond_flat:
+            raise ValueError(f"batch evaluation: {arch.name} has mesh hops or static energy, which the batch "
+                             "path does not price yet; use the scalar evaluator")
         self.problem, self.arch = problem, arch
         slots = slots_of(arch)
         L, D = len(arch.levels), len(problem.dims)

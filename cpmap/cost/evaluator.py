@@ -9,13 +9,14 @@ Searchers call this in tight loops, so per-(problem, arch) constants are compute
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..core.arch import Arch
 from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import TENSORS, Problem, window_extent
+from .noc import HopTally, mesh_plan
 
 COMPAT = ("timeloop",)
 """Counting modes besides cpmap's own (docs/cost-model.md, "Timeloop-compatible counting")."""
@@ -47,8 +48,16 @@ class Result:
     compute_cycles: int
     utilization: float
     """Used PEs / PEs."""
+    noc: dict = field(default_factory=dict)
+    """{mesh fanout: {'nodes_used', 'hops': {tensor: word-hops}, 'energy_pj',
+    'channel_words': words through each channel, all instances}}; empty without a mesh."""
+    static_pj: float = 0.0
+    """Static energy, architecture's pJ per cycle x cycles (included in energy_pj)."""
 
     def to_json(self) -> dict:
+        extra = {"noc": self.noc} if self.noc else {}
+        if self.static_pj:
+            extra["static_pj"] = self.static_pj
         return {
             "valid": self.valid,
             "errors": list(self.errors),
@@ -61,7 +70,7 @@ class Result:
             "cycles": self.cycles,
             "compute_cycles": self.compute_cycles,
             "utilization": self.utilization,
-        }
+        } | extra
 
 
 class _Nest:
@@ -83,6 +92,10 @@ class Evaluator:
         if compat is not None and compat not in COMPAT:
             raise ValueError(f"unknown compat mode {compat!r}; expected one of {', '.join(COMPAT)}")
         self.problem, self.arch, self.compat = problem, arch, compat
+        self.meshes = [j for j, lv in enumerate(arch.levels) if lv.fanout is not None and lv.fanout.mesh]
+        if compat is not None and arch.beyond_flat:
+            raise ValueError(f"compat mode {compat} has no mesh hops or static energy; evaluate without it")
+        self.tensor_dims = tuple((t.name, frozenset(t.dims)) for t in problem.tensors)
         self.readback_to_all = compat == "timeloop"
         if compat == "timeloop":
             self.tile_words = self._bounding_box_words
@@ -129,11 +142,14 @@ class Evaluator:
         reads = [dict.fromkeys(self.tensors, 0) for _ in range(self.nlev)]
         writes = [dict.fromkeys(self.tensors, 0) for _ in range(self.nlev)]
         net = [0] * self.nlev  # words crossing the fanout of level j
+        levels = self.arch.levels
+        tally = HopTally({j: mesh_plan(levels[j].fanout, levels[j].memory, mapping.levels[j].spatial,
+                                       self.tensor_dims) for j in self.meshes}) if self.meshes else None
         for t in self.tensors:
             keepers = [i for i in range(self.nlev) if t in nest.keeps[i]]
             if keepers and keepers[-1] == self.nlev - 1:  # else reported by _validate
-                self._count_tensor(t, keepers, nest, reads, writes, net)
-        return self._result(nest, reads, writes, net, errors)
+                self._count_tensor(t, keepers, nest, reads, writes, net, tally)
+        return self._result(nest, reads, writes, net, errors, tally)
 
     def _nest(self, mapping: Mapping) -> _Nest:
         """The loops of ``mapping`` in index form and what follows from them alone: tile
@@ -167,9 +183,10 @@ class Evaluator:
         compute_cycles = math.prod(f for loops in temporal for _, f in loops)
         return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles)
 
-    def _count_tensor(self, t: str, keepers: list[int], nest: _Nest, reads, writes, net) -> None:
+    def _count_tensor(self, t: str, keepers: list[int], nest: _Nest, reads, writes, net, tally) -> None:
         """Add tensor ``t``'s fills, read-backs, write-backs, MAC accesses and network words
-        (docs/cost-model.md section 3) to the counts, in place."""
+        (docs/cost-model.md section 3) to the counts, in place; with a mesh, their hops
+        (section 10) to ``tally``."""
         L, used, tiles, temporal = self.nlev, nest.used, nest.tiles, nest.temporal
         r = self.rel[t]
         share = nest.irr if t == "O" else nest.mcast
@@ -195,12 +212,17 @@ class Evaluator:
             below = 1
             for j in between:
                 net[j] += sent // below + (back * g // below if to_all else back)
+                if tally is not None:
+                    tally.add(j, t, "reduce" if t == "O" else "fill", sent // below)
+                    tally.add(j, t, "readback", back)
                 below *= share[j][t]
         # MAC accesses at the innermost keeper k
         k = keepers[0]
         below = 1
         for j in range(1, k + 1):
             net[j] += self.macs // below
+            if tally is not None:
+                tally.add(j, t, "reduce" if t == "O" else "fill", self.macs // below)
             below *= share[j][t]
         if t == "O":
             updates = self.macs // below
@@ -214,7 +236,7 @@ class Evaluator:
         else:
             reads[k][t] += self.macs // below
 
-    def _result(self, nest: _Nest, reads, writes, net, errors: list[str]) -> Result:
+    def _result(self, nest: _Nest, reads, writes, net, errors: list[str], tally) -> Result:
         """Energy (pJ), cycles and the report structures from the counts."""
         arch, tensors, used = self.arch, self.tensors, nest.used
         breakdown: dict = {}
@@ -237,11 +259,28 @@ class Evaluator:
         breakdown["mac"] = mac_pj
         breakdown["network"] = network_pj
         total += mac_pj + sum(network_pj.values())
+        noc: dict = {}
+        for j, hops in (tally.hops.items() if tally is not None else ()):
+            fan, memory = arch.levels[j].fanout, arch.levels[j].memory
+            pj = sum(hops.values()) * fan.hop_energy_pj
+            noc[fan.name] = {"nodes_used": tally.plans[j].nodes_used, "energy_pj": pj,
+                             "hops": {t: hops.get(t, 0) for t in tensors},
+                             "channel_words": list(tally.load[j])}
+            total += pj
+            if memory.bandwidth is not None:
+                cycles = max(cycles, math.ceil(max(tally.load[j]) / used[j] / memory.bandwidth))
+        if noc:
+            breakdown["noc"] = {fan: v["energy_pj"] for fan, v in noc.items()}
+        static_pj = arch.static_pj_per_cycle * cycles
+        if static_pj:
+            breakdown["static"] = static_pj
+            total += static_pj
         return Result(
             valid=not errors, errors=tuple(errors), macs=self.macs, energy_pj=total,
             energy_breakdown=breakdown, accesses=accesses, network_words=network_words,
             tiles={lv.name: nest.tiles[i] for i, lv in enumerate(arch.levels)},
             cycles=cycles, compute_cycles=nest.compute_cycles, utilization=used[0] / arch.pes,
+            noc=noc, static_pj=static_pj,
         )
 
     @staticmethod

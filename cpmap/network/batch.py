@@ -27,7 +27,7 @@ from ..core.arch import Arch
 from ..core.options import SolveOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
-from ..solve.layer import LayerSolution, solve_layer
+from ..solve.layer import LayerSolution, refuse_unmodelled, solve_layer
 from ..spec.solve import SolvePlan
 from .cache import PROVEN, Cache, problem_key
 from .pool import SolveFn, available_cores, solve_in_worker, solve_inline, terminate, worker_init
@@ -106,6 +106,8 @@ def run_batch(plan: SolvePlan, *, jobs: int | None = None, cache: Cache | None =
     pool), where Ctrl-C during a CP-SAT search only cuts that search short.  The default
     is a process pool even for one job: the parent never runs CP-SAT, so Ctrl-C reliably
     reaches it."""
+    if solve is None:
+        refuse_unmodelled(plan.arch)
     start = time.perf_counter()
     arch = plan.arch
     cores = available_cores()

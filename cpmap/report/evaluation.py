@@ -19,6 +19,8 @@ def format_result(result, problem: Problem | None = None, arch: Arch | None = No
     out += ["", *_access_section(result, levels, tensors)]
     if result.network_words:
         out += ["", *_network_section(result)]
+    if getattr(result, "noc", None):
+        out += ["", *_noc_section(result, tensors)]
     if result.errors:
         out += ["", f"Invalid mapping ({len(result.errors)} error(s)):"]
         out += [f"  - {e}" for e in result.errors]
@@ -43,12 +45,19 @@ def _summary(result, problem: Problem | None, arch: Arch | None) -> list[str]:
     status = "valid" if result.valid else "INVALID"
     per_mac = result.energy_pj / result.macs if result.macs else 0.0
     pes = f" of {arch.pes:,} PEs" if arch is not None else ""
+    nodes = []
+    for fan, noc in (getattr(result, "noc", None) or {}).items():
+        size = next((lv.fanout.size for lv in arch.levels if lv.fanout is not None and lv.fanout.name == fan),
+                    None) if arch is not None else None
+        nodes.append(f"  nodes used   {noc['nodes_used']:,}" + (f" of {size:,}" if size else "") + f" ({fan})")
+    static = [f"  static       {fmt_pj(result.static_pj)} pJ"] if getattr(result, "static_pj", 0) else []
     return [
         f"{what}{where}: {status}",
         f"  MACs         {fmt_count(result.macs)}",
         f"  energy       {fmt_pj(result.energy_pj)} pJ ({per_mac:,.3f} pJ/MAC)",
         f"  cycles       {fmt_count(result.cycles)} (compute {fmt_count(result.compute_cycles)})",
         f"  utilization  {result.utilization:.1%}{pes}",
+        *nodes, *static,
     ]
 
 
@@ -66,6 +75,10 @@ def _energy_section(result, levels: list[str], tensors: list[str]) -> list[str]:
     blank = [""] * len(tensors)
     for fan, pj in bd.get("network", {}).items():
         rows.append(row(f"network {fan}", blank, pj))
+    for fan, pj in bd.get("noc", {}).items():
+        rows.append(row(f"hops {fan}", blank, pj))
+    if "static" in bd:
+        rows.append(row("static", blank, bd["static"]))
     rows.append(row("MAC", blank, bd.get("mac", 0.0)))
     rows.append(row("total", blank, result.energy_pj))
     return ["Energy (pJ)", *table(["", *tensors, "total", "share"], rows)]
@@ -87,3 +100,22 @@ def _network_section(result) -> list[str]:
     net_pj = result.energy_breakdown.get("network", {})
     rows = [[fan, fmt_count(n), fmt_pj(net_pj.get(fan, 0.0))] for fan, n in result.network_words.items()]
     return ["Network (words per child)", *table(["", "words", "pJ"], rows)]
+
+
+def _noc_section(result, tensors: list[str]) -> list[str]:
+    """Word-hops per tensor on each mesh fanout, and the words through each channel."""
+    rows = []
+    for fan, noc in result.noc.items():
+        hops = noc["hops"]
+        rows.append([fan, fmt_count(noc["nodes_used"]), *(fmt_count(hops.get(t, 0)) for t in tensors),
+                     fmt_count(sum(hops.values())), fmt_pj(noc["energy_pj"]), _channels(noc["channel_words"])])
+    header = ["", "nodes used", *(f"{t} hops" for t in tensors), "word-hops", "pJ", "words per channel"]
+    return ["Mesh NoC (word-hops: words x links crossed, all instances)", *table(header, rows)]
+
+
+def _channels(words: list[int]) -> str:
+    """Words per channel in channel order; the busiest and the count when there are many
+    (per-node memory on a large mesh; every channel is in the JSON)."""
+    if len(words) <= 16:
+        return " ".join(fmt_count(w) for w in words)
+    return f"max {fmt_count(max(words))} (channel {words.index(max(words))} of {len(words)})"

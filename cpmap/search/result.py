@@ -67,8 +67,10 @@ class Tracker:
             raise SearchError(f"{method}: the budget must be > 0 seconds, got {budget!r}")
         self.method, self.space, self.objective = method, space, objective
         self.evaluator = Evaluator(space.problem, space.arch)
-        # the batch path counts in int64 and float64, exact below MACS_LIMIT (cost/batch.py)
-        self.batch = BatchEvaluator(space.problem, space.arch) if space.problem.macs < MACS_LIMIT else None
+        # the batch path counts in int64 and float64, exact below MACS_LIMIT (cost/batch.py);
+        # it does not price mesh hops or static energy yet: those archs use the evaluator alone
+        batchable = space.problem.macs < MACS_LIMIT and not space.arch.beyond_flat
+        self.batch = BatchEvaluator(space.problem, space.arch) if batchable else None
         self.arrays = GenomeArrays(space)
         self.deadline = None if budget is None else time.perf_counter() + budget
         self.t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from ortools.sat.python import cp_model
 
 from ..core.arch import Arch
 from ..core.constraints import ResolvedConstraints, dataflow_conflict
+from ..core.errors import CpmapError
 from ..core.mapping import LevelMapping, Mapping
 from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
@@ -230,6 +231,20 @@ def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: 
     return solver, progress, st, interrupted, stop_reason(solver, st, interrupted, work), budget.spent(solver)
 
 
+def refuse_unmodelled(arch: Arch) -> None:
+    """Raise :class:`CpmapError` (one line, the field) when ``arch`` has a cost the CP-SAT
+    model does not price yet: mesh hops and static energy (docs/cost-model.md section
+    10).  Solving without them would report a bound that is not the evaluator's."""
+    for i, lv in enumerate(arch.levels):
+        if lv.fanout is not None and lv.fanout.mesh:
+            raise CpmapError(f"{arch.name}: architecture.levels[{i}].fanout.topology: the CP-SAT solver does "
+                             f"not model mesh NoC hops yet (fanout {lv.fanout.name}); use cpmap evaluate, or "
+                             "cpmap compare --methods random,ga,anneal")
+    if arch.static_pj_per_cycle:
+        raise CpmapError(f"{arch.name}: architecture.static_energy_pj_per_cycle: the CP-SAT solver does not "
+                         "model static energy yet; use cpmap evaluate, or cpmap compare --methods random,ga,anneal")
+
+
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
                 on_solution=None, max_compute_cycles: int | None = None, should_stop=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
@@ -243,7 +258,9 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`).  ``should_stop()``, when
     given, is asked at every solution: once it is true the solve ends like an interrupted
     one, with the best mapping so far (how a batch worker passes on a Ctrl-C that arrived
-    while the model was being built)."""
+    while the model was being built).  Raises :class:`CpmapError` for an architecture
+    with costs the model does not price yet (:func:`refuse_unmodelled`)."""
+    refuse_unmodelled(arch)
     start = time.perf_counter()
     options = options or SolveOptions()
     budget = Budget.start(options, start)

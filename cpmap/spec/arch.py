@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.arch import Arch, Fanout, Level
+from ..core.arch import PLACEMENTS, TOPOLOGIES, Arch, Fanout, Level, MeshMemory
 from ..core.problem import TENSORS
 from .fields import (
     SIZE_HELP,
@@ -12,9 +12,11 @@ from .fields import (
     at,
     boolean,
     check_keys,
+    choice,
     energy_pj,
     expect,
     from_core,
+    is_int,
     mapping_of,
     name_str,
     opt,
@@ -28,10 +30,11 @@ from .fields import (
 )
 from .loader import read_yaml
 
-_ARCH_KEYS = ("name", "word_bits", "mac_energy_pj", "levels")
+_ARCH_KEYS = ("name", "word_bits", "mac_energy_pj", "static_energy_pj_per_cycle", "levels")
 _LEVEL_KEYS = ("name", "capacity", "partitions", "keeps", "read_energy_pj", "write_energy_pj",
-               "read_bandwidth", "write_bandwidth", "fanout")
-_FANOUT_KEYS = ("name", "axes", "multicast", "reduction", "energy_pj_per_word")
+               "read_bandwidth", "write_bandwidth", "fanout", "memory", "channel_bandwidth")
+_FANOUT_KEYS = ("name", "axes", "multicast", "reduction", "energy_pj_per_word", "topology", "hop_energy_pj")
+_MEMORY_HELP = "corners, per_node or a list of [row, column] channel coordinates"
 
 
 def load_arch(path: str) -> Arch:
@@ -52,7 +55,8 @@ def _arch(obj: Any) -> Arch:
     _check_innermost_first(raw)
     levels = tuple(_level(lv, f"architecture.levels[{i}]", word_bits, outermost=i == len(raw) - 1)
                    for i, lv in enumerate(raw))
-    return from_core("architecture.levels", Arch, name, word_bits, mac_pj, levels)
+    static = opt(body, "static_energy_pj_per_cycle", energy_pj, "architecture", 0.0)
+    return from_core("architecture.levels", Arch, name, word_bits, mac_pj, levels, static_pj_per_cycle=static)
 
 
 def _level_list(v: Any, path: str) -> list:
@@ -84,13 +88,50 @@ def _level(obj: Any, path: str, word_bits: int, outermost: bool) -> Level:
         raise Invalid(at(path, "partitions"), f"expected one partition per kept tensor "
                        f"({', '.join(t for t in TENSORS if t in keeps)}), got {', '.join(t for t, _ in partitions)}")
     fanout = opt(body, "fanout", _fanout, path)
+    memory = _memory(body, path, fanout)
     return from_core(path, Level, name, keeps,
                  read_pj=req(body, "read_energy_pj", energy_pj, path),
                  write_pj=req(body, "write_energy_pj", energy_pj, path),
                  capacity=capacity, partitions=partitions,
                  read_bandwidth=opt(body, "read_bandwidth", pos_number, path),
                  write_bandwidth=opt(body, "write_bandwidth", pos_number, path),
-                 fanout=fanout)
+                 fanout=fanout, memory=memory)
+
+
+def _memory(body: dict, path: str, fanout: Fanout | None) -> MeshMemory | None:
+    """``memory`` and ``channel_bandwidth``: only on a level whose fanout is a mesh, and
+    required there (hops depend on it: no silent default)."""
+    mesh = fanout is not None and fanout.mesh
+    for key in ("memory", "channel_bandwidth"):
+        if key in body and not mesh:
+            raise Invalid(at(path, key), "expected only on a level whose fanout has topology: mesh")
+    if not mesh:
+        return None
+    raw = req(body, "memory", _placement, path)
+    rows, cols = fanout.shape
+    for k, (r, c) in enumerate(raw if isinstance(raw, tuple) else ()):
+        if not (r < rows and c < cols):
+            raise Invalid(f"{at(path, 'memory')}[{k}]", f"expected a node of the {rows}x{cols} mesh "
+                          f"(row 0..{rows - 1}, column 0..{cols - 1}), got [{r}, {c}]")
+    bandwidth = opt(body, "channel_bandwidth", pos_number, path)
+    if isinstance(raw, tuple):
+        return from_core(at(path, "memory"), MeshMemory, "channels", raw, bandwidth)
+    return from_core(at(path, "memory"), MeshMemory, raw, (), bandwidth)
+
+
+def _placement(v: Any, path: str) -> str | tuple[tuple[int, int], ...]:
+    if isinstance(v, str):
+        return choice(tuple(p for p in PLACEMENTS if p != "channels"))(v, path)
+    if not isinstance(v, list) or not v:
+        raise expect(_MEMORY_HELP)(v, path)
+    out: dict[tuple[int, int], None] = {}  # ordered, and a set: a hostile file may list 50,000
+    for k, rc in enumerate(v):
+        if not (isinstance(rc, list) and len(rc) == 2 and all(is_int(x) and x >= 0 for x in rc)):
+            raise expect("a channel coordinate [row, column] of integers >= 0")(rc, f"{path}[{k}]")
+        if tuple(rc) in out:
+            raise Invalid(f"{path}[{k}]", f"expected each channel once, got {rc} twice")
+        out[tuple(rc)] = None
+    return tuple(out)
 
 
 def _check_bounds(body: dict, path: str, outermost: bool) -> None:
@@ -111,10 +152,19 @@ def _fanout(obj: Any, path: str) -> Fanout:
     axes = req(body, "axes", mapping_of(pos_int, "a mapping axis -> size like {Y: 12, X: 14}"), path)
     if not axes:
         raise Invalid(at(path, "axes"), "expected at least one axis like {Y: 12, X: 14}")
+    topology = opt(body, "topology", choice(TOPOLOGIES), path, "flat")
+    if topology == "mesh" and len(axes) != 2:
+        raise Invalid(at(path, "axes"), f"expected two axes for a mesh, rows then columns, like "
+                      f"{{NY: 4, NX: 4}}, got {len(axes)}")
+    if topology == "mesh" and "hop_energy_pj" not in body:
+        raise Invalid(at(path, "hop_energy_pj"), "missing required field for a mesh (pJ per word per hop)")
+    if topology != "mesh" and "hop_energy_pj" in body:
+        raise Invalid(at(path, "hop_energy_pj"), "expected only with topology: mesh")
     return from_core(path, Fanout, req(body, "name", name_str, path), axes,
                  multicast=opt(body, "multicast", boolean, path, True),
                  reduction=opt(body, "reduction", boolean, path, True),
-                 energy_pj=opt(body, "energy_pj_per_word", energy_pj, path, 0.0))
+                 energy_pj=opt(body, "energy_pj_per_word", energy_pj, path, 0.0),
+                 topology=topology, hop_energy_pj=opt(body, "hop_energy_pj", energy_pj, path, 0.0))
 
 
 
@@ -137,6 +187,15 @@ def arch_to_obj(arch: Arch) -> dict:
             f = lv.fanout
             out["fanout"] = {"name": f.name, "axes": dict(f.axes), "multicast": f.multicast,
                              "reduction": f.reduction, "energy_pj_per_word": f.energy_pj}
+            if f.mesh:
+                out["fanout"] |= {"topology": "mesh", "hop_energy_pj": f.hop_energy_pj}
+        if lv.memory is not None:
+            m = lv.memory
+            out["memory"] = [list(rc) for rc in m.channels] if m.placement == "channels" else m.placement
+            if m.bandwidth is not None:
+                out["channel_bandwidth"] = m.bandwidth
         levels.append(out)
-    return {"architecture": {"name": arch.name, "word_bits": arch.word_bits, "mac_energy_pj": arch.mac_pj,
-                             "levels": levels}}
+    body = {"name": arch.name, "word_bits": arch.word_bits, "mac_energy_pj": arch.mac_pj}
+    if arch.static_pj_per_cycle:
+        body["static_energy_pj_per_cycle"] = arch.static_pj_per_cycle
+    return {"architecture": body | {"levels": levels}}
