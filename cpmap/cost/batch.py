@@ -96,6 +96,8 @@ class BatchEvaluator:
         if problem.macs >= MACS_LIMIT:
             raise ValueError(f"batch evaluation: {problem.name} has {problem.macs:,} MACs, at or over the "
                              f"exact-count limit {MACS_LIMIT:,}; use the scalar evaluator")
+        if problem.resident:  # docs/cost-model.md section 10 is the scalar evaluator's alone
+            raise ValueError(f"batch evaluation: {problem.name} has resident tensors; use the scalar evaluator")
         self.problem, self.arch = problem, arch
         slots = slots_of(arch)
         L, D = len(arch.levels), len(problem.dims)
