@@ -130,8 +130,7 @@ def _solve_problems(plan: SolvePlan, vs: list[Variant], jobs, cache, progress) -
     layers = tuple(Layer(_tag(p), p) for p in unique)
     wl = Workload(plan.workload.name, layers, plan.workload.inputs)
     sub = replace(plan, workload=wl, layers=layers)
-    prog = progress if progress is not None else Progress(len(layers), enabled=False)
-    batch = run_batch(sub, jobs=jobs, cache=cache, progress=prog)
+    batch = run_batch(sub, jobs=jobs, cache=cache, progress=Progress(len(layers), enabled=progress))
     return {p: o.solution for p, o in zip(unique, batch.outcomes)}, batch
 
 
@@ -147,9 +146,10 @@ def _candidate(v: Variant, sols: dict, objective: str) -> Candidate:
 
 
 def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None = None,
-                 cache: Cache | None = None, progress: Progress | None = None) -> PipelineResult:
+                 cache: Cache | None = None, progress: bool = False) -> PipelineResult:
     """Schedule ``plan``'s layers (see the module docstring).  The objective is the plan's
-    (energy or delay; EDP is not a sum over layers and is refused)."""
+    (energy or delay; EDP is not a sum over layers and is refused).  ``progress``: the batch
+    runner's progress line on stderr."""
     objective = plan.objective
     if objective not in ("energy", "delay"):
         raise CpmapError(f"pipeline: objective {objective!r} is not a sum over layers; use energy or delay")
