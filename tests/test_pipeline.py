@@ -207,3 +207,15 @@ def test_no_buffer_for_intermediates_is_a_clear_error():
     obj["architecture"]["levels"][0]["keeps"] = ["W", "I"]
     with pytest.raises(CpmapError, match="intermediates cannot stay on chip"):
         buffer_level(arch_from_obj(obj, "a.yaml"))
+
+
+def test_energy_delay_front_equals_brute_force(energy_run):
+    from cpmap.network.pipeline import energy_delay_front
+
+    cands = [c for c in energy_run.candidates if c.value is not None]
+    pts = {(sum(c.energy_pj for c in s), sum(c.cycles for c in s)) for s in _selections(cands)}
+    want = sorted((e, d) for e, d in pts if not any(e2 <= e and d2 <= d and (e2, d2) != (e, d) for e2, d2 in pts))
+    got = [(p.energy_pj, p.cycles) for p in energy_delay_front(energy_run)]
+    assert len(got) == len(want)
+    for (ge, gd), (we, wd) in zip(got, want):
+        assert gd == wd and ge == pytest.approx(we, rel=1e-12)

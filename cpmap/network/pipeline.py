@@ -20,7 +20,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from ..core.arch import Arch
 from ..core.errors import CpmapError
+from ..core.options import SolveOptions
 from ..core.pipeline import PipelineOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
@@ -181,3 +183,50 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
                           sum(c.cycles for c in chosen) if chosen else None, value,
                           bound,
                           base_e, base_c, batch)
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One energy-delay Pareto point over the candidates: the schedule and its totals."""
+
+    energy_pj: float
+    cycles: int
+    schedule: tuple[Candidate, ...]
+
+
+def energy_delay_front(result: PipelineResult, max_points: int = 50) -> list[FrontPoint]:
+    """The energy-delay Pareto front of the schedules made of ``result``'s solved candidates
+    (each layer's mapping as solved), least energy first, by the epsilon constraint: the
+    least energy under a delay cap, then the least delay at that energy (so the point is
+    not dominated), then the cap just below that delay (cycles are integers), until no
+    schedule is left or ``max_points`` are found."""
+    usable = [c for c in result.candidates if c.value is not None]
+    if not usable or not result.schedule:
+        return []
+    names = tuple(n for c in result.schedule for n in c.variant.layers)
+    covers = [c.variant.layers for c in usable]
+    energies = [c.energy_pj for c in usable]
+    cycles = [float(c.cycles) for c in usable]
+    points: list[FrontPoint] = []
+    cap = None
+    while len(points) < max_points:
+        least = solve_ilp(segment_ilp(names, covers, energies, cycles, cap))
+        if least is None:
+            break
+        e_cap = math.fsum(energies[v] for v in least)
+        fastest = solve_ilp(segment_ilp(names, covers, cycles, energies, e_cap * (1 + 1e-12) + 1e-9))
+        pick = tuple(usable[v] for v in fastest)
+        delay = sum(c.cycles for c in pick)
+        points.append(FrontPoint(math.fsum(c.energy_pj for c in pick), delay, pick))
+        cap = delay - 1
+    return points
+
+
+def pipeline_workload(workload: Workload, arch: Arch, pipeline: PipelineOptions,
+                      options: SolveOptions | None = None, *, jobs: int | None = None,
+                      cache: Cache | None = None) -> PipelineResult:
+    """Schedule every layer of ``workload`` on ``arch`` with ``pipeline`` (the Python form of
+    ``cpmap solve`` with a ``pipeline:``); ``options`` (default :class:`SolveOptions`) apply
+    to every layer solve."""
+    plan = SolvePlan.of(workload, arch, options or SolveOptions())
+    return run_pipeline(plan, pipeline, jobs=jobs, cache=cache)
