@@ -219,3 +219,22 @@ def test_energy_delay_front_equals_brute_force(energy_run):
     assert len(got) == len(want)
     for (ge, gd), (we, wd) in zip(got, want):
         assert gd == wd and ge == pytest.approx(we, rel=1e-12)
+
+
+def test_energy_delay_front_on_a_hand_made_trade_off():
+    # a and b alone: 10 pJ and 2 cycles each -> (20, 4); a+b in one group (12, 8); a+b in two
+    # groups (11, 20).  Every point is a trade-off: the front is all three, least energy first.
+    from cpmap.core.problem import fc
+    from cpmap.network.pipeline import Candidate, PipelineResult, energy_delay_front
+    from cpmap.network.segments import Variant
+
+    p = fc("x", K=1, C=1)
+
+    def cand(layers, groups, e, d):
+        return Candidate(Variant(layers, groups, (p,) * len(layers), None), (), e, d, e, 0.0, False)
+
+    cands = (cand(("a",), 1, 10.0, 2), cand(("b",), 1, 10.0, 2), cand(("a", "b"), 1, 12.0, 8),
+             cand(("a", "b"), 2, 11.0, 20))
+    r = PipelineResult(PipelineOptions("temporal"), "energy", cands, cands[2:3], 12.0, 8, 12.0, 0.0, 20.0, 4,
+                       None)
+    assert [(pt.energy_pj, pt.cycles) for pt in energy_delay_front(r)] == [(11.0, 20), (12.0, 8), (20.0, 4)]
