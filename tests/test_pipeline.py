@@ -77,8 +77,8 @@ def _selections(cands):
                 yield combo
 
 
-def brute_force_network(plan, groups=(1, 2)):
-    """(least energy, least delay) over every segmentation into SEGMENTS, every number of
+def brute_force_network(plan, allowed=SEGMENTS, groups=(1, 2)):
+    """(least energy, least delay) over every segmentation into ``allowed``, every number of
     batch groups per multi-layer segment and every mapping of every layer (exhaustive
     enumeration with the evaluator; no solver, no ILP)."""
     names = [lay.name for lay in plan.layers]
@@ -94,7 +94,7 @@ def brute_force_network(plan, groups=(1, 2)):
             res = ({"I": "GB"} if k > 0 else {}) | ({"O": "GB"} if k < len(seg) - 1 else {})
             p = with_resident(p, res)
             if p not in memo:
-                memo[p] = enumerated_optimum(p, TINY)
+                memo[p] = enumerated_optimum(p, plan.arch)
             e, c = memo[p]
             if e is None:
                 return None
@@ -110,7 +110,7 @@ def brute_force_network(plan, groups=(1, 2)):
                 cur = []
             cur.append(n)
         segs.append(tuple(cur))
-        if not all(s in SEGMENTS for s in segs):
+        if not all(s in allowed for s in segs):
             continue
         for gs in itertools.product(*[(1,) if len(s) == 1 else groups for s in segs]):
             costs = [cost(s, g) for s, g in zip(segs, gs)]
@@ -238,3 +238,28 @@ def test_energy_delay_front_on_a_hand_made_trade_off():
     r = PipelineResult(PipelineOptions("temporal"), "energy", cands, cands[2:3], 12.0, 8, 12.0, 0.0, 20.0, 4,
                        None)
     assert [(pt.energy_pj, pt.cycles) for pt in energy_delay_front(r)] == [(11.0, 20), (12.0, 8), (20.0, 4)]
+
+
+CHAIN = {"workload": {"name": "chain", "batch": 2, "inputs": ["x"], "layers": [
+    {"name": "f1", "type": "fc", "K": 4, "C": 2},
+    {"name": "f2", "type": "fc", "K": 4, "C": 4},
+    {"name": "f3", "type": "fc", "K": 2, "C": 4},
+    {"name": "e3", "type": "eltwise", "C": 2, "E": 1},
+]}}
+
+
+def test_chain_with_a_small_buffer_equals_brute_force(tmp_path):
+    # GB of 12 words: f2 with its input and output resident at batch 2 (8 + 8 words) cannot
+    # fit, so every 1-group segment through f2's both sides is INFEASIBLE (not a candidate,
+    # not in the bound); at batch share 1 it fits.  Every run of the chain is a segment.
+    arch = tiny_arch_yaml()
+    arch["architecture"]["levels"][1]["capacity"] = 12
+    plan = load_solve_spec(tiny_spec(tmp_path, arch=arch, workload=CHAIN, workers=1))
+    r = run_pipeline(plan, PipelineOptions("temporal", 4, None, (1, 2)), jobs=1)
+    infeasible = {(c.variant.layers, c.variant.groups) for c in r.candidates if c.infeasible}
+    assert infeasible == {(("f1", "f2", "f3"), 1), (("f1", "f2", "f3", "e3"), 1)}
+    names = ["f1", "f2", "f3", "e3"]
+    runs = {tuple(names[a:b]) for a in range(4) for b in range(a + 1, 5)}
+    best_e, _ = brute_force_network(plan, runs)
+    assert r.energy_pj == pytest.approx(best_e, rel=1e-12)
+    assert r.bound <= best_e * (1 + 1e-12)
