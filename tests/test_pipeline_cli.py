@@ -72,3 +72,15 @@ def test_solve_reports_segments_energy_bound_gap_and_gain(tmp_path, capsys):
     assert main(["solve", str(spec), "-q", "--jobs", "1"]) == 0
     out = capsys.readouterr().out
     assert "0 solved now" in out and "certified gap" in out and "less energy" in out
+
+
+def test_a_multi_node_arch_is_refused_with_the_reason(tmp_path, capsys):
+    from solvekit import TINY_ARCH
+
+    arch = {"architecture": {**TINY_ARCH["architecture"],
+                             "levels": [dict(lv) for lv in TINY_ARCH["architecture"]["levels"]]}}
+    arch["architecture"]["levels"][2]["fanout"] = {"name": "NODE", "axes": {"x": 2}, "energy_pj_per_word": 5}
+    spec = tiny_spec(tmp_path, arch=arch, pipeline={"mode": "temporal"})
+    assert main(["solve", str(spec), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no single-instance on-chip level" in err and "\n" not in err
