@@ -17,7 +17,9 @@ from cpmap.core.pipeline import PipelineOptions
 from cpmap.core.residency import with_resident
 from cpmap.network import pipeline as pipeline_mod
 from cpmap.network.pipeline import run_pipeline, segment_ilp, solve_ilp
-from cpmap.network.segments import buffer_level, segments, variants
+from cpmap.core.options import SolveOptions
+from cpmap.network.segments import buffer_level, resident_fits, segments, variants
+from cpmap.solve.layer import solve_layer
 from cpmap.spec.arch import arch_from_obj
 from cpmap.spec.solve import load_solve_spec
 
@@ -250,14 +252,20 @@ CHAIN = {"workload": {"name": "chain", "batch": 2, "inputs": ["x"], "layers": [
 
 def test_chain_with_a_small_buffer_equals_brute_force(tmp_path):
     # GB of 12 words: f2 with its input and output resident at batch 2 (8 + 8 words) cannot
-    # fit, so every 1-group segment through f2's both sides is INFEASIBLE (not a candidate,
-    # not in the bound); at batch share 1 it fits.  Every run of the chain is a segment.
+    # fit, so no 1-group segment has f2 inside (not listed, not in the bound); at batch
+    # share 1 it fits.  Every run of the chain is a segment.
     arch = tiny_arch_yaml()
     arch["architecture"]["levels"][1]["capacity"] = 12
     plan = load_solve_spec(tiny_spec(tmp_path, arch=arch, workload=CHAIN, workers=1))
     r = run_pipeline(plan, PipelineOptions("temporal", 4, None, (1, 2)), jobs=1)
-    infeasible = {(c.variant.layers, c.variant.groups) for c in r.candidates if c.infeasible}
-    assert infeasible == {(("f1", "f2", "f3"), 1), (("f1", "f2", "f3", "e3"), 1)}
+    listed = {(c.variant.layers, c.variant.groups) for c in r.candidates}
+    assert (("f1", "f2", "f3"), 1) not in listed and (("f1", "f2", "f3", "e3"), 1) not in listed
+    assert (("f1", "f2", "f3"), 2) in listed and (("f1", "f2"), 1) in listed
+    assert not any(c.infeasible for c in r.candidates)
+    # the filter is sound: the dropped layer problem is proven infeasible by its solve
+    f2 = with_resident(plan.layers[1].problem, {"I": "GB", "O": "GB"})
+    assert not resident_fits(f2, plan.arch)
+    assert solve_layer(f2, plan.arch, SolveOptions(time_limit=10, workers=1)).status == "INFEASIBLE"
     names = ["f1", "f2", "f3", "e3"]
     runs = {tuple(names[a:b]) for a in range(4) for b in range(a + 1, 5)}
     best_e, _ = brute_force_network(plan, runs)

@@ -12,8 +12,9 @@ can only *start* a segment, because its input tensor would be partly in DRAM.
 intermediate ``O`` of ``lk`` and the ``I`` of ``lk+1`` are resident in the buffer level
 (:func:`buffer_level`).  With ``g`` batch groups each layer is solved at batch ``N / g`` and
 the segment repeats ``g`` times: the resident data are one group's share, weights are read
-again for every group.  A variant whose resident data do not fit (an INFEASIBLE layer) is
-not a candidate.  Single-layer segments are layer-by-layer: no residency, one group.
+again for every group.  A variant whose resident data alone overflow the buffer is not
+listed (:func:`resident_fits`: no mapping could exist, so nothing is solved); one that
+proves INFEASIBLE in its layer solves is not a candidate either.  Single-layer segments are layer-by-layer: no residency, one group.
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def batch_share(problem: Problem, groups: int) -> Problem:
     return replace(problem, sizes=tuple(s // groups if d == "N" else s for d, s in zip(problem.dims, problem.sizes)))
 
 
+def resident_fits(problem: Problem, arch: Arch) -> bool:
+    """Whether the resident tensors alone fit their level (capacity, or each its partition).
+    When they do not, no mapping exists (every mapping's tiles include them whole), so the
+    variant is dropped without a solve; the layer solve would prove it INFEASIBLE."""
+    by_level: dict[str, int] = {}
+    for t, lv_name in problem.resident:
+        by_level[lv_name] = by_level.get(lv_name, 0) + problem.tensor_words(t)
+        lv = arch.levels[arch.level_index(lv_name)]
+        if lv.partitions is not None and problem.tensor_words(t) > lv.partition(t):
+            return False
+    return all(arch.levels[arch.level_index(n)].capacity is None
+               or w <= arch.levels[arch.level_index(n)].capacity for n, w in by_level.items())
+
+
 def _groups_fit(problems, groups: int) -> bool:
     return all("N" in p.size and p.size["N"] % groups == 0 for p in problems)
 
@@ -109,5 +124,6 @@ def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_group
             for k, lay in enumerate(lays):
                 res = ({"I": buf} if k > 0 else {}) | ({"O": buf} if k < len(lays) - 1 else {})
                 probs.append(with_resident(batch_share(lay.problem, g), res))
-            out.append(Variant(names, g, tuple(probs), buf))
+            if all(resident_fits(p, arch) for p in probs):
+                out.append(Variant(names, g, tuple(probs), buf))
     return out
