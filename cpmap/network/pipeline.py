@@ -178,11 +178,10 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     order = {n: k for k, n in enumerate(names)}
     chosen.sort(key=lambda c: order[c.variant.layers[0]])
     value = math.fsum(c.value for c in chosen) if chosen else None
-    return PipelineResult(options, objective, cands, tuple(chosen),
-                          math.fsum(c.energy_pj for c in chosen) if chosen else None,
-                          sum(c.cycles for c in chosen) if chosen else None, value,
-                          bound,
-                          base_e, base_c, batch)
+    energy = math.fsum(c.energy_pj for c in chosen) if chosen else None
+    cycles = sum(c.cycles for c in chosen) if chosen else None
+    return PipelineResult(options, objective, cands, tuple(chosen), energy, cycles, value, bound, base_e, base_c,
+                          batch)
 
 
 @dataclass(frozen=True)
