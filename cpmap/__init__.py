@@ -40,11 +40,15 @@ _API = {
     # interop (docs/interop.md) and Pareto fronts (docs/solver.md)
     "export_timeloop": "spec.timeloop", "import_timeloop": "spec.timeloop_import",
     "load_onnx_workload_obj": "spec.onnx", "compulsory_floor": "cost.floor", "pareto_front": "solve.pareto",
+    # inter-layer pipelining (docs/pipeline.md)
+    "PipelineOptions": "core.pipeline", "with_resident": "core.residency",
+    "pipeline_workload": "network.pipeline", "energy_delay_front": "network.pipeline",
 }
 
 __all__ = [
     "OBJECTIVES",
     "SEARCHERS",
+    "PipelineOptions",
     "Arch",
     "BatchResult",
     "Budgets",
@@ -70,6 +74,7 @@ __all__ = [
     "compulsory_floor",
     "conv",
     "eltwise",
+    "energy_delay_front",
     "evaluate",
     "export_timeloop",
     "fc",
@@ -85,10 +90,12 @@ __all__ = [
     "mapping_to_yaml",
     "objective_value",
     "pareto_front",
+    "pipeline_workload",
     "pool",
     "run_batch",
     "solve_layer",
     "solve_workload",
+    "with_resident",
 ]
 
 

@@ -257,7 +257,10 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
     fanout_of = {i: arch.levels[i].fanout for i in range(L)}
 
     keeps = [set(mapping.levels[i].keeps) & set(tnames) for i in range(L)]
-    keeps[L - 1] = set(tnames)  # the outermost keeps everything by definition
+    # a resident tensor's backing store is its on-chip level: nothing above holds it, and
+    # that level holds the whole tensor from the start (I) or to the end (O)
+    resident = {t: names.index(lv) for t, lv in problem.resident}
+    keeps[L - 1] = set(tnames) - set(resident)  # the outermost keeps everything else
 
     def fanout_slice(pe: tuple, j: int) -> tuple:
         """Spatial indices of the fanout attached to level j (j >= 1)."""
@@ -480,7 +483,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             if t == "O":
                 continue
             for i in range(L - 1):
-                if t not in keeps[i]:
+                if t not in keeps[i] or resident.get(t) == i:  # the resident copy is never refilled
                     continue
                 ids = cur_id[(i, t)]
                 changed = []
@@ -581,8 +584,10 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         ids = cur_id[(i, "O")]
         o_write_back(i, list(instances[i]), dict(ids))
 
-    top = o_store[L - 1][()]
-    tile_max[names[L - 1]] = {t: words(L - 1, t, tuple(0 for _ in rel_pos[t])) for t in tnames}
+    top = o_store[o_levels[-1]][()]
+    tile_max[names[L - 1]] = {t: words(L - 1, t, tuple(0 for _ in rel_pos[t])) for t in sorted(keeps[L - 1])}
+    for t, r in resident.items():  # the whole tensor sits in its resident level
+        tile_max[names[r]][t] = words(L - 1, t, tuple(0 for _ in rel_pos[t]))
 
     ok = True
     if check_output:

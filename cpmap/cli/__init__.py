@@ -28,6 +28,7 @@ from ..spec.mapping import bind_mapping, load_mapping_for, pick_layer
 from ..spec.solve import load_solve_spec
 from ..spec.workload import load_workload
 from . import interop
+from .pipeline import solve_pipeline
 from .codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 
@@ -103,6 +104,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     plan = load_solve_spec(args.spec, overrides)
     if plan.objective == "pareto":
         return interop.solve_pareto(plan, args)
+    if plan.pipeline.mode != "none":
+        return solve_pipeline(plan, args)
     progress = Progress(len(plan.layers), enabled=not args.quiet and sys.stderr.isatty())
     batch = run_batch(plan, jobs=args.jobs, cache=None if args.no_cache else Cache(), progress=progress)
     data = solve_json(batch)

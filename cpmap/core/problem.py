@@ -98,6 +98,11 @@ class Problem:
     sizes: tuple[int, ...]
     tensors: tuple[Tensor, ...]
     params: tuple[tuple[str, int], ...] = field(default=())
+    resident: tuple[tuple[str, str], ...] = field(default=())
+    """On-chip residency (docs/cost-model.md section 11): ``(tensor, level name)`` pairs,
+    sorted by tensor, for the I and/or O whose backing store is that on-chip level instead
+    of the outermost one (an input the previous layer left there, an output left there for
+    the next layer).  Empty: every tensor lives in DRAM."""
 
     def __post_init__(self) -> None:
         if len(self.dims) != len(self.sizes):
@@ -117,6 +122,9 @@ class Problem:
             unknown = t.dims - set(self.dims)
             if unknown:
                 raise ValueError(f"tensor {t.name} uses unknown dims {sorted(unknown)}")
+        res = [t for t, _ in self.resident]
+        if res != sorted(set(res)) or not set(res) <= {"I", "O"}:
+            raise ValueError(f"resident tensors must be I and/or O, each once and sorted, got {self.resident}")
 
     @property
     def size(self) -> dict[str, int]:
@@ -143,7 +151,7 @@ class Problem:
 
     def key(self) -> tuple:
         """Identity of the loop-nest problem, independent of the layer's name."""
-        return (self.kind, self.dims, self.sizes, self.tensors)
+        return (self.kind, self.dims, self.sizes, self.tensors, self.resident)
 
 
 def _ax(*terms: tuple[str, int]) -> Axis:

@@ -99,6 +99,8 @@ class BatchEvaluator:
         if arch.beyond_flat:
             raise ValueError(f"batch evaluation: {arch.name} has mesh hops or static energy, which the batch "
                              "path does not price yet; use the scalar evaluator")
+        if problem.resident:  # docs/cost-model.md section 11 is the scalar evaluator's alone
+            raise ValueError(f"batch evaluation: {problem.name} has resident tensors; use the scalar evaluator")
         self.problem, self.arch = problem, arch
         slots = slots_of(arch)
         L, D = len(arch.levels), len(problem.dims)

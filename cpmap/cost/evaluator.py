@@ -17,6 +17,7 @@ from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import TENSORS, Problem, window_extent
 from .noc import HopTally, mesh_plan
+from ..core.residency import resident_levels
 
 COMPAT = ("timeloop",)
 """Counting modes besides cpmap's own (docs/cost-model.md, "Timeloop-compatible counting")."""
@@ -113,6 +114,8 @@ class Evaluator:
             for t in problem.tensors
         }
         self.macs = problem.macs
+        # {tensor: level}: tensors whose backing store is an on-chip level (section 11)
+        self.resident = resident_levels(problem, arch)
 
     def tile_words(self, tensor: str, ext: list[int]) -> int:
         """Distinct elements of ``tensor`` touched when dim k ranges over ext[k] values."""
@@ -146,8 +149,9 @@ class Evaluator:
         tally = HopTally({j: mesh_plan(levels[j].fanout, levels[j].memory, mapping.levels[j].spatial,
                                        self.tensor_dims) for j in self.meshes}) if self.meshes else None
         for t in self.tensors:
-            keepers = [i for i in range(self.nlev) if t in nest.keeps[i]]
-            if keepers and keepers[-1] == self.nlev - 1:  # else reported by _validate
+            top = self.resident.get(t, self.nlev - 1)  # the tensor's backing store
+            keepers = [i for i in range(top + 1) if t in nest.keeps[i]]
+            if keepers and keepers[-1] == top:  # else reported by _validate
                 self._count_tensor(t, keepers, nest, reads, writes, net, tally)
         return self._result(nest, reads, writes, net, errors, tally)
 
@@ -180,6 +184,9 @@ class Evaluator:
                  else dict.fromkeys(tensors, 1) for j in range(L)]
         # in W, I, O order, not the frozenset's (hash-seed dependent): the result JSON is byte-stable
         tiles = [{t: self.tile_words(t, ext[i]) for t in TENSORS if t in keeps[i]} for i in range(L)]
+        for t, r in self.resident.items():  # a resident tensor occupies its level whole
+            if t in tiles[r]:
+                tiles[r][t] = self.tile_words(t, ext[L - 1])
         compute_cycles = math.prod(f for loops in temporal for _, f in loops)
         return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles)
 
@@ -192,7 +199,7 @@ class Evaluator:
         share = nest.irr if t == "O" else nest.mcast
         # versions F and distinct tiles U of each kept level's tile (1, 1 at the outermost)
         versions = {i: self._versions(temporal, i, r) for i in keepers[:-1]}
-        versions[L - 1] = (1, 1)
+        versions[keepers[-1]] = (1, 1)  # the backing store: the outermost level or a resident one
         to_all = self.readback_to_all and t == "O"  # compat: every child of a group gets the read-back
         for n, i in enumerate(keepers[:-1]):
             p = keepers[n + 1]
@@ -302,7 +309,7 @@ class Evaluator:
     def _validate(self, mapping: Mapping, keeps, irr, tiles) -> list[str]:
         """Every resource rule the mapping breaks, each with where and by how much."""
         arch, problem = self.arch, self.problem
-        errors = mapping.fanout_errors(arch)
+        errors = mapping.fanout_errors(arch) + self._resident_errors(keeps)
         for i, (lm, lv) in enumerate(zip(mapping.levels, arch.levels)):
             extra = keeps[i] - lv.keeps
             if extra:
@@ -313,7 +320,7 @@ class Evaluator:
                               f"output-irrelevant dims cannot be unrolled across it (unrolls "
                               f"{irr[i]['O']} partial sums per output)")
             if lv.unbounded:
-                missing = set(problem.tensor_names) - keeps[i]
+                missing = set(problem.tensor_names) - keeps[i] - set(self.resident)
                 if missing:
                     errors.append(f"{lv.name}.keeps: the outermost level must keep {sorted(missing)}")
                 continue
@@ -332,6 +339,18 @@ class Evaluator:
                     if w > cap:
                         errors.append(f"{lv.name}.{t}: tile needs {w} words > partition {cap} "
                                       f"(over by {w - cap})")
+        return errors
+
+    def _resident_errors(self, keeps) -> list[str]:
+        """A resident tensor is kept at its level and at no level above it (no DRAM copy)."""
+        names, errors = self.arch.level_names, []
+        for t, r in self.resident.items():
+            if t not in keeps[r]:
+                errors.append(f"{names[r]}.keeps: {t} is resident in {names[r]}, so {names[r]} must keep it")
+            for j in range(r + 1, self.nlev):
+                if t in keeps[j]:
+                    errors.append(f"{names[j]}.keeps: {t} is resident in {names[r]} (no copy above it), "
+                                  f"so {names[j]} must not keep it")
         return errors
 
 

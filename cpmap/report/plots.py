@@ -117,3 +117,35 @@ def plot_best_so_far(data: dict, path) -> bool:
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (3.5 * nrows)))  # room for the title
     _save(plt, fig, path, dpi=110)
     return True
+
+
+def schedule_png(data: dict, path) -> bool:
+    """A pipelined schedule (``pipeline.json``'s object) against time: one bar per layer and
+    batch group in cycles, segments in alternating colours; False without matplotlib."""
+    plt = _pyplot("schedule.png not written")
+    if plt is None:
+        return False
+    rows = [lay["name"] for s in data["segments"] for lay in s["layer_results"]]
+    fig, ax = plt.subplots(figsize=(9.0, max(2.5, 0.35 * len(rows) + 1.5)))
+    t, y = 0, 0
+    for k, s in enumerate(data["segments"]):
+        color = ("tab:blue", "tab:orange", "tab:green", "tab:purple")[k % 4]
+        lays = s["layer_results"]
+        for g in range(s["groups"]):
+            for j, lay in enumerate(lays):
+                c = lay["cycles"] or 0
+                ax.barh(y + j, c, left=t, color=color, edgecolor="black", linewidth=0.3)
+                t += c
+        for j, lay in enumerate(lays):
+            where = ", ".join(f"{x}@{lv}" for x, lv in lay["resident"].items())
+            ax.text(0, y + j, f" {where}" if where else "", va="center", fontsize=7)
+        y += len(lays)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("cycles (layers time-multiplexed on the whole array)")
+    ax.set_title(f"{data['workload']} on {data['arch']}: {len(data['segments'])} segments, "
+                 f"energy {data['total']['energy_pj'] or 0:,.4g} pJ")
+    fig.tight_layout()
+    _save(plt, fig, path, dpi=120)
+    return True

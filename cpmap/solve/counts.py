@@ -24,6 +24,7 @@ class AccessCounts:
         self.keep, self.inner, self.no_rel, self.S = builder.keep, builder.inner, builder.no_rel, builder.S
         self.sp_all, self.sp_rel, self.t_all, self.t_rel = builder.sp_all, builder.sp_rel, builder.t_all, builder.t_rel
         self.cycles_m = builder.cycles_m
+        self.top = builder.top  # {tensor: its backing-store level} (the outermost unless resident)
         self.pending: list = []  # (kind, level, tensor, sign, Mono, literal, label) of every count term
 
     def versions(self, t: str, i: int) -> tuple[Mono, Mono]:
@@ -137,7 +138,7 @@ class AccessCounts:
             self._add("reads", k, t, per_mac, lit, "mac_r")
             if t == "O":
                 self._add("writes", k, t, per_mac, lit, "mac_w")
-                if k == L - 1:  # only the outermost keeps O: its first touches are fresh
+                if k == self.top[t]:  # only the backing store keeps O: its first touches are fresh
                     self._add("reads", k, t, Mono(self.problem.tensor_words("O")), lit, "fresh_top", -1)
 
     def materialize(self) -> tuple[dict, dict]:

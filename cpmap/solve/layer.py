@@ -21,6 +21,7 @@ from ..core.mapping import LevelMapping, Mapping
 from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
 from ..core.problem import Problem
+from ..core.residency import resident_levels
 from ..cost.evaluator import Result, evaluate
 from .budget import Budget, set_params, stop_reason
 from .model import LayerModel, build_model
@@ -359,6 +360,9 @@ def _ranked(problem: Problem, options: SolveOptions, found: list[Candidate], sta
 
 def explain_infeasible(problem: Problem, arch: Arch, cons: ResolvedConstraints) -> str:
     """Say which restriction makes the layer impossible to map."""
+    resident = _resident_overflow(problem, arch)
+    if resident:
+        return resident
     for lv_i, tensors in cons.keeps.items():
         lv = arch.levels[lv_i]
         if lv.capacity is not None and len(tensors) > lv.capacity:
@@ -377,3 +381,21 @@ def explain_infeasible(problem: Problem, arch: Arch, cons: ResolvedConstraints) 
     if cons.spatial_dims:
         return "the fixed spatial dataflow conflicts with the layer's dims or the capacities"
     return "no mapping satisfies the capacity and fanout limits"
+
+
+def _resident_overflow(problem: Problem, arch: Arch) -> str:
+    """The level whose resident tensors alone overflow it, if one does."""
+    by_level: dict[int, list[str]] = {}
+    for t, r in resident_levels(problem, arch).items():
+        by_level.setdefault(r, []).append(t)
+    for r, ts in by_level.items():
+        lv = arch.levels[r]
+        words = {t: problem.tensor_words(t) for t in ts}
+        parts = " + ".join(f"{t} {w}" for t, w in words.items())
+        if lv.capacity is not None and sum(words.values()) > lv.capacity:
+            return (f"the resident tensors need {sum(words.values())} words ({parts}) > capacity "
+                    f"{lv.capacity} of {lv.name}")
+        for t, w in words.items():
+            if lv.partitions is not None and w > lv.partition(t):
+                return f"resident {t} needs {w} words > its partition {lv.partition(t)} of {lv.name}"
+    return ""

@@ -34,7 +34,9 @@ from ortools.sat.python import cp_model
 from ..core.arch import Arch
 from ..core.constraints import ResolvedConstraints
 from ..core.factors import divisors, prime_factors
+from ..core.errors import CpmapError
 from ..core.problem import Problem, window_extent
+from ..core.residency import resident_levels
 from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
@@ -81,6 +83,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     builder.add_dataflow()
     builder.add_tiles()
     builder.add_bypass()
+    builder.add_residency()
     builder.add_capacities()
     builder.add_loop_order()
     builder.add_counts()
@@ -107,6 +110,7 @@ class LayerModelBuilder:
                 raise NotImplementedError(f"dim {d} is irrelevant to several tensors; the loop-order "
                                           "classes assume each dim is irrelevant to at most one")
         self.slots = slots_of(arch)
+        self.top = dict.fromkeys(self.tensors, self.L - 1)  # each tensor's backing store (add_residency)
         self.exponents: dict = {}
         self.log_terms: dict = {}  # slot -> [(LOG_SCALE * ln p, exponent var)]
 
@@ -272,6 +276,21 @@ class LayerModelBuilder:
                     self.keep[i, t] = False
                 else:
                     self.keep[i, t] = self.m.new_bool_var(f"keep_{lv.name}_{t}")
+
+    def add_residency(self) -> None:
+        """A resident tensor (docs/cost-model.md section 11) is kept at its level and at
+        no level above, so that level is its backing store (its parent-less top keeper:
+        the counts stop there); its "tile" there is the whole tensor, a constant."""
+        for t, r in resident_levels(self.problem, self.arch).items():
+            fixed = self.cons.keeps.get(r)
+            if fixed is not None and t not in fixed:
+                raise CpmapError(f"constraints.keeps.{self.levels[r].name}: {t} is resident in "
+                                 f"{self.levels[r].name}, so the level must keep it")
+            self.keep[r, t] = True
+            for j in range(r + 1, self.L):
+                self.keep[j, t] = False
+            self.S[t, r] = Mono(self.problem.tensor_words(t))
+            self.top[t] = r
 
     def add_capacities(self) -> None:
         """Exact integer tile sizes against each capacity (tangent cuts give the LP the

@@ -25,6 +25,7 @@ from ..core.errors import CpmapError, SpecError
 from ..core.objectives import ENCODINGS, OBJECTIVES, PARETO
 from ..core.options import SolveOptions
 from ..core.output import default_output
+from ..core.pipeline import MULTI_NODE_MODES, PIPELINE_MODES, PipelineOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
 from .arch import load_arch
@@ -48,7 +49,8 @@ from .loader import read_yaml
 from .workload import workload_from_obj
 
 SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "work_limit",
-              "workers", "seed", "top_k", "constraints", "output")
+              "workers", "seed", "top_k", "constraints", "output", "pipeline")
+PIPELINE_KEYS = ("mode", "max_degree", "time_overhead", "batch_groups")
 CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor", "dataflow")
 DEFAULT_TIME_LIMIT = 10.0
 OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "work_limit", "workers", "seed", "top_k",
@@ -80,6 +82,7 @@ class SolvePlan:
     constraints: Constraints = field(default_factory=Constraints)
     output: str = ""
     work_limit: float | None = None
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
 
     @classmethod
     def of(cls, workload: Workload, arch: Arch, options: SolveOptions, layers: list[str] | None = None) -> SolvePlan:
@@ -129,6 +132,7 @@ class _Raw:
     top_k: int
     constraints: Constraints  # syntax-checked; names are checked against arch and layers later
     output: str | None
+    pipeline: PipelineOptions = PipelineOptions()
 
 
 def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
@@ -160,6 +164,9 @@ def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
     else:
         layers = with_file(file, _spec_layers, raw.layers, workload)
     with_file(file, _check_constraints, raw.constraints, arch, workload)
+    if raw.pipeline.mode != "none" and raw.objective not in ("energy", "delay"):
+        raise SpecError(file, "solve.pipeline", f"expected objective energy or delay with a pipeline (the "
+                        f"segment ILP sums the layers' values), got {raw.objective}")
     if cli_output is not None:
         output = str(cli_output)
     elif raw.output is not None:
@@ -168,7 +175,7 @@ def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
         output = default_output(file)
     return SolvePlan(file, arch_file, workload_file, arch, workload, layers, raw.batch, raw.objective,
                      raw.encoding, float(raw.time_limit), raw.workers, raw.seed, raw.top_k, raw.constraints, output,
-                     None if raw.work_limit is None else float(raw.work_limit))
+                     None if raw.work_limit is None else float(raw.work_limit), raw.pipeline)
 
 
 def _parse(obj: Any) -> _Raw:
@@ -188,7 +195,32 @@ def _parse(obj: Any) -> _Raw:
         top_k=opt(body, "top_k", pos_int, p, 1),
         constraints=opt(body, "constraints", _constraint_syntax, p, Constraints()),
         output=opt(body, "output", _path, p),
+        pipeline=opt(body, "pipeline", _pipeline, p, PipelineOptions()),
     )
+
+
+def _pipeline(v: Any, path: str) -> PipelineOptions:
+    """The ``pipeline:`` mapping (docs/pipeline.md)."""
+    body = check_keys(v, PIPELINE_KEYS, path, "a pipeline mapping")
+    mode = opt(body, "mode", choice(PIPELINE_MODES + MULTI_NODE_MODES), path, "none")
+    if mode in MULTI_NODE_MODES:
+        raise Invalid(f"{path}.mode", f"{mode} pipelining needs the multi-node (mesh NoC) model, which is not "
+                      "available yet; expected none | temporal")
+    overhead = opt(body, "time_overhead", _overhead, path)
+    groups = opt(body, "batch_groups", _groups, path, (1,))
+    return PipelineOptions(mode, opt(body, "max_degree", pos_int, path, 4), overhead, groups)
+
+
+def _overhead(v: Any, path: str) -> float:
+    if not is_number(v) or v < 0:
+        raise expect("a fraction >= 0 (0.1: at most 10% slower than layer by layer)")(v, path)
+    return float(v)
+
+
+def _groups(v: Any, path: str) -> tuple[int, ...]:
+    if not isinstance(v, list) or not v:
+        raise expect("a non-empty list of batch group counts like [1, 2, 4]")(v, path)
+    return tuple(sorted({pos_int(g, f"{path}[{i}]") for i, g in enumerate(v)}))
 
 
 def _path(v: Any, path: str) -> str:

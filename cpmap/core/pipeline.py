@@ -1,0 +1,42 @@
+"""How a network is scheduled across layers: the ``pipeline:`` options of a solve spec.
+
+``mode`` ``none`` solves every layer alone (input from DRAM, output to DRAM); ``temporal``
+lets segments of up to ``max_degree`` chained layers run one after another on the whole
+array, each intermediate left in the global buffer for the next layer (docs/pipeline.md).
+``spatial`` and ``both`` (layers on disjoint node regions) need the multi-node model and
+are not available yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PIPELINE_MODES = ("none", "temporal")
+"""The modes implemented; ``spatial`` and ``both`` are recognized and refused."""
+MULTI_NODE_MODES = ("spatial", "both")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """``max_degree``: most layers per segment; ``time_overhead``: the schedule's delay may
+    exceed layer-by-layer's by at most this fraction (None: no limit); ``batch_groups``: the
+    numbers of batch groups a multi-layer segment may split the batch into (each must divide
+    the batch dim N of every layer of the segment)."""
+
+    mode: str = "none"
+    max_degree: int = 4
+    time_overhead: float | None = None
+    batch_groups: tuple[int, ...] = (1,)
+
+    def __post_init__(self) -> None:
+        if self.mode not in PIPELINE_MODES:
+            if self.mode in MULTI_NODE_MODES:
+                raise ValueError(f"pipeline mode {self.mode!r} needs the multi-node (mesh NoC) model, "
+                                 "which is not available yet; use 'temporal' or 'none'")
+            raise ValueError(f"unknown pipeline mode {self.mode!r}; expected one of {', '.join(PIPELINE_MODES)}")
+        if self.max_degree < 1:
+            raise ValueError(f"max_degree must be >= 1, got {self.max_degree}")
+        if self.time_overhead is not None and self.time_overhead < 0:
+            raise ValueError(f"time_overhead must be >= 0, got {self.time_overhead}")
+        if not self.batch_groups or any(g < 1 for g in self.batch_groups):
+            raise ValueError(f"batch_groups must be positive integers, got {self.batch_groups}")

@@ -1,0 +1,231 @@
+"""Inter-layer pipelining: the segment ILP over a network (docs/pipeline.md).
+
+:func:`run_pipeline` lists the candidate (segment, variant)s (:mod:`.segments`), solves every
+layer problem they need through the batch machinery (:func:`~.batch.run_batch`: identical
+(layer, residency, batch share) problems once, cached, in parallel jobs), and picks one
+variant per segment with a Pyomo model solved by HiGHS (:func:`segment_ilp`):
+
+* a binary ``x[v]`` per candidate; every layer covered exactly once;
+* objective: the sum of the candidates' costs (energy in pJ, or delay in cycles), each
+  ``groups x`` the sum of its layers' evaluated values under the variant's residency;
+* optionally the schedule's delay at most ``(1 + time_overhead)`` x layer-by-layer's.
+
+The **network lower bound** is the same ILP on the layers' certified lower bounds, without
+the delay cap (dropping a constraint only lowers a minimum): every schedule of the space costs
+at least the sum of its layers' bounds, which is at least that ILP's optimum.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ..core.arch import Arch
+from ..core.errors import CpmapError
+from ..core.options import SolveOptions
+from ..core.pipeline import PipelineOptions
+from ..core.problem import Problem
+from ..core.workload import Layer, Workload
+from ..solve.layer import LayerSolution
+from ..spec.solve import SolvePlan
+from .batch import BatchResult, run_batch
+from .cache import Cache
+from .progress import Progress
+from .segments import Variant, variants
+
+ILP_SOLVER = "highs"
+"""Pyomo's HiGHS interface (highspy), asked for exact optima (both MIP gaps 0)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A variant with its layers' solutions.  ``energy_pj``, ``cycles`` and ``value`` are
+    None unless every layer has a mapping; ``bound`` is in the objective's unit (a layer
+    without a certified bound contributes 0); ``infeasible``: some layer is proven to have
+    no mapping (its resident data cannot fit)."""
+
+    variant: Variant
+    solutions: tuple[LayerSolution | None, ...]
+    energy_pj: float | None
+    cycles: int | None
+    value: float | None
+    bound: float
+    infeasible: bool
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """The chosen schedule and its certificates.  ``gap`` = (value - bound) / value of the
+    schedule in the objective's unit; ``baseline_*``: layer-by-layer (every layer alone)."""
+
+    options: PipelineOptions
+    objective: str
+    candidates: tuple[Candidate, ...]
+    schedule: tuple[Candidate, ...]
+    energy_pj: float | None
+    cycles: int | None
+    value: float | None
+    bound: float | None
+    baseline_energy_pj: float | None
+    baseline_cycles: int | None
+    batch: BatchResult
+
+    @property
+    def gap(self) -> float | None:
+        if self.value is None or self.bound is None:
+            return None
+        return max(0.0, (self.value - self.bound) / self.value) if self.value > 0 else 0.0
+
+    @property
+    def gain(self) -> float | None:
+        """Energy saved over layer-by-layer, as a fraction of layer-by-layer's."""
+        if self.energy_pj is None or not self.baseline_energy_pj:
+            return None
+        return 1.0 - self.energy_pj / self.baseline_energy_pj
+
+
+def segment_ilp(layers: tuple[str, ...], covers: list[tuple[str, ...]], costs: list[float],
+                delays: list[float] | None = None, max_delay: float | None = None):
+    """The segment selection model: a Pyomo ``ConcreteModel`` with a binary ``x[v]`` per
+    candidate ``v`` (covering the layer names ``covers[v]``), each layer covered once, the
+    sum of ``costs`` minimized and, with ``max_delay``, the sum of ``delays`` capped."""
+    import pyomo.environ as pe
+
+    m = pe.ConcreteModel(name="segments")
+    m.V = pe.RangeSet(0, len(costs) - 1) if costs else pe.Set(initialize=[])
+    m.x = pe.Var(m.V, domain=pe.Binary)
+    by_layer: dict[str, list[int]] = {name: [] for name in layers}
+    for v, names in enumerate(covers):
+        for n in names:
+            by_layer[n].append(v)
+    m.cover = pe.Constraint(list(layers), rule=lambda m, n: sum(m.x[v] for v in by_layer[n]) == 1)
+    if max_delay is not None:
+        m.delay = pe.Constraint(expr=sum(delays[v] * m.x[v] for v in m.V) <= max_delay)
+    m.cost = pe.Objective(expr=sum(costs[v] * m.x[v] for v in m.V), sense=pe.minimize)
+    return m
+
+
+def solve_ilp(model) -> list[int] | None:
+    """The chosen candidates of an optimal solution (HiGHS, gaps 0), None if infeasible."""
+    import pyomo.environ as pe
+    from pyomo.opt import TerminationCondition
+
+    res = pe.SolverFactory(ILP_SOLVER).solve(model, options={"mip_rel_gap": 0.0, "mip_abs_gap": 0.0,
+                                                              "random_seed": 0}, load_solutions=False)
+    cond = res.solver.termination_condition
+    if cond == TerminationCondition.infeasible:
+        return None
+    if cond != TerminationCondition.optimal:
+        raise RuntimeError(f"the segment ILP ended with {cond}")
+    model.solutions.load_from(res)
+    return [v for v in model.V if pe.value(model.x[v]) > 0.5]
+
+
+def _tag(p: Problem) -> str:
+    res = ",".join(f"{t}@{lv}" for t, lv in p.resident)
+    return f"{p.name}[{res or 'DRAM'}; N={p.size.get('N', '-')}]"
+
+
+def _solve_problems(plan: SolvePlan, vs: list[Variant], jobs, cache, progress) -> tuple[dict, BatchResult]:
+    """Every layer problem of the candidates, through the batch runner; {problem: solution}."""
+    unique = list(dict.fromkeys(p for v in vs for p in v.problems))
+    layers = tuple(Layer(_tag(p), p) for p in unique)
+    wl = Workload(plan.workload.name, layers, plan.workload.inputs)
+    sub = replace(plan, workload=wl, layers=layers)
+    batch = run_batch(sub, jobs=jobs, cache=cache, progress=Progress(len(layers), enabled=progress))
+    return {p: o.solution for p, o in zip(unique, batch.outcomes)}, batch
+
+
+def _candidate(v: Variant, sols: dict, objective: str) -> Candidate:
+    ss = tuple(sols.get(p) for p in v.problems)
+    infeasible = any(s is not None and s.status == "INFEASIBLE" for s in ss)
+    bound = v.groups * sum((s.lower_bound or 0.0) if s is not None else 0.0 for s in ss)
+    if infeasible or any(s is None or s.best is None for s in ss):
+        return Candidate(v, ss, None, None, None, bound, infeasible)
+    energy = v.groups * sum(s.best.result.energy_pj for s in ss)
+    cycles = v.groups * sum(s.best.result.cycles for s in ss)
+    return Candidate(v, ss, energy, cycles, energy if objective == "energy" else float(cycles), bound, False)
+
+
+def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None = None,
+                 cache: Cache | None = None, progress: bool = False) -> PipelineResult:
+    """Schedule ``plan``'s layers (see the module docstring).  The objective is the plan's
+    (energy or delay; EDP is not a sum over layers and is refused).  ``progress``: the batch
+    runner's progress line on stderr."""
+    objective = plan.objective
+    if objective not in ("energy", "delay"):
+        raise CpmapError(f"pipeline: objective {objective!r} is not a sum over layers; use energy or delay")
+    degree = options.max_degree if options.mode == "temporal" else 1
+    vs = variants(plan.layers, plan.arch, degree, options.batch_groups)
+    sols, batch = _solve_problems(plan, vs, jobs, cache, progress)
+    cands = tuple(_candidate(v, sols, objective) for v in vs)
+    names = tuple(lay.name for lay in plan.layers)
+    base = [c for c in cands if len(c.variant.layers) == 1]
+    complete = all(c.value is not None for c in base)
+    base_e = sum(c.energy_pj for c in base) if complete else None
+    base_c = sum(c.cycles for c in base) if complete else None
+    usable = [c for c in cands if c.value is not None]
+    chosen: list[Candidate] = []
+    if complete:
+        cap = None if options.time_overhead is None else (1 + options.time_overhead) * base_c
+        model = segment_ilp(names, [c.variant.layers for c in usable], [c.value for c in usable],
+                            [float(c.cycles) for c in usable], cap)
+        picked = solve_ilp(model)
+        chosen = [usable[v] for v in picked] if picked is not None else []
+    possible = [c for c in cands if not c.infeasible]
+    lb_pick = solve_ilp(segment_ilp(names, [c.variant.layers for c in possible], [c.bound for c in possible]))
+    bound = sum(possible[v].bound for v in lb_pick) if lb_pick is not None else None
+    order = {n: k for k, n in enumerate(names)}
+    chosen.sort(key=lambda c: order[c.variant.layers[0]])
+    value = math.fsum(c.value for c in chosen) if chosen else None
+    energy = math.fsum(c.energy_pj for c in chosen) if chosen else None
+    cycles = sum(c.cycles for c in chosen) if chosen else None
+    return PipelineResult(options, objective, cands, tuple(chosen), energy, cycles, value, bound, base_e, base_c,
+                          batch)
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One energy-delay Pareto point over the candidates: the schedule and its totals."""
+
+    energy_pj: float
+    cycles: int
+    schedule: tuple[Candidate, ...]
+
+
+def energy_delay_front(result: PipelineResult, max_points: int = 50) -> list[FrontPoint]:
+    """The energy-delay Pareto front of the schedules made of ``result``'s solved candidates
+    (each layer's mapping as solved), least energy first, by the epsilon constraint: the
+    least energy under a delay cap, then the least delay at that energy (so the point is
+    not dominated), then the cap just below that delay (cycles are integers), until no
+    schedule is left or ``max_points`` are found."""
+    usable = [c for c in result.candidates if c.value is not None]
+    if not usable or not result.schedule:
+        return []
+    names = tuple(n for c in result.schedule for n in c.variant.layers)
+    covers = [c.variant.layers for c in usable]
+    energies = [c.energy_pj for c in usable]
+    cycles = [float(c.cycles) for c in usable]
+    points: list[FrontPoint] = []
+    cap = None
+    while len(points) < max_points:
+        least = solve_ilp(segment_ilp(names, covers, energies, cycles, cap))
+        if least is None:
+            break
+        e_cap = math.fsum(energies[v] for v in least)
+        fastest = solve_ilp(segment_ilp(names, covers, cycles, energies, e_cap * (1 + 1e-12) + 1e-9))
+        pick = tuple(usable[v] for v in fastest)
+        delay = sum(c.cycles for c in pick)
+        points.append(FrontPoint(math.fsum(c.energy_pj for c in pick), delay, pick))
+        cap = delay - 1
+    return points
+
+
+def pipeline_workload(workload: Workload, arch: Arch, pipeline: PipelineOptions,
+                      options: SolveOptions | None = None, *, jobs: int | None = None,
+                      cache: Cache | None = None) -> PipelineResult:
+    """Schedule every layer of ``workload`` on ``arch`` with ``pipeline`` (the Python form of
+    ``cpmap solve`` with a ``pipeline:``); ``options`` (default :class:`SolveOptions`) apply
+    to every layer solve."""
+    plan = SolvePlan.of(workload, arch, options or SolveOptions())
+    return run_pipeline(plan, pipeline, jobs=jobs, cache=cache)

@@ -1,0 +1,129 @@
+"""Candidate segments of a network and their temporal variants (docs/pipeline.md).
+
+**Segment rule.**  A segment is a run of consecutive layers ``l1 .. ln`` of the workload (in
+its topological order), ``n <= max_degree``, where every later layer reads only its
+predecessor (``inputs == (previous,)``) and every inner layer's output is read by no other
+layer of the workload.  So each intermediate has exactly one producer and one consumer,
+both in the segment, and need never reach DRAM.  Pool and eltwise layers join their
+producer like any layer; an eltwise (or any layer) with a second input -- a residual add --
+can only *start* a segment, because its input tensor would be partly in DRAM.
+
+**Temporal variant.**  The layers run one after another on the whole array; the
+intermediate ``O`` of ``lk`` and the ``I`` of ``lk+1`` are resident in the buffer level
+(:func:`buffer_level`).  With ``g`` batch groups each layer is solved at batch ``N / g`` and
+the segment repeats ``g`` times: the resident data are one group's share, weights are read
+again for every group.  A variant whose resident data alone overflow the buffer is not
+listed (:func:`resident_fits`: no mapping could exist, so nothing is solved); one that
+proves INFEASIBLE in its layer solves is not a candidate either.  Single-layer segments are layer-by-layer: no residency, one group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..core.arch import Arch
+from ..core.errors import CpmapError
+from ..core.problem import Problem
+from ..core.residency import with_resident
+from ..core.workload import Layer
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run one segment: ``layers`` (names, in order) in ``groups`` batch groups;
+    ``problems[k]`` is what layer ``k`` is solved as (batch share, resident I and/or O);
+    ``buffer`` is where the intermediates live (None for a single layer)."""
+
+    layers: tuple[str, ...]
+    groups: int
+    problems: tuple[Problem, ...]
+    buffer: str | None
+
+    @property
+    def label(self) -> str:
+        where = f" via {self.buffer}" if self.buffer else ""
+        return f"{'+'.join(self.layers)}{where} x{self.groups}"
+
+
+def buffer_level(arch: Arch) -> str:
+    """The on-chip level intermediates stay in: the outermost one with a single instance
+    (no fanout above it) that may keep both I and O.  A clear error if there is none."""
+    for i in range(len(arch.levels) - 2, -1, -1):
+        lv = arch.levels[i]
+        if any(up.fanout is not None for up in arch.levels[i + 1:]):
+            break
+        if {"I", "O"} <= lv.keeps:
+            return lv.name
+    raise CpmapError(f"pipeline: architecture {arch.name} has no single-instance on-chip level that may keep "
+                     "I and O, so intermediates cannot stay on chip (temporal pipelining needs one)")
+
+
+def segments(layers: tuple[Layer, ...], max_degree: int) -> list[tuple[int, ...]]:
+    """Every segment (layer indices into ``layers``) by the rule of the module docstring,
+    shortest first from each start."""
+    consumers: dict[str, int] = {}
+    for lay in layers:
+        for src in lay.inputs:
+            consumers[src] = consumers.get(src, 0) + 1
+    out = []
+    for a in range(len(layers)):
+        seg = [a]
+        out.append((a,))
+        for b in range(a + 1, min(len(layers), a + max_degree)):
+            prev = layers[b - 1].name
+            if layers[b].inputs != (prev,) or consumers.get(prev, 0) != 1:
+                break
+            seg.append(b)
+            out.append(tuple(seg))
+    return out
+
+
+def batch_share(problem: Problem, groups: int) -> Problem:
+    """``problem`` for one of ``groups`` equal batch groups (dim N divided)."""
+    if groups == 1:
+        return problem
+    size = problem.size
+    if "N" not in size or size["N"] % groups:
+        raise ValueError(f"{problem.name}: {groups} batch groups need a batch dim N divisible by it")
+    return replace(problem, sizes=tuple(s // groups if d == "N" else s for d, s in zip(problem.dims, problem.sizes)))
+
+
+def resident_fits(problem: Problem, arch: Arch) -> bool:
+    """Whether the resident tensors alone fit their level (capacity, or each its partition).
+    When they do not, no mapping exists (every mapping's tiles include them whole), so the
+    variant is dropped without a solve; the layer solve would prove it INFEASIBLE."""
+    by_level: dict[str, int] = {}
+    for t, lv_name in problem.resident:
+        by_level[lv_name] = by_level.get(lv_name, 0) + problem.tensor_words(t)
+        lv = arch.levels[arch.level_index(lv_name)]
+        if lv.partitions is not None and problem.tensor_words(t) > lv.partition(t):
+            return False
+    return all(arch.levels[arch.level_index(n)].capacity is None
+               or w <= arch.levels[arch.level_index(n)].capacity for n, w in by_level.items())
+
+
+def _groups_fit(problems, groups: int) -> bool:
+    return all("N" in p.size and p.size["N"] % groups == 0 for p in problems)
+
+
+def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_groups: tuple[int, ...]) -> list[Variant]:
+    """Every candidate (segment, variant): single layers alone, and each multi-layer
+    segment once per number of batch groups that divides its layers' batch."""
+    buf = buffer_level(arch) if max_degree > 1 else None
+    out = []
+    for seg in segments(layers, max_degree):
+        lays = [layers[k] for k in seg]
+        names = tuple(lay.name for lay in lays)
+        if len(seg) == 1:
+            out.append(Variant(names, 1, (lays[0].problem,), None))
+            continue
+        for g in sorted(set(batch_groups)):
+            if not _groups_fit([lay.problem for lay in lays], g):
+                continue
+            probs = []
+            for k, lay in enumerate(lays):
+                res = ({"I": buf} if k > 0 else {}) | ({"O": buf} if k < len(lays) - 1 else {})
+                probs.append(with_resident(batch_share(lay.problem, g), res))
+            if all(resident_fits(p, arch) for p in probs):
+                out.append(Variant(names, g, tuple(probs), buf))
+    return out

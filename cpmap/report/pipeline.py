@@ -1,0 +1,94 @@
+"""``cpmap solve`` with a ``pipeline:``: the chosen segments (layers, where each intermediate
+lives, batch groups), every layer's mapping, the network's energy, delay, certified bound
+and gap, and the gain over layer-by-layer (text, ``pipeline.json``, ``schedule.png``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.output import atomic_write_text
+from ..network.pipeline import Candidate, PipelineResult
+from ..spec.mapping import mapping_to_obj
+from .plots import schedule_png
+from .tables import fmt_count, fmt_num, fmt_pct, table
+
+
+def _layer_json(name: str, problem, sol) -> dict:
+    best = sol.best if sol is not None else None
+    return {"name": name, "resident": {t: lv for t, lv in problem.resident}, "batch_share": problem.size.get("N"),
+            "status": sol.status if sol is not None else "NOT_RUN",
+            "reason": sol.reason if sol is not None else "",
+            "energy_pj": best.result.energy_pj if best else None, "cycles": best.result.cycles if best else None,
+            "lower_bound": sol.lower_bound if sol is not None else None,
+            "gap": sol.gap if sol is not None else None,
+            "mapping": {"layer": name, "mapping": mapping_to_obj(best.mapping)} if best else None}
+
+
+def _segment_json(c: Candidate) -> dict:
+    v = c.variant
+    return {"layers": list(v.layers), "groups": v.groups,
+            "intermediates": [{"from": a, "to": b, "level": v.buffer} for a, b in zip(v.layers, v.layers[1:])],
+            "energy_pj": c.energy_pj, "cycles": c.cycles, "lower_bound": c.bound,
+            "layer_results": [_layer_json(n, p, s) for n, p, s in zip(v.layers, v.problems, c.solutions)]}
+
+
+def pipeline_json(r: PipelineResult) -> dict:
+    o, b, plan = r.options, r.batch, r.batch.plan
+    change = (None if r.cycles is None or not r.baseline_cycles else r.cycles / r.baseline_cycles - 1.0)
+    return {
+        "workload": plan.workload.name, "arch": plan.arch.name, "objective": r.objective,
+        "pipeline": {"mode": o.mode, "max_degree": o.max_degree, "time_overhead": o.time_overhead,
+                     "batch_groups": list(o.batch_groups)},
+        "segments": [_segment_json(c) for c in r.schedule],
+        "total": {"energy_pj": r.energy_pj, "cycles": r.cycles, "value": r.value, "lower_bound": r.bound,
+                  "gap": r.gap, "layer_by_layer": {"energy_pj": r.baseline_energy_pj, "cycles": r.baseline_cycles},
+                  "energy_gain": r.gain, "delay_change": change, "candidates": len(r.candidates),
+                  "unique_problems": b.unique, "solved": b.solved, "cached": b.cache_hits,
+                  "interrupted": b.interrupted, "wall_seconds": b.wall_seconds},
+    }
+
+
+def format_pipeline(data: dict, files: list[str] | None = None) -> str:
+    p, t = data["pipeline"], data["total"]
+    lines = [f"{data['workload']} on {data['arch']}: {p['mode']} pipelining, max degree {p['max_degree']}, "
+             f"batch groups {', '.join(map(str, p['batch_groups']))}, time overhead "
+             f"{'no limit' if p['time_overhead'] is None else fmt_pct(p['time_overhead'])}; objective "
+             f"{data['objective']}",
+             f"{t['candidates']} candidate (segment, variant)s; {t['unique_problems']} unique layer problems "
+             f"({t['solved']} solved now, {t['cached']} from the cache)", ""]
+    rows = []
+    for k, s in enumerate(data["segments"], 1):
+        where = ", ".join(f"{i['from']}->{i['to']} in {i['level']}" for i in s["intermediates"]) or "DRAM"
+        rows.append([str(k), " -> ".join(s["layers"]), where, str(s["groups"]), fmt_num(s["energy_pj"]),
+                     fmt_count(s["cycles"]), fmt_num(s["lower_bound"])])
+    lines += table(["#", "layers", "intermediates", "groups", "energy pJ", "cycles", "bound"], rows, left=3)
+    lines.append("")
+    rows = [[lay["name"], " ".join(f"{x}@{lv}" for x, lv in lay["resident"].items()) or "-",
+             str(lay["batch_share"] or "-"), lay["status"],
+             fmt_num(lay["energy_pj"]), "-" if lay["cycles"] is None else fmt_count(lay["cycles"]),
+             fmt_pct(lay["gap"])] for s in data["segments"] for lay in s["layer_results"]]
+    lines += table(["layer", "resident", "N", "status", "energy pJ", "cycles", "gap"], rows, left=2)
+    lb = t["layer_by_layer"]
+    lines += ["", f"network: energy {fmt_num(t['energy_pj'], ' pJ')}, delay "
+              f"{'-' if t['cycles'] is None else fmt_count(t['cycles'])} cycles, lower bound "
+              f"{fmt_num(t['lower_bound'])} ({data['objective']}), certified gap {fmt_pct(t['gap'])}",
+              f"layer by layer: energy {fmt_num(lb['energy_pj'], ' pJ')}, delay "
+              f"{'-' if lb['cycles'] is None else fmt_count(lb['cycles'])} cycles; gain: "
+              f"{fmt_pct(t['energy_gain'])} less energy, delay {_signed(t['delay_change'])}"]
+    if files:
+        lines.append("report: " + ", ".join(files))
+    return "\n".join(lines) + "\n"
+
+
+def _signed(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.2%}"
+
+
+def write_pipeline_report(data: dict, out_dir: str) -> list[str]:
+    """``pipeline.json`` (the --json object) and ``schedule.png``; returns the paths."""
+    root = Path(out_dir)
+    atomic_write_text(root / "pipeline.json", json.dumps(data, indent=1) + "\n")
+    png = root / "schedule.png"
+    drawn = schedule_png(data, png)
+    return [str(root / "pipeline.json")] + ([str(png)] if drawn else [])
