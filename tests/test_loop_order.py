@@ -336,19 +336,23 @@ def test_model_energy_equals_evaluator_on_every_intermediate_solution(problem):
 
 def test_solver_equals_exhaustive_enumeration_on_random_layers():
     """The solver's optimum equals the least energy of every mapping (every split of the
-    factors, bypass and permutation of every level's loops) on random tiny layers; half
-    of them with the bypass fixed (a ``keeps`` constraint) as in the two-level case.  This
-    sweep alone does not catch the missing class (it passes on the model before it): an
-    unrestricted optimum can usually move the loop to another level instead."""
+    factors, bypass and permutation of every level's loops) on random tiny layers: half of
+    them on two levels with the bypass fixed (a ``keeps`` constraint, O kept at the RF) as
+    in the two-level case, the others on 2-3 levels, the bypass fixed in half of them.
+    An optimum can often move a loop to another level instead of needing the ``none``
+    class: the model before it failed 3 of these 100 cases (2 pools, 1 grouped conv)."""
     rng = random.Random(13)
     solved = 0
     while solved < 100:
         c = RandomChooser(rng)
         family = FAMILIES[solved % len(FAMILIES)]
-        problem = gen_problem(c, family, 16)
+        problem = gen_problem(c, family, 24)
         arch = gen_order_arch(c)
+        two_level = solved % 2 == 0  # as in the two-level case: bypass fixed, O kept at the RF
+        if two_level and len(arch.levels) != 2:
+            continue
         fixed = {}
-        if c.bool():
+        if two_level or c.bool():
             fixed = {i: frozenset(t for t in sorted(lv.keeps & set(problem.tensor_names))
                                   if t == "O" or c.bool())
                      for i, lv in enumerate(arch.levels[:-1])}
