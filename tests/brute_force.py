@@ -33,8 +33,9 @@ def _splits(primes: list[int], slots: list) -> list[dict]:
     return out
 
 
-def brute_force_mappings(problem: Problem, arch: Arch) -> Iterator[Mapping]:
-    """Every mapping whose factors fit the fanout axes."""
+def brute_force_mappings(problem: Problem, arch: Arch, keeps: dict | None = None) -> Iterator[Mapping]:
+    """Every mapping whose factors fit the fanout axes; ``keeps`` ({level index: tensors})
+    fixes the bypass of those levels (a solve's ``keeps`` constraint)."""
     slots = []
     for i, lv in enumerate(arch.levels):
         slots.append((i, None))
@@ -46,6 +47,8 @@ def brute_force_mappings(problem: Problem, arch: Arch) -> Iterator[Mapping]:
         allowed = [t for t in problem.tensor_names if t in lv.keeps]
         if i == len(arch.levels) - 1:
             keep_choices.append([frozenset(problem.tensor_names)])
+        elif keeps and i in keeps:
+            keep_choices.append([frozenset(keeps[i])])
         else:
             keep_choices.append([frozenset(c) for r in range(len(allowed) + 1)
                                  for c in itertools.combinations(allowed, r)])

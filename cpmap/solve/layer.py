@@ -75,8 +75,10 @@ class LayerSolution:
 
 def mapping_from_solution(layer_model: LayerModel, problem: Problem, arch: Arch, value) -> Mapping:
     """Read a mapping back from solver values.  Level j's loops irrelevant to the chosen
-    tensor go innermost, which realizes exactly the reuse the model assumed."""
+    tensor go innermost; with no tensor chosen, the loops relevant to every tensor do.
+    Either realizes exactly the reuse the model assumed."""
     rel = {t.name: t.dims for t in problem.tensors}
+    shared = {d for d in problem.dims if all(d in t.dims for t in problem.tensors)}
     levels = []
     for i, lv in enumerate(arch.levels):
         loops = [(d, layer_model.factor(value, d, s)) for d in problem.dims for s in layer_model.slots
@@ -85,6 +87,8 @@ def mapping_from_solution(layer_model: LayerModel, problem: Problem, arch: Arch,
         chosen = next((t for t in problem.tensor_names if (i, t) in layer_model.inner and value(layer_model.inner[i, t])), None)
         if chosen is not None:
             loops = [lp for lp in loops if lp[0] in rel[chosen]] + [lp for lp in loops if lp[0] not in rel[chosen]]
+        else:
+            loops = sorted(loops, key=lambda lp: lp[0] in shared)  # stable: shared loops innermost
         spatial = []
         if lv.fanout is not None:
             for ax, _ in lv.fanout.axes:

@@ -6,10 +6,10 @@ Decision variables (docs/solver.md explains the encoding and why it is exact):
   temporal loops or one axis of a fanout); they sum to the dim's exponent, so factors
   multiply exactly to the dim.
 * ``keep[i, T]``: level ``i`` keeps tensor ``T`` (bypass otherwise), where allowed.
-* ``inner[j, T]``: at level ``j`` the loops irrelevant to ``T`` are innermost.  In every
-  layer kind cpmap knows, a dim is irrelevant to at most one tensor, so this one choice per
-  level captures every effect loop order has in the cost model (a test compares it with
-  all permutations).
+* ``inner[j, T]``: at level ``j`` the loops irrelevant to ``T`` are innermost; none set:
+  a loop relevant to every tensor is.  In every layer kind cpmap knows, a dim is
+  irrelevant to at most one tensor, so this one choice per level holds an optimal order
+  (docs/solver.md, "Loop order"; tests compare it with all permutations).
 
 Every access count of docs/cost-model.md is a sum of monomials (:mod:`.monomial`): its
 logarithm is linear in the exponents, which gives the LP relaxation tangent cuts of
@@ -315,23 +315,40 @@ class LayerModelBuilder:
 
     # ---- loop order
     def add_loop_order(self) -> None:
-        """``inner[j, T]``: T's irrelevant loops are innermost at level j.  A class is only
-        chosen where its tensor has an irrelevant loop, and "none" only where no tensor has
-        one: the order read back then realizes exactly the modelled reuse."""
+        """``inner[j, T]``: T's irrelevant loops are innermost at level j; if no literal is
+        set (``none``), a loop relevant to every tensor is innermost and no tensor gets
+        reuse at j.  A class is only chosen where its tensor has an irrelevant loop, and
+        ``none`` only where a loop relevant to all is there or no tensor has an irrelevant
+        loop: the order read back then realizes exactly the modelled reuse.  These classes
+        hold an optimal order of every level (docs/solver.md, "Loop order"), given
+        non-negative energies."""
         m, levels = self.m, self.levels
+        fanned = [lv.fanout.energy_pj for lv in levels if lv.fanout is not None]
+        if min([lv.read_pj for lv in levels] + [lv.write_pj for lv in levels] + fanned) < 0:
+            raise ValueError("the loop-order classes need non-negative per-word energies")
+        shared = tuple(d for d in self.all_dims if not any(d in self.irr[t] for t in self.tensors))
         self.inner = {}
         for j in range(1, self.L):
             none = m.new_bool_var(f"inner_{levels[j].name}_none")
             lits = [m.new_bool_var(f"inner_{levels[j].name}_{t}") for t in self.tensors]
             m.add_exactly_one(lits + [none])
+            all_ev = self._temporal_exps(shared, j)
+            irr_ev = []
             for t, lit in zip(self.tensors, lits):
                 self.inner[j, t] = lit
                 ev = self._temporal_exps(self.irr[t], j)
+                irr_ev += ev
                 if not ev:
                     m.add(lit == 0)
                 else:
                     m.add(sum(ev) >= 1).only_enforce_if(lit)
-                    m.add(sum(ev) == 0).only_enforce_if(none)
+                    if not all_ev:
+                        m.add(sum(ev) == 0).only_enforce_if(none)
+            if all_ev and irr_ev:
+                # none: no irrelevant loop, unless a loop relevant to all can go innermost
+                big = sum(self.kit.primes[d][p] for t in self.tensors for d in self.irr[t]
+                          for p in self.kit.primes[d] if ("e", d, p, Slot(j)) in self.kit.atoms)
+                m.add(sum(irr_ev) <= big * sum(all_ev)).only_enforce_if(none)
         self.no_rel = {}
         for t in self.tensors:
             for j in range(self.L):
