@@ -19,8 +19,8 @@ equals the evaluator's energy exactly (``exact``), or only the tangent cuts are 
 irrelevant factors from its refill count, gated at the exponent level.
 
 :class:`LayerModelBuilder` adds one concern per method, in the order :func:`build_model`
-calls them: factor variables, fanout limits, tiles, bypass, capacities, loop order,
-access counts, objective.
+calls them: factor variables, fanout limits, required dataflows, tiles, bypass, residency,
+capacities, loop order (:mod:`.order`), access counts (:mod:`.counts`), objective.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
 from .monomial import Mono, prod
+from .order import add_loop_order
 
 
 @dataclass
@@ -85,7 +86,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     builder.add_bypass()
     builder.add_residency()
     builder.add_capacities()
-    builder.add_loop_order()
+    add_loop_order(builder)
     builder.add_counts()
     return builder.finish(objective)
 
@@ -204,7 +205,7 @@ class LayerModelBuilder:
         return {p: [kit.atoms["e", d, p, s] for s in self.slots if pred(s) and ("e", d, p, s) in kit.atoms]
                 for p in kit.primes[d]}
 
-    def _temporal_exps(self, dims, j) -> list:
+    def temporal_exps(self, dims, j) -> list:
         """The exponent variables of ``dims`` in level j's temporal slot."""
         kit, slot = self.kit, Slot(j)
         return [kit.atoms["e", d, p, slot] for d in dims for p in kit.primes[d] if ("e", d, p, slot) in kit.atoms]
@@ -312,54 +313,6 @@ class LayerModelBuilder:
                     m.add(tiles[t].expr <= lim)
                 else:
                     m.add(tiles[t].expr <= lim).only_enforce_if(k)
-
-    # ---- loop order
-    def add_loop_order(self) -> None:
-        """``inner[j, T]``: T's irrelevant loops are innermost at level j; if no literal is
-        set (``none``), a loop relevant to every tensor is innermost and no tensor gets
-        reuse at j.  A class is only chosen where its tensor has an irrelevant loop, and
-        ``none`` only where a loop relevant to all is there or no tensor has an irrelevant
-        loop: the order read back then realizes exactly the modelled reuse.  These classes
-        hold an optimal order of every level (docs/solver.md, "Loop order"), given
-        non-negative energies."""
-        m, levels = self.m, self.levels
-        fanned = [lv.fanout.energy_pj for lv in levels if lv.fanout is not None]
-        if min([lv.read_pj for lv in levels] + [lv.write_pj for lv in levels] + fanned) < 0:
-            raise ValueError("the loop-order classes need non-negative per-word energies")
-        shared = tuple(d for d in self.all_dims if not any(d in self.irr[t] for t in self.tensors))
-        self.inner = {}
-        for j in range(1, self.L):
-            none = m.new_bool_var(f"inner_{levels[j].name}_none")
-            lits = [m.new_bool_var(f"inner_{levels[j].name}_{t}") for t in self.tensors]
-            m.add_exactly_one(lits + [none])
-            all_ev = self._temporal_exps(shared, j)
-            irr_ev = []
-            for t, lit in zip(self.tensors, lits):
-                self.inner[j, t] = lit
-                ev = self._temporal_exps(self.irr[t], j)
-                irr_ev += ev
-                if not ev:
-                    m.add(lit == 0)
-                else:
-                    m.add(sum(ev) >= 1).only_enforce_if(lit)
-                    if not all_ev:
-                        m.add(sum(ev) == 0).only_enforce_if(none)
-            if all_ev and irr_ev:
-                # none: no irrelevant loop, unless a loop relevant to all can go innermost
-                big = sum(self.kit.primes[d][p] for t in self.tensors for d in self.irr[t]
-                          for p in self.kit.primes[d] if ("e", d, p, Slot(j)) in self.kit.atoms)
-                m.add(sum(irr_ev) <= big * sum(all_ev)).only_enforce_if(none)
-        self.no_rel = {}
-        for t in self.tensors:
-            for j in range(self.L):
-                ev = self._temporal_exps(self.rel[t], j)
-                if not ev:
-                    self.no_rel[t, j] = True
-                    continue
-                z = m.new_bool_var(f"norel_{t}{j}")
-                m.add(sum(ev) == 0).only_enforce_if(z)
-                m.add(sum(ev) >= 1).only_enforce_if(z.negated())
-                self.no_rel[t, j] = z
 
     # ---- access counts (docs/cost-model.md section 3)
     def add_counts(self) -> None:
