@@ -40,9 +40,12 @@ _API = {
     # interop (docs/interop.md) and Pareto fronts (docs/solver.md)
     "export_timeloop": "spec.timeloop", "import_timeloop": "spec.timeloop_import",
     "load_onnx_workload_obj": "spec.onnx", "compulsory_floor": "cost.floor", "pareto_front": "solve.pareto",
+    # design sweeps (docs/sweep.md)
+    "load_sweep_spec": "spec.sweep", "run_sweep": "network.sweep", "INTERSTELLAR_TABLE_IV": "core.energy_table",
 }
 
 __all__ = [
+    "INTERSTELLAR_TABLE_IV",
     "OBJECTIVES",
     "SEARCHERS",
     "Arch",
@@ -79,6 +82,7 @@ __all__ = [
     "load_mapping",
     "load_onnx_workload_obj",
     "load_solve_spec",
+    "load_sweep_spec",
     "load_workload",
     "make_space",
     "mapping_to_yaml",
@@ -86,6 +90,7 @@ __all__ = [
     "pareto_front",
     "pool",
     "run_batch",
+    "run_sweep",
     "solve_layer",
     "solve_workload",
 ]
