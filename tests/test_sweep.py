@@ -286,6 +286,9 @@ def test_engine_flags_are_checked(tmp_path, capsys):
     assert "--engine: expected one of local, dask" in capsys.readouterr().err
     assert main(["sweep", str(path), "--engine-address", "tcp://127.0.0.1:1"]) == 2
     assert "expected only with --engine dask" in capsys.readouterr().err
+    for bad in ("foo:bar", "tcp://127.0.0.1", "tcp://127.0.0.1:99999", "http://127.0.0.1:8786"):
+        assert main(["sweep", str(path), "--engine", "dask", "--engine-address", bad]) == 2
+        assert "--engine-address: expected a scheduler address like tcp://" in capsys.readouterr().err
 
 
 def test_ctrl_c_exits_130_and_rerun_continues(tmp_path):

@@ -13,6 +13,7 @@ source fingerprint before submitting anything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Protocol
 
@@ -28,6 +29,7 @@ Task = tuple[Problem, Arch, SolveOptions]
 Finish = Callable[[int, LayerSolution, bool], None]
 ENGINES = ("local", "dask")
 CONNECT_SECONDS = 10.0
+_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})$")
 
 
 class Engine(Protocol):
@@ -101,7 +103,11 @@ def _check_workers(client, address: str) -> None:
     if not client.nthreads():
         raise CpmapError(f"--engine-address: the dask cluster at {address} has no workers")
     mine = cpmap_identity()
-    theirs = client.run(cpmap_identity)
+    try:
+        theirs = client.run(cpmap_identity)
+    except Exception as e:  # noqa: BLE001 -- e.g. a worker without cpmap cannot unpickle the call
+        raise CpmapError(f"--engine-address: the dask workers at {address} cannot run cpmap "
+                         f"({type(e).__name__}: {' '.join(str(e).split())}); install the same cpmap on them") from None
     other = {w: tuple(v) for w, v in theirs.items() if tuple(v) != mine}
     if other:
         worker, (version, fingerprint) = sorted(other.items())[0]
@@ -118,5 +124,8 @@ def make_engine(name: str, address: str | None) -> Engine | None:
     if name == "dask":
         if not address:
             raise CpmapError("--engine dask: expected --engine-address tcp://HOST:PORT (a running dask scheduler)")
+        m = _ADDRESS.match(address)
+        if m is None or not 1 <= int(m.group(3)) <= 65535:
+            raise CpmapError(f"--engine-address: expected a scheduler address like tcp://127.0.0.1:8786, got {address!r}")
         return DaskEngine(address)
     raise CpmapError(f"--engine: expected one of {', '.join(ENGINES)}, got {name!r}")
