@@ -120,7 +120,8 @@ def certificate_text(cert: dict, points: int) -> str:
     gap = "not certified (interrupted)" if cert["gap"] is None else f"certified gap {cert['gap']:.2%}"
     return (f"certified best design for energy: {cert['best']} ({fmt_num(cert['best_energy_pj'])} pJ), "
             f"{gap} against the space's lower bound {fmt_num(cert['space_bound_pj'])} pJ; "
-            f"{cert['solved']} of {points} points solved at the full time limit, {cert['pruned']} pruned "
+            f"{cert['solved']} of {points} points solved (at the full time limit unless the short pass proved "
+            f"them), {cert['pruned']} pruned "
             f"(their lower bounds after a {cert['bound_time_limit']:g} s solve exceed the best energy found)")
 
 
