@@ -112,6 +112,8 @@ BAD = [
      "sweep.energy_table.rows[1][0]: expected sizes in increasing order"),
     ({"vary": {"capacity": {"RF": ["16 B"]}}, "area": {"mm2_per_kib": {"RF": 0.1}}},
      "sweep.area.mm2_per_kib: expected an entry for every on-chip level, missing GBUF"),
+    ({"vary": {"capacity": {"RF": ["16 B"]}}, "area": {"mm2_per_kib": {"RF": 0.1, "GBUF": 0.1, "GBUFF": 1}}},
+     "sweep.area.mm2_per_kib.GBUFF: expected an on-chip level (RF, GBUF)"),
     ({"workloads": []}, "sweep.workloads: expected a list of workloads"),
     ({"workloads": [{"workload": "nope.yaml"}]}, "sweep.workloads[0].workload: expected an existing workload file"),
     ({"workloads": [{"workload": "tiny.yaml", "layers": ["conv9"]}]}, "sweep.workloads[0].layers[0]: expected a layer"),
@@ -339,3 +341,29 @@ def test_ctrl_c_exits_130_and_rerun_continues(tmp_path):
     assert again.returncode == 0, again.stderr
     fc3 = json.loads(again.stdout)["points"][0]["networks"][0]["layers"][0]
     assert fc3["cached"] is True and fc3["status"] == "OPTIMAL"
+
+
+@settings(max_examples=2000, derandomize=True, deadline=None)
+@given(st.integers(1, 256), st.integers(1, 1 << 18), st.integers(1, 32), st.integers(1, 32), st.integers(1, 8),
+       st.one_of(st.none(), st.integers(1, 64)), st.sampled_from(["RF", "GBUF", "DRAM"]))
+def test_onchip_bytes_and_area_count_every_instance(rf, gbuf, y, x, nodes, extra, inside):
+    """On-chip bytes and the area proxy against a count by role: the RF (and an extra level
+    inside it or inside GBUF) has one instance per PE of every node (``Arch.pes``), GBUF one
+    per node, an extra level inside DRAM one per node too."""
+    from cpmap.spec.sweep_grid import AreaModel, ExtraLevel, SizeChoice, Vary, build_points
+
+    base = load_arch(str(BASE))
+    vary = Vary(capacity=(("RF", (SizeChoice(rf, "rf", 1.0, 1.0),)), ("GBUF", (SizeChoice(gbuf, "g", 2.0, 2.0),))),
+                fanout=(("PE", ((("Y", y), ("X", x)),)),), nodes=(nodes,),
+                extra_level=ExtraLevel("R0", inside, frozenset("WIO"),
+                                       (None if extra is None else SizeChoice(extra, "e", 0.5, 0.5),)))
+    area = AreaModel((("RF", 0.25), ("R0", 0.5), ("GBUF", 0.125)), mm2_per_pe=0.01)
+    (point,), _ = build_points(base, vary, None, area)
+    pes = point.arch.pes
+    assert pes == y * x * nodes
+    extra_instances = 0 if extra is None else (pes if inside in ("RF", "GBUF") else nodes)
+    words = rf * pes + gbuf * nodes + (extra or 0) * extra_instances
+    assert point.onchip_bytes == words * 2  # 16-bit words
+    kib = {"RF": rf * pes * 2 / 1024, "GBUF": gbuf * nodes * 2 / 1024, "R0": (extra or 0) * extra_instances * 2 / 1024}
+    expected = 0.25 * kib["RF"] + 0.125 * kib["GBUF"] + 0.5 * kib["R0"] + 0.01 * pes
+    assert point.area_mm2 == pytest.approx(expected, rel=1e-12)

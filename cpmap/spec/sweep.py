@@ -116,6 +116,7 @@ def load_sweep_spec(path: str, overrides: dict | None = None) -> SweepSpec:
     table = with_file(file, _energy_table, body, base)
     area = with_file(file, opt, body, "area", _area, "sweep")
     vary: Vary = with_file(file, req, body, "vary", parse_vary(base), "sweep")
+    with_file(file, _check_area_levels, area, base, vary)
     points, parameters = with_file(file, build_points, base, vary, table, area)
     networks = _networks(file, body, base_dir, points)
     if "output" in given:
@@ -198,6 +199,16 @@ def _area(v: Any, path: str) -> AreaModel:
                   path)
     return AreaModel(tuple((k, float(x)) for k, x in per_kib),
                      float(opt(body, "mm2_per_pe", nonneg_number, path, 0.0)))
+
+
+def _check_area_levels(area: AreaModel | None, base: Arch, vary: Vary) -> None:
+    """Every level the area model prices must exist on some point (a typo is an error)."""
+    if area is None:
+        return
+    known = [*base.level_names[:-1], *([vary.extra_level.name] if vary.extra_level is not None else [])]
+    for name, _ in area.mm2_per_kib:
+        if name not in known:
+            raise Invalid(f"sweep.area.mm2_per_kib.{name}", f"expected an on-chip level ({', '.join(known)})")
 
 
 # --------------------------------------------------------------------------- workloads
