@@ -203,8 +203,9 @@ def test_pruning_never_skips_the_best_point(tmp_path):
     exact = run_sweep(spec, cache=cache, prune=True, bound_time_limit=TIME_LIMIT).certificate
     assert exact.pruned == sum(r.energy_pj > best_full * (1 + 1e-9) for r in full.points) > 0
     assert exact.best_energy_pj == best_full and exact.gap == pytest.approx(0.0, abs=1e-9)
-    # short, unproven bounds from an empty cache: whatever is pruned, the best is found
-    pruned = run_sweep(spec, cache=None, jobs=2, prune=True, bound_time_limit=0.2)
+    # short, unproven bounds from an empty cache, full solves in rounds of 2 points: whatever
+    # is pruned, the best is found
+    pruned = run_sweep(spec, cache=None, jobs=2, prune=True, bound_time_limit=0.2, prune_round=2)
     cert = pruned.certificate
     assert cert.best_energy_pj == pytest.approx(best_full, rel=1e-9)
     assert cert.solved + cert.pruned == len(spec.points)
@@ -216,6 +217,9 @@ def test_pruning_never_skips_the_best_point(tmp_path):
             assert by_name[r.point.name].energy_pj >= cert.best_energy_pj * (1 - 1e-9)
     assert cert.space_bound_pj <= best_full * (1 + 1e-9)
     assert cert.gap == pytest.approx((cert.best_energy_pj - cert.space_bound_pj) / cert.best_energy_pj)
+    # exact bounds in rounds of 3 points: the same best
+    rounds = run_sweep(spec, cache=cache, prune=True, bound_time_limit=TIME_LIMIT, prune_round=3).certificate
+    assert rounds.best_energy_pj == best_full and rounds.solved + rounds.pruned == len(spec.points)
 
 
 class _Interrupting:

@@ -24,12 +24,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                                        "output": args.out})
     if args.prune and spec.objective != "energy":
         raise CpmapError(f"--prune: certifies the best design for energy; {args.spec} has objective {spec.objective}")
-    if args.bound_time_limit is not None and not args.prune:
-        raise CpmapError("--bound-time-limit: expected only with --prune")
+    for flag, value in (("--bound-time-limit", args.bound_time_limit), ("--prune-round", args.prune_round)):
+        if value is not None and not args.prune:
+            raise CpmapError(f"{flag}: expected only with --prune")
     engine = make_engine(args.engine, args.engine_address)
     run = run_sweep(spec, jobs=args.jobs, cache=None if args.no_cache else Cache(), engine=engine,
                     progress=not args.quiet and sys.stderr.isatty(), prune=args.prune,
-                    bound_time_limit=args.bound_time_limit)
+                    bound_time_limit=args.bound_time_limit, prune_round=args.prune_round or 1)
     data = sweep_json(run)
     try:
         files = write_sweep_report(run, data, spec.output)
@@ -75,6 +76,9 @@ def add_command(sub, positive, seed) -> None:
                         "skip those whose bound exceeds the best energy found")
     p.add_argument("--bound-time-limit", type=positive(float), metavar="S",
                    help="--prune: seconds per layer of the first, bounding pass (default: time limit / 10)")
+    p.add_argument("--prune-round", type=positive(int), metavar="N",
+                   help="--prune: points solved at the full time limit together (default 1; more keeps parallel "
+                        "jobs or a cluster busy, at the risk of solving a point a smaller round would prune)")
     p.add_argument("--engine", default="local", metavar="{local,dask}",
                    help="where the layer solves run: local worker processes (default) or a dask cluster")
     p.add_argument("--engine-address", metavar="ADDR", help="--engine dask: the scheduler, e.g. tcp://127.0.0.1:8786")

@@ -161,9 +161,10 @@ def _run(spec: SweepSpec, points, *, jobs, cache, engine, progress: bool, solve=
 
 def run_sweep(spec: SweepSpec, *, jobs: int | None = None, cache: Cache | None = None,
               engine: Engine | None = None, progress: bool = False, prune: bool = False,
-              bound_time_limit: float | None = None, solve=None) -> SweepRun:
+              bound_time_limit: float | None = None, prune_round: int = 1, solve=None) -> SweepRun:
     """Solve every network on every design point (or, with ``prune``, only as many as it
-    takes to certify the best design for energy; module docstring).  ``engine``: where the
+    takes to certify the best design for energy; module docstring; ``prune_round``: points
+    solved at the full limit together, for parallel jobs or a cluster).  ``engine``: where the
     layer solves run (None: local processes); ``solve``: a per-problem solver run in this
     process instead (tests, as :func:`.batch.run_batch`'s)."""
     import time
@@ -174,7 +175,8 @@ def run_sweep(spec: SweepSpec, *, jobs: int | None = None, cache: Cache | None =
             raise ValueError("pruning certifies the best design for energy; the sweep's objective is "
                              f"{spec.objective}")
         points, batches, cert, interrupted = _pruned(spec, dict(jobs=jobs, cache=cache, engine=engine,
-                                                                progress=progress, solve=solve), bound_time_limit)
+                                                                progress=progress, solve=solve), bound_time_limit,
+                                                     prune_round)
     else:
         batches = _run(spec, spec.points, jobs=jobs, cache=cache, engine=engine, progress=progress, solve=solve)
         points = tuple(summarize(p, batches[p.index], spec.objective) for p in spec.points)
@@ -196,7 +198,7 @@ def _counts(batches: dict) -> tuple[int, int, int, int]:
     return len(seen), sum(1 for c in seen.values() if not c), sum(1 for c in seen.values() if c), layers
 
 
-def _pruned(spec: SweepSpec, how: dict, bound_time_limit: float | None):
+def _pruned(spec: SweepSpec, how: dict, bound_time_limit: float | None, round_points: int):
     short_limit = bound_time_limit or spec.time_limit * DEFAULT_BOUND_SHARE
     short = _run(spec.with_time_limit(short_limit), spec.points, **how)
     if any(b.interrupted for bs in short.values() for b in bs):
@@ -206,29 +208,39 @@ def _pruned(spec: SweepSpec, how: dict, bound_time_limit: float | None):
     summaries = {p.index: summarize(p, short[p.index], "energy") for p in spec.points}
     incumbent = min((s.energy_pj for s in summaries.values() if s.energy_pj is not None), default=math.inf)
     order = sorted(spec.points, key=lambda p: (bounds[p.index], p.index))
-    final, states, interrupted = dict(short), {}, False
-    for p in order:
-        if interrupted or bounds[p.index] > incumbent * (1 + PRUNE_TOLERANCE):
-            states[p.index] = "interrupted" if interrupted else "pruned"
+    final, states, interrupted, k = dict(short), {}, False, 0
+    while k < len(order):
+        group = []  # up to round_points points to solve at the full limit together
+        while k < len(order) and len(group) < max(1, round_points):
+            p, k = order[k], k + 1
+            if interrupted or bounds[p.index] > incumbent * (1 + PRUNE_TOLERANCE):
+                states[p.index] = "interrupted" if interrupted else "pruned"
+            elif all(o.status in ("OPTIMAL", "INFEASIBLE") for b in short[p.index] for o in b.outcomes):
+                incumbent = min(incumbent, _energy(summaries[p.index]))  # proved: no longer search
+            else:
+                group.append(p)
+        if not group:
             continue
-        proven = all(o.status in ("OPTIMAL", "INFEASIBLE") for b in short[p.index] for o in b.outcomes)
-        if not proven:  # a short answer that is proved needs no longer search
-            full = _run(spec, [p], **how)[p.index]
-            interrupted = any(b.interrupted for b in full)
+        full = _run(spec, group, **how)
+        interrupted = any(b.interrupted for bs in full.values() for b in bs)
+        for p in group:
             if interrupted:
                 states[p.index] = "interrupted"
                 continue
-            bounds[p.index] = max(bounds[p.index], point_bound_pj(full))
+            bounds[p.index] = max(bounds[p.index], point_bound_pj(full[p.index]))
             # the longer search reports its design unless the short one found a better one:
             # the incumbent that pruned other points must be a reported design
-            e_short, e_full = summaries[p.index].energy_pj, summarize(p, full, "energy").energy_pj
+            e_short, e_full = summaries[p.index].energy_pj, summarize(p, full[p.index], "energy").energy_pj
             if e_full is not None and (e_short is None or e_full <= e_short):
-                final[p.index] = full
-        summaries[p.index] = summarize(p, final[p.index], "energy")
-        if summaries[p.index].energy_pj is not None:
-            incumbent = min(incumbent, summaries[p.index].energy_pj)
+                final[p.index] = full[p.index]
+                summaries[p.index] = summarize(p, full[p.index], "energy")
+            incumbent = min(incumbent, _energy(summaries[p.index]))
     points = tuple(summarize(p, final[p.index], "energy", states.get(p.index, "")) for p in spec.points)
     return points, final, _certificate(points, bounds, order, short_limit, interrupted), interrupted
+
+
+def _energy(r: PointResult) -> float:
+    return math.inf if r.energy_pj is None else r.energy_pj
 
 
 def _certificate(points: tuple[PointResult, ...], bounds: dict, order, short_limit: float,
