@@ -43,9 +43,12 @@ _API = {
     # inter-layer pipelining (docs/pipeline.md)
     "PipelineOptions": "core.pipeline", "with_resident": "core.residency",
     "pipeline_workload": "network.pipeline", "energy_delay_front": "network.pipeline",
+    # design sweeps (docs/sweep.md)
+    "load_sweep_spec": "spec.sweep", "run_sweep": "network.sweep", "INTERSTELLAR_TABLE_IV": "core.energy_table",
 }
 
 __all__ = [
+    "INTERSTELLAR_TABLE_IV",
     "OBJECTIVES",
     "SEARCHERS",
     "PipelineOptions",
@@ -85,6 +88,7 @@ __all__ = [
     "load_mapping",
     "load_onnx_workload_obj",
     "load_solve_spec",
+    "load_sweep_spec",
     "load_workload",
     "make_space",
     "mapping_to_yaml",
@@ -93,6 +97,7 @@ __all__ = [
     "pipeline_workload",
     "pool",
     "run_batch",
+    "run_sweep",
     "solve_layer",
     "solve_workload",
     "with_resident",

@@ -13,6 +13,7 @@ from strategies import cases
 from cpmap.core.arch import Arch
 from cpmap.core.errors import CpmapError, SpecError
 from cpmap.core.workload import Workload
+from cpmap.spec.sweep import SweepSpec
 from cpmap.cost.evaluator import evaluate
 from cpmap.spec import (
     MappingSpec,
@@ -47,7 +48,7 @@ def _arch_obj(capacity, word_bits=16) -> dict:
 EXAMPLE_KINDS = {"conv-small.yaml": "workload", "conv-small-mapping-eyeriss.yaml": "mapping",
                  "conv-small-mapping-nnd-4x4.yaml": "mapping",
                  "conv-small-solve.yaml": "solve", "alexnet-eyeriss.yaml": "solve",
-                 "maestro-like.yaml": "architecture", "maestro-bound.yaml": "solve"}
+                 "maestro-like.yaml": "architecture", "maestro-bound.yaml": "solve", "sweep-small.yaml": "sweep"}
 EXAMPLE_KINDS |= {f"suite-{m}.yaml": "solve" for m in ("alexnet", "vgg16", "googlenet", "mobilenet_v1", "lstm_m",
                                                       "lstm_l", "rhn", "mlp_m", "mlp_l")}
 """The kind of each file in specs/examples/ (specs/*.yaml are architectures, models/*.yaml
@@ -68,7 +69,7 @@ def test_bundled_spec_loads(path):
     kind, obj = load_any(str(path))
     assert kind == expected_kind(path)
     assert type(obj) is {"architecture": Arch, "workload": Workload, "mapping": MappingSpec,
-                         "solve": SolvePlan}[kind]
+                         "solve": SolvePlan, "sweep": SweepSpec}[kind]
 
 
 def test_bundled_found():

@@ -27,7 +27,7 @@ from ..spec.kinds import load_any
 from ..spec.mapping import bind_mapping, load_mapping_for, pick_layer
 from ..spec.solve import load_solve_spec
 from ..spec.workload import load_workload
-from . import interop
+from . import interop, sweep
 from .pipeline import solve_pipeline
 from .codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_check(sub)
     interop.add_commands(sub)
+    sweep.add_command(sub, _positive, _seed)
     return parser
 
 

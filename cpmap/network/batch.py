@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.arch import Arch
 from ..core.options import SolveOptions
@@ -30,7 +30,8 @@ from ..core.workload import Layer, Workload
 from ..solve.layer import LayerSolution, refuse_unmodelled, solve_layer
 from ..spec.solve import SolvePlan
 from .cache import PROVEN, Cache, problem_key
-from .pool import SolveFn, available_cores, solve_in_worker, solve_inline, terminate, worker_init
+from .engine import Engine
+from .pool import SolveFn, available_cores, error_solution, solve_in_worker, solve_inline, terminate, worker_init
 from .progress import Progress
 
 GRACE_SECONDS = 10.0
@@ -85,19 +86,14 @@ class BatchResult:
 class _Group:
     key: str
     problem: Problem
+    arch: Arch
     options: SolveOptions
     layers: list[Layer] = field(default_factory=list)
 
 
-def _error_solution(problem: Problem, options: SolveOptions, exc: BaseException) -> LayerSolution:
-    reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
-    return LayerSolution(problem.name, "ERROR", None, None, 0.0, options.objective, reason=reason,
-                         stopped_by="not_solved")
-
-
 def run_batch(plan: SolvePlan, *, jobs: int | None = None, cache: Cache | None = None,
               progress: Progress | None = None, solve: SolveFn | None = None,
-              inline: bool | None = None) -> BatchResult:
+              inline: bool | None = None, engine: Engine | None = None) -> BatchResult:
     """Solve ``plan``'s layers (see the module docstring).
 
     ``jobs``: parallel solves (default: the number of cores).  ``cache``: None disables
@@ -105,33 +101,45 @@ def run_batch(plan: SolvePlan, *, jobs: int | None = None, cache: Cache | None =
     giving one, or ``inline=True``, solves in this process one problem at a time (no
     pool), where Ctrl-C during a CP-SAT search only cuts that search short.  The default
     is a process pool even for one job: the parent never runs CP-SAT, so Ctrl-C reliably
-    reaches it."""
-    if solve is None:
-        refuse_unmodelled(plan.arch)
+    reaches it.  ``engine``: solve the problems elsewhere instead (e.g. on a dask cluster,
+    :mod:`.engine`)."""
+    return run_batches((plan,), jobs=jobs, cache=cache, progress=progress, solve=solve, inline=inline,
+                       engine=engine)[0]
+
+
+def run_batches(plans, *, jobs: int | None = None, cache: Cache | None = None, progress: Progress | None = None,
+                solve: SolveFn | None = None, inline: bool | None = None,
+                engine: Engine | None = None) -> tuple[BatchResult, ...]:
+    """:func:`run_batch` for several plans at once (one per network and architecture of a
+    design sweep): a problem that appears in several plans (same key: same problem,
+    architecture, objective, encoding and constraints) is solved once, with the options of
+    the first plan that has it; all unique problems share one pool.  One
+    :class:`BatchResult` per plan, in order."""
     start = time.perf_counter()
-    arch = plan.arch
+    plans = tuple(plans)
+    if solve is None:
+        for plan in plans:
+            refuse_unmodelled(plan.arch)
     cores = available_cores()
     jobs = max(1, jobs or cores)
     if inline is None:
         inline = solve is not None
     solve = solve or solve_layer
-    groups, layer_keys = _groups(plan)
+    groups, layer_keys = _groups(plans)
     # workers from the number of unique problems, not of uncached ones, so that a resumed
     # run solves with the same options as the interrupted one
-    workers = plan.workers or max(1, cores // min(jobs, max(1, len(groups))))
-    for g in groups.values():
-        g.options = plan.options(workers)
-
-    progress = progress or Progress(len(plan.layers), enabled=False)
+    auto_workers = max(1, cores // min(jobs, max(1, len(groups))))
+    progress = progress or Progress(sum(len(p.layers) for p in plans), enabled=False)
     answers: dict[str, tuple[LayerSolution | None, bool, bool]] = {}  # key -> (solution, cached, interrupted)
     for g in groups.values():
-        sol = cache.load(g.key, g.problem, arch, g.options, g.layers[0].name) if cache is not None else None
+        g.options = replace(g.options, workers=g.options.workers or auto_workers)
+        sol = cache.load(g.key, g.problem, g.arch, g.options, g.layers[0].name) if cache is not None else None
         if sol is not None:
             answers[g.key] = (sol, True, False)
             progress.finished(len(g.layers), sol, solved_now=False)
     todo = [g for g in groups.values() if g.key not in answers]
     pool_jobs = 1 if inline else min(jobs, len(todo)) if todo else 0
-    progress.plan(len(todo), pool_jobs or 1, plan.time_limit)
+    progress.plan(len(todo), pool_jobs or 1, max(p.time_limit for p in plans) if plans else 0.0)
 
     def finish(g: _Group, sol: LayerSolution, partial: bool = False) -> None:
         if cache is not None and not partial and sol.status != "ERROR":
@@ -140,53 +148,67 @@ def run_batch(plan: SolvePlan, *, jobs: int | None = None, cache: Cache | None =
         progress.finished(len(g.layers), sol, solved_now=True)
 
     interrupted = False
-    if todo and inline:
-        interrupted = _run_inline(todo, solve, arch, finish, progress)
+    if todo and engine is not None:
+        interrupted = engine.run([(g.problem, g.arch, g.options) for g in todo],
+                                 lambda k, sol, partial: finish(todo[k], sol, partial), progress)
+    elif todo and inline:
+        interrupted = _run_inline(todo, solve, finish, progress)
     elif todo:
-        interrupted = _run_pool(todo, pool_jobs, arch, finish, progress)
+        interrupted = _run_pool(todo, pool_jobs, finish, progress)
     progress.close()
-    solved = sum(1 for s, c, _ in answers.values() if not c and s is not None)
-    return BatchResult(plan, _outcomes(plan, groups, layer_keys, answers), len(groups), solved,
-                       sum(1 for _, c, _ in answers.values() if c), pool_jobs, workers, interrupted,
-                       time.perf_counter() - start, str(cache.root) if cache is not None else None)
+    wall = time.perf_counter() - start
+    out = []
+    for plan, keys in zip(plans, layer_keys):
+        mine = {k: answers[k] for k in dict.fromkeys(keys) if k in answers}
+        workers = plan.workers or auto_workers
+        out.append(BatchResult(plan, _outcomes(plan, keys, answers), len(set(keys)),
+                               sum(1 for s, c, _ in mine.values() if not c and s is not None),
+                               sum(1 for _, c, _ in mine.values() if c), pool_jobs, workers, interrupted, wall,
+                               str(cache.root) if cache is not None else None))
+    return tuple(out)
 
 
-def _groups(plan: SolvePlan) -> tuple[dict[str, _Group], list[str]]:
-    """The unique problems of the plan (by :func:`problem_key`), and each layer's key."""
-    probe = plan.options(1)
+def _groups(plans: tuple[SolvePlan, ...]) -> tuple[dict[str, _Group], list[list[str]]]:
+    """The unique problems of the plans (by :func:`problem_key`), and each plan's layer keys.
+    A group's options are its first plan's, workers 0 when the plan leaves them automatic."""
     groups: dict[str, _Group] = {}
-    layer_keys: list[str] = []
-    for lay in plan.layers:
-        key = problem_key(lay.problem, plan.arch, probe)
-        if key not in groups:
-            groups[key] = _Group(key, lay.problem, probe)
-        groups[key].layers.append(lay)
-        layer_keys.append(key)
+    layer_keys: list[list[str]] = []
+    for plan in plans:
+        probe = plan.options(1)
+        keys = []
+        for lay in plan.layers:
+            key = problem_key(lay.problem, plan.arch, probe)
+            if key not in groups:
+                groups[key] = _Group(key, lay.problem, plan.arch, replace(probe, workers=plan.workers or 0))
+            groups[key].layers.append(lay)
+            keys.append(key)
+        layer_keys.append(keys)
     return groups, layer_keys
 
 
-def _outcomes(plan: SolvePlan, groups: dict[str, _Group], layer_keys: list[str], answers: dict) -> tuple:
+def _outcomes(plan: SolvePlan, layer_keys: list[str], answers: dict) -> tuple:
     out = []
-    first_layer = {k: g.layers[0].name for k, g in groups.items()}
+    first_layer: dict[str, str] = {}
     for lay, key in zip(plan.layers, layer_keys):
+        first_layer.setdefault(key, lay.name)
         sol, cached, partial = answers.get(key, (None, False, False))
         same_as = first_layer[key] if first_layer[key] != lay.name else None
         out.append(LayerOutcome(lay, sol, key, cached, same_as, partial))
     return tuple(out)
 
 
-def _run_inline(todo: list[_Group], solve: SolveFn, arch: Arch, finish, progress: Progress) -> bool:
+def _run_inline(todo: list[_Group], solve: SolveFn, finish, progress: Progress) -> bool:
     """Solve ``todo`` one after another in this process; True if interrupted by Ctrl-C."""
     try:
         for g in todo:
             progress.running = 1
             progress.draw(force=True)
             try:
-                sol = solve_inline(solve, g.problem, arch, g.options)
+                sol = solve_inline(solve, g.problem, g.arch, g.options)
             except KeyboardInterrupt:
                 return True
             except Exception as e:  # noqa: BLE001 -- a solver bug: report it for this layer, keep the others
-                sol = _error_solution(g.problem, g.options, e)
+                sol = error_solution(g.problem, g.options, e)
             progress.running = 0
             finish(g, sol)
         return False
@@ -194,7 +216,7 @@ def _run_inline(todo: list[_Group], solve: SolveFn, arch: Arch, finish, progress
         progress.running = 0
 
 
-def _run_pool(todo: list[_Group], jobs: int, arch: Arch, finish, progress: Progress) -> bool:
+def _run_pool(todo: list[_Group], jobs: int, finish, progress: Progress) -> bool:
     """Solve ``todo`` in ``jobs`` worker processes; True if interrupted by Ctrl-C."""
     executor = ProcessPoolExecutor(max_workers=jobs, initializer=worker_init)
     futures: dict[Future, _Group] = {}
@@ -205,13 +227,13 @@ def _run_pool(todo: list[_Group], jobs: int, arch: Arch, finish, progress: Progr
         try:
             sol = f.result()
         except Exception as e:  # noqa: BLE001 -- a solver bug or a dead worker: reported for this layer
-            sol = _error_solution(g.problem, g.options, e)
+            sol = error_solution(g.problem, g.options, e)
         partial = partial_unless_proven and sol.status not in PROVEN
         finish(g, sol, partial=partial)
 
     try:
         for g in todo:
-            f = executor.submit(solve_in_worker, g.problem, arch, g.options)
+            f = executor.submit(solve_in_worker, g.problem, g.arch, g.options)
             futures[f] = g
             pending.add(f)
         progress.running = min(len(pending), jobs)

@@ -67,6 +67,14 @@ def solve_inline(solve: SolveFn, problem: Problem, arch: Arch, options: SolveOpt
                 signal.signal(signal.SIGINT, handler)
 
 
+def error_solution(problem: Problem, options: SolveOptions, exc: BaseException) -> LayerSolution:
+    """The ERROR answer of a solve that raised (a solver bug or a dead worker): reported for
+    that layer, the others go on."""
+    reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    return LayerSolution(problem.name, "ERROR", None, None, 0.0, options.objective, reason=reason,
+                         stopped_by="not_solved")
+
+
 def terminate(executor: ProcessPoolExecutor) -> None:
     """Stop every worker of ``executor`` now (solves in flight are abandoned)."""
     stop = getattr(executor, "terminate_workers", None)  # Python >= 3.14

@@ -149,3 +149,63 @@ def schedule_png(data: dict, path) -> bool:
     fig.tight_layout()
     _save(plt, fig, path, dpi=120)
     return True
+
+
+def sweep_pareto_png(data: dict, proxies: list[float], path) -> bool:
+    """Energy of every design point of a sweep against its on-chip capacity (or area),
+    the Pareto front joined, the best-energy point marked.  False without matplotlib."""
+    plt = _pyplot("pareto.png not written")
+    if plt is None:
+        return False
+    pts = data["points"]
+    front = set(data["pareto"])
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    xs = [x for x, p in zip(proxies, pts) if p["energy_pj"] is not None]
+    ys = [p["energy_pj"] for p in pts if p["energy_pj"] is not None]
+    ax.scatter(xs, ys, s=14, color="tab:gray", label="design points")
+    fx = [(x, p["energy_pj"]) for x, p in zip(proxies, pts) if p["name"] in front]
+    ax.step([x for x, _ in fx], [y for _, y in fx], where="post", color="tab:blue", marker="o", ms=4,
+            label="Pareto front")
+    best = data["best"].get("energy")
+    for x, p in zip(proxies, pts):
+        if p["name"] == best:
+            ax.plot([x], [p["energy_pj"]], "*", ms=12, color="tab:red", label=f"least energy ({best})")
+    proxy = data["settings"]["proxy"]
+    ax.set_xlabel("area proxy (mm2)" if proxy == "area_mm2" else "on-chip capacity (bytes)")
+    ax.set_ylabel("energy (pJ)")
+    if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
+        ax.set_xscale("log")
+    ax.set_title(f"{', '.join(data['settings']['workloads'])} on {data['settings']['arch']}: energy vs {proxy}",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(plt, fig, path, dpi=120)
+    return True
+
+
+def sweep_breakdown_png(data: dict, path) -> bool:
+    """Stacked energy by level (network and MAC included) of the best point of each
+    objective of a sweep.  False without matplotlib."""
+    plt = _pyplot("breakdown.png not written")
+    if plt is None:
+        return False
+    pts = {p["name"]: p for p in data["points"]}
+    names = list(dict.fromkeys(data["best"].values()))
+    labels = [f"{n}\n(best {', '.join(k for k, v in data['best'].items() if v == n)})" for n in names]
+    parts: list[str] = []
+    for n in names:
+        parts += [k for k in pts[n]["energy_by_level"] if k not in parts]
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(names) + 2), 4.5))
+    bottom = [0.0] * len(names)
+    for part in parts:
+        values = [pts[n]["energy_by_level"].get(part, 0.0) for n in names]
+        ax.bar(range(len(names)), values, bottom=bottom, label=part)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("energy (pJ)")
+    ax.set_title("energy by level of the best design points", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(plt, fig, path, dpi=120)
+    return True

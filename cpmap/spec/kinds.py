@@ -12,14 +12,14 @@ from .mapping import parse_mapping
 from .solve import load_solve_spec
 from .workload import workload_from_obj
 
-SPEC_KINDS = ("architecture", "workload", "mapping", "solve")
+SPEC_KINDS = ("architecture", "workload", "mapping", "solve", "sweep")
 """Top-level keys that identify a spec file's kind."""
 
 
 def load_any(path: str) -> tuple[str, Any]:
     """Load a spec of any kind, detected by its top-level key: ('architecture', Arch),
-    ('workload', Workload), ('mapping', MappingSpec) or ('solve', SolvePlan -- the
-    architecture and workload it names are loaded and checked too).  A bare list is a
+    ('workload', Workload), ('mapping', MappingSpec), ('solve', SolvePlan -- the
+    architecture and workload it names are loaded and checked too) or ('sweep', SweepSpec).  A bare list is a
     mapping."""
     file = str(path)
     if file.lower().endswith(".onnx"):  # an ONNX model is a workload (docs/interop.md)
@@ -41,4 +41,8 @@ def load_any(path: str) -> tuple[str, Any]:
         return kind, workload_from_obj(obj, file)
     if kind == "solve":
         return kind, load_solve_spec(file)
+    if kind == "sweep":
+        from .sweep import load_sweep_spec  # every design point is built and checked
+
+        return kind, load_sweep_spec(file)
     return kind, parse_mapping(obj, file)

@@ -155,22 +155,22 @@ def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
                 raise CpmapError(f"{e.field}: {e.message}") from None
     raw = replace(raw, **given)
     base = os.path.dirname(file)
-    arch_file = _resolve_file(file, "solve.arch", raw.arch, base, "architecture")
-    workload_file = _resolve_file(file, "solve.workload", raw.workload, base, "workload")
+    arch_file = resolve_file(file, "solve.arch", raw.arch, base, "architecture")
+    workload_file = resolve_file(file, "solve.workload", raw.workload, base, "workload")
     arch = load_arch(arch_file)
-    workload = _load_workload(workload_file, raw.batch)
+    workload = load_workload_file(workload_file, raw.batch)
     if cli_layers is not None:
         layers = _cli_layers(cli_layers, workload)
     else:
-        layers = with_file(file, _spec_layers, raw.layers, workload)
-    with_file(file, _check_constraints, raw.constraints, arch, workload)
+        layers = with_file(file, spec_layers, raw.layers, workload)
+    with_file(file, check_constraints, raw.constraints, arch, workload)
     if raw.pipeline.mode != "none" and raw.objective not in ("energy", "delay"):
         raise SpecError(file, "solve.pipeline", f"expected objective energy or delay with a pipeline (the "
                         f"segment ILP sums the layers' values), got {raw.objective}")
     if cli_output is not None:
         output = str(cli_output)
     elif raw.output is not None:
-        output = _relative_to(base, raw.output)
+        output = relative_to(base, raw.output)
     else:
         output = default_output(file)
     return SolvePlan(file, arch_file, workload_file, arch, workload, layers, raw.batch, raw.objective,
@@ -182,19 +182,19 @@ def _parse(obj: Any) -> _Raw:
     body = top(obj, "solve", SOLVE_KEYS)
     p = "solve"
     return _Raw(
-        arch=req(body, "arch", _path, p),
-        workload=req(body, "workload", _path, p),
-        layers=opt(body, "layers", _layer_names, p),
+        arch=req(body, "arch", file_path, p),
+        workload=req(body, "workload", file_path, p),
+        layers=opt(body, "layers", layer_names, p),
         batch=opt(body, "batch", pos_int, p),
         objective=opt(body, "objective", choice((*OBJECTIVES, PARETO)), p, "energy"),
         encoding=opt(body, "encoding", choice(ENCODINGS), p, "exact"),
-        time_limit=opt(body, "time_limit", _seconds, p, DEFAULT_TIME_LIMIT),
-        work_limit=opt(body, "work_limit", _seconds, p),
+        time_limit=opt(body, "time_limit", seconds, p, DEFAULT_TIME_LIMIT),
+        work_limit=opt(body, "work_limit", seconds, p),
         workers=opt(body, "workers", pos_int, p),
-        seed=opt(body, "seed", _seed, p, 0),
+        seed=opt(body, "seed", seed_value, p, 0),
         top_k=opt(body, "top_k", pos_int, p, 1),
-        constraints=opt(body, "constraints", _constraint_syntax, p, Constraints()),
-        output=opt(body, "output", _path, p),
+        constraints=opt(body, "constraints", constraint_syntax, p, Constraints()),
+        output=opt(body, "output", file_path, p),
         pipeline=opt(body, "pipeline", _pipeline, p, PipelineOptions()),
     )
 
@@ -223,31 +223,31 @@ def _groups(v: Any, path: str) -> tuple[int, ...]:
     return tuple(sorted({pos_int(g, f"{path}[{i}]") for i, g in enumerate(v)}))
 
 
-def _path(v: Any, path: str) -> str:
+def file_path(v: Any, path: str) -> str:
     if not isinstance(v, str) or not v.strip():
         raise expect("a file path (relative to the spec file)")(v, path)
     return v
 
 
-def _layer_names(v: Any, path: str) -> tuple[str, ...]:
+def layer_names(v: Any, path: str) -> tuple[str, ...]:
     if isinstance(v, list) and not v:
         raise Invalid(path, "expected at least one layer name (omit 'layers' to solve every layer)")
     return name_list(v, path)
 
 
-def _seconds(v: Any, path: str) -> float:
+def seconds(v: Any, path: str) -> float:
     if not is_number(v) or v <= 0:
         raise expect("a number of seconds > 0")(v, path)
     return float(v)
 
 
-def _seed(v: Any, path: str) -> int:
+def seed_value(v: Any, path: str) -> int:
     if not is_int(v) or not 0 <= v < 2**31:
         raise expect("an integer from 0 to 2147483647")(v, path)
     return v
 
 
-def _constraint_syntax(v: Any, path: str) -> Constraints:
+def constraint_syntax(v: Any, path: str) -> Constraints:
     """The ``constraints:`` mapping, its syntax checked; names are checked later."""
     body = check_keys(v, CONSTRAINT_KEYS, path, "a constraints mapping")
     spatial = opt(body, "spatial", mapping_of(
@@ -302,7 +302,8 @@ def _fraction(v: Any, path: str) -> float:
     return float(v)
 
 
-def _check_constraints(constraints: Constraints, arch: Arch, workload: Workload) -> None:
+def check_constraints(constraints: Constraints, arch: Arch, workload: Workload,
+                      field_path: str = "solve.constraints") -> None:
     """Names against the architecture and the workload.  Dims are checked against every
     layer of the workload (not only the selected ones), so that ``--layers`` can pick a
     subset of a spec written for the whole network."""
@@ -310,7 +311,7 @@ def _check_constraints(constraints: Constraints, arch: Arch, workload: Workload)
     try:
         constraints.check(arch, dims, f"workload {workload.name}'s layers")
     except ConstraintError as e:
-        raise Invalid(f"solve.constraints.{e.path}", e.message) from None
+        raise Invalid(f"{field_path}.{e.path}", e.message) from None
 
 
 def _union(seqs) -> tuple[str, ...]:
@@ -323,20 +324,20 @@ def _union(seqs) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- files and layers
 
 
-def _relative_to(base: str, p: str) -> str:
+def relative_to(base: str, p: str) -> str:
     p = os.path.expanduser(p)
     return p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p))
 
 
-def _resolve_file(spec_file: str, field_path: str, p: str, base: str, kind: str) -> str:
-    resolved = _relative_to(base, p)
+def resolve_file(spec_file: str, field_path: str, p: str, base: str, kind: str) -> str:
+    resolved = relative_to(base, p)
     if not os.path.isfile(resolved):
         shown = p if resolved == p else f"{p} (resolved to {resolved}; paths are relative to the spec file)"
         raise SpecError(spec_file, field_path, f"expected an existing {kind} file, got {shown}")
     return resolved
 
 
-def _load_workload(path: str, batch: int | None) -> Workload:
+def load_workload_file(path: str, batch: int | None) -> Workload:
     if path.lower().endswith(".onnx"):  # an ONNX model, imported on the fly (docs/interop.md)
         from .onnx import load_onnx_workload_obj
 
@@ -354,12 +355,13 @@ def _unknown_layer(name: str, workload: Workload) -> str:
             f"got {name!r}{hint}")
 
 
-def _spec_layers(names: tuple[str, ...] | None, workload: Workload) -> tuple[Layer, ...]:
+def spec_layers(names: tuple[str, ...] | None, workload: Workload,
+                field_path: str = "solve.layers") -> tuple[Layer, ...]:
     if names is None:
         return workload.layers
     for i, n in enumerate(names):
         if n not in workload.layer_names:
-            raise Invalid(f"solve.layers[{i}]", _unknown_layer(n, workload))
+            raise Invalid(f"{field_path}[{i}]", _unknown_layer(n, workload))
     return tuple(workload.layer(n) for n in names)
 
 
