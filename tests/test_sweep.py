@@ -120,6 +120,7 @@ BAD = [
     ({"workloads": [{"workload": "tiny.yaml", "constraints": {"keeps": {"RF0": ["W"]}}}]},
      "sweep.workloads[0].constraints.keeps"),
     ({"time_limit": 0}, "sweep.time_limit: expected a number of seconds > 0"),
+    ({"work_limit": -1}, "sweep.work_limit: expected a number of seconds > 0"),
     ({"objective": "area"}, "sweep.objective: expected one of energy | delay | edp"),
     ({"colour": "red"}, "sweep.colour: unknown key"),
 ]
@@ -131,6 +132,14 @@ def test_bad_sweep_files_exit_2_naming_file_and_field(tmp_path, capsys, fields, 
     assert main(["sweep", str(path), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"cpmap: error: {path}: ") and message in err and err.count("\n") == 1, err
+
+
+def test_work_limit_reaches_every_plan_and_shrinks_in_the_bounding_pass(tmp_path):
+    spec = load_sweep_spec(str(_sweep(tmp_path, work_limit=4)))
+    assert {p.work_limit for pt in spec.points for p in spec.plans(pt)} == {4.0}
+    assert spec.with_time_limit(1.5).work_limit == 1.5 and spec.with_time_limit(9).work_limit == 4.0
+    assert load_sweep_spec(str(_sweep(tmp_path)), {"work_limit": 2}).work_limit == 2.0
+    assert load_sweep_spec(str(_sweep(tmp_path))).work_limit is None
 
 
 def test_derived_architectures(tmp_path):

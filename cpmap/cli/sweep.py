@@ -20,8 +20,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..report.sweep import format_sweep, sweep_json, write_sweep_report
     from ..spec.sweep import load_sweep_spec
 
-    spec = load_sweep_spec(args.spec, {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
-                                       "output": args.out})
+    spec = load_sweep_spec(args.spec, {"time_limit": args.time_limit, "work_limit": args.work_limit,
+                                       "workers": args.workers, "seed": args.seed, "output": args.out})
     if args.prune and spec.objective != "energy":
         raise CpmapError(f"--prune: certifies the best design for energy; {args.spec} has objective {spec.objective}")
     for flag, value in (("--bound-time-limit", args.bound_time_limit), ("--prune-round", args.prune_round)):
@@ -68,7 +68,11 @@ def add_command(sub, positive, seed) -> None:
                     "if interrupted (finished layers are cached: re-run to continue).",
         epilog="example: cpmap sweep specs/examples/sweep-small.yaml --prune")
     p.add_argument("spec", metavar="SWEEP", help="sweep file (YAML with top-level key 'sweep:')")
-    p.add_argument("--time-limit", type=positive(float), metavar="S", help="seconds per layer (sweep: time_limit)")
+    p.add_argument("--time-limit", type=positive(float), metavar="S",
+                   help="wall-clock seconds per layer (sweep: time_limit)")
+    p.add_argument("--work-limit", type=positive(float), metavar="W",
+                   help="CP-SAT deterministic seconds per layer, reproducible on any machine (sweep: work_limit; "
+                        "default half the time limit)")
     p.add_argument("--workers", type=positive(int), metavar="N", help="CP-SAT workers per solve (default 1)")
     p.add_argument("--seed", type=seed, metavar="N", help="CP-SAT random seed (default 0)")
     p.add_argument("--prune", action="store_true",

@@ -50,7 +50,7 @@ from .solve import (
 from .sweep_grid import AreaModel, DesignPoint, Vary, build_points, parse_vary
 
 SWEEP_KEYS = ("arch", "workloads", "vary", "energy_table", "area", "objective", "encoding", "time_limit",
-              "workers", "seed", "output")
+              "work_limit", "workers", "seed", "output")
 WORKLOAD_KEYS = ("workload", "batch", "layers", "constraints")
 TABLE_KEYS = ("name", "word_bits", "rows")
 AREA_KEYS = ("mm2_per_kib", "mm2_per_pe")
@@ -89,19 +89,24 @@ class SweepSpec:
     workers: int = DEFAULT_WORKERS
     seed: int = 0
     output: str = ""
+    work_limit: float | None = None
+    """CP-SAT deterministic seconds per layer (None: SolveOptions' default, half the time limit)."""
 
     def plans(self, point: DesignPoint) -> tuple[SolvePlan, ...]:
         """One solve plan per network on ``point``'s architecture."""
         return tuple(SolvePlan(self.file, self.arch_file, n.file, point.arch, n.workload, n.layers, n.batch,
                                self.objective, self.encoding, self.time_limit, self.workers, self.seed, 1,
-                               n.constraints, self.output) for n in self.networks)
+                               n.constraints, self.output, self.work_limit) for n in self.networks)
 
     def with_time_limit(self, time_limit: float) -> SweepSpec:
-        return replace(self, time_limit=float(time_limit))
+        """The same sweep with a shorter wall-clock limit (the pruning pass); a stated work
+        limit shrinks with it so it never exceeds the new time limit."""
+        work = None if self.work_limit is None else min(self.work_limit, float(time_limit))
+        return replace(self, time_limit=float(time_limit), work_limit=work)
 
 
 def load_sweep_spec(path: str, overrides: dict | None = None) -> SweepSpec:
-    """Load a sweep file; ``overrides`` (time_limit, workers, seed, output; None ignored)
+    """Load a sweep file; ``overrides`` (time_limit, work_limit, workers, seed, output; None ignored)
     replace its fields, ``output`` relative to the current directory."""
     file = str(path)
     obj = read_yaml(file)
@@ -112,7 +117,7 @@ def load_sweep_spec(path: str, overrides: dict | None = None) -> SweepSpec:
     base = load_arch(arch_file)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     settings = with_file(file, _settings, body)
-    settings.update({k: given[k] for k in ("time_limit", "workers", "seed") if k in given})
+    settings.update({k: given[k] for k in ("time_limit", "work_limit", "workers", "seed") if k in given})
     table = with_file(file, _energy_table, body, base)
     area = with_file(file, opt, body, "area", _area, "sweep")
     vary: Vary = with_file(file, req, body, "vary", parse_vary(base), "sweep")
@@ -140,6 +145,7 @@ def _settings(body: dict) -> dict:
     return {"objective": opt(body, "objective", choice(OBJECTIVES), p, "energy"),
             "encoding": opt(body, "encoding", choice(ENCODINGS), p, "exact"),
             "time_limit": opt(body, "time_limit", seconds, p, DEFAULT_TIME_LIMIT),
+            "work_limit": opt(body, "work_limit", seconds, p),
             "workers": opt(body, "workers", pos_int, p, DEFAULT_WORKERS),
             "seed": opt(body, "seed", seed_value, p, 0)}
 
