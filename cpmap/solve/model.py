@@ -85,8 +85,9 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 tangent_cuts: bool = True) -> LayerModel:
     """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
     integers; ``pwl``: a piecewise-linear under-approximation of it), the evaluator's
-    cycles with bandwidth stalls ("delay") or a lower bound of their product ("edp").  ``tangent_cuts=False`` leaves
-    out the (valid, redundant for ``exact``) tangent cuts: the same feasible set."""
+    cycles with bandwidth stalls ("delay") or a lower bound of their product with the
+    energy ("edp").  ``tangent_cuts=False`` leaves out the (valid, redundant for
+    ``exact``) tangent cuts: the same feasible set."""
     if encoding not in ("exact", "pwl"):
         raise ValueError(f"unknown encoding {encoding!r}")
     builder = LayerModelBuilder(problem, arch, constraints or ResolvedConstraints(), encoding)
