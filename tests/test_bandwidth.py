@@ -298,3 +298,20 @@ def test_model_cycles_equal_the_evaluators_on_random_hierarchies(case):
         assert all(cycles == r.cycles for cycles, r in points)
     else:  # a 16-decimal bandwidth (1/3) past int64, rounded up: at most one cycle below
         assert all(r.cycles - 1 <= cycles <= r.cycles for cycles, r in points)
+
+
+def test_optimal_needs_a_certified_gap_of_at_most_a_tenth_of_a_percent():
+    """fc K=16 C=16 with DRAM reads at 1/3 (0.3333333333333333) words per cycle: every
+    mapping reads 256 W + 16 I words from DRAM, 272 x 10^16 / 3333333333333333 =
+    816.00000000000008 -> 817 cycles, which the solver's mapping reaches.  The model
+    rounds that bandwidth up (R q passes int64), so its optimum and bound are 816: CP-SAT
+    proves its model, but the certified gap 1/817 = 0.122% > 0.1%, so the status is
+    FEASIBLE and the reason says why."""
+    arch = Arch("third", 16, 1.0, (
+        Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=16),
+        Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=512, fanout=Fanout("PE", (("X", 4),))),
+        Level("DRAM", frozenset("WIO"), 200.0, 200.0, read_bandwidth=1 / 3)))
+    sol = solve_layer(fc("f", N=1, K=16, C=16), arch, SolveOptions(objective="delay", time_limit=10, workers=1))
+    assert (sol.value, sol.lower_bound) == (817, 816)
+    assert sol.status == "FEASIBLE" and sol.gap == pytest.approx(1 / 817)
+    assert "relaxation" in sol.reason and "0.122% > 0.1%" in sol.reason
