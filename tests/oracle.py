@@ -37,6 +37,7 @@ import itertools
 import math
 import random
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from cpmap.core.arch import Arch
 from cpmap.core.mapping import Mapping
@@ -607,12 +608,15 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         tot_w = sum(acc[names[i]][t]["writes"] for t in tnames)
         max_r = max(r for r, _ in inst_acc[i].values())
         max_w = max(w for _, w in inst_acc[i].values())
+        # bandwidths as the decimals they were written as, divided exactly (no float rounding)
         if lv.read_bandwidth is not None:
-            cyc_even = max(cyc_even, math.ceil(tot_r / used / lv.read_bandwidth))
-            cyc_max = max(cyc_max, math.ceil(max_r / lv.read_bandwidth))
+            bw = Fraction(str(lv.read_bandwidth))
+            cyc_even = max(cyc_even, math.ceil(Fraction(tot_r, used) / bw))
+            cyc_max = max(cyc_max, math.ceil(max_r / bw))
         if lv.write_bandwidth is not None:
-            cyc_even = max(cyc_even, math.ceil(tot_w / used / lv.write_bandwidth))
-            cyc_max = max(cyc_max, math.ceil(max_w / lv.write_bandwidth))
+            bw = Fraction(str(lv.write_bandwidth))
+            cyc_even = max(cyc_even, math.ceil(Fraction(tot_w, used) / bw))
+            cyc_max = max(cyc_max, math.ceil(max_w / bw))
 
     channel_words = {}
     for x, mw in meshes.items():

@@ -108,7 +108,7 @@ def gen_problem(c: Chooser, family: str, budget: int = MAX_MACS) -> Problem:
 # ------------------------------------------------------------------ architectures
 
 ENERGIES = (0.0, 0.25, 1.0, 1.5, 3.0, 7.0, 200.0)
-BANDWIDTHS = (0.5, 1, 2, 3, 4)
+BANDWIDTHS = (0.5, 0.7, 1, 2, 2.5, 3, 4, 1 / 3)  # 0.7, 1/3: decimals no float divides exactly
 
 
 def gen_arch(c: Chooser, max_levels: int = 4, max_fanouts: int = 2) -> Arch:

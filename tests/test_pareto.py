@@ -1,7 +1,8 @@
 """Pareto fronts (cpmap/solve/pareto.py, `cpmap solve --objective pareto`): every point is
-the energy optimum under its compute-cycle cap (checked against exhaustive enumeration on
-tiny layers), the ends are the two single-objective optima, the knee and the helpers by
-hand, and the command's files."""
+the energy optimum under its cycle cap (the evaluator's cycles, bandwidth stalls included;
+checked against exhaustive enumeration on tiny layers, with and without bandwidth limits),
+the ends are the two single-objective optima, the knee and the helpers by hand, and the
+command's files."""
 
 from __future__ import annotations
 
@@ -21,29 +22,36 @@ ARCH = Arch("tiny4", 16, 1.0, (
     Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=12),
     Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=96, fanout=Fanout("PE", (("X", 4),), energy_pj=2.0)),
     Level("DRAM", frozenset("WIO"), 200.0, 200.0)))
+# the same with finite bandwidths on every level (decimals among them): stalls move the front
+BW_ARCH = Arch("tiny4bw", 16, 1.0, (
+    Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=12, read_bandwidth=1.5),
+    Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=96, read_bandwidth=1, write_bandwidth=0.7,
+          fanout=Fanout("PE", (("X", 4),), energy_pj=2.0)),
+    Level("DRAM", frozenset("WIO"), 200.0, 200.0, read_bandwidth=2, write_bandwidth=2)))
 LAYERS = [fc("fc", N=2, K=4, C=4), conv("conv", K=2, C=2, P=2, Q=1, R=2, S=1)]
 
 
-def exhaustive(problem):
-    ev = Evaluator(problem, ARCH)
-    return [(r.compute_cycles, r.energy_pj) for r in map(ev.evaluate, brute_force_mappings(problem, ARCH)) if r.valid]
+def exhaustive(problem, arch):
+    ev = Evaluator(problem, arch)
+    return [(r.cycles, r.energy_pj) for r in map(ev.evaluate, brute_force_mappings(problem, arch)) if r.valid]
 
 
+@pytest.mark.parametrize("arch", [ARCH, BW_ARCH], ids=lambda a: a.name)
 @pytest.mark.parametrize("problem", LAYERS, ids=lambda p: p.name)
-def test_every_point_is_the_energy_optimum_under_its_cap(problem):
-    space = exhaustive(problem)
-    front = pareto_front(problem, ARCH, SolveOptions(time_limit=10, workers=1), points=6)
+def test_every_point_is_the_energy_optimum_under_its_cap(problem, arch):
+    space = exhaustive(problem, arch)
+    front = pareto_front(problem, arch, SolveOptions(time_limit=10, workers=1), points=6)
     assert front.points
     for p in front.points:
         assert p.solution.status == "OPTIMAL" and p.solution.gap == 0
         cap = p.cap if p.cap is not None else max(c for c, _ in space)
-        assert p.compute_cycles <= cap
+        assert p.cycles <= cap
         assert p.energy_pj == pytest.approx(min(e for c, e in space if c <= cap))
         # on the true front: nothing in the space is cheaper at no more cycles
-        assert not any(e < p.energy_pj - 1e-9 and c <= p.compute_cycles for c, e in space)
-    assert front.points[0].compute_cycles == min(c for c, _ in space)
+        assert not any(e < p.energy_pj - 1e-9 and c <= p.cycles for c, e in space)
+    assert front.points[0].cycles == min(c for c, _ in space)
     assert front.points[-1].energy_pj == pytest.approx(min(e for _, e in space))
-    cycles = [p.compute_cycles for p in front.points]
+    cycles = [p.cycles for p in front.points]
     energies = [p.energy_pj for p in front.points]
     assert cycles == sorted(cycles) and energies == sorted(energies, reverse=True)
     assert len(set(cycles)) == len(cycles) and len(front.points) >= 2
@@ -63,7 +71,7 @@ def test_helpers_by_hand():
     assert caps_between(10, 1000, 4) == [10, 32, 100, 316]
     assert caps_between(50, 50, 4) == [] and caps_between(10, 12, 5) == [10, 11]
     front = non_dominated(pts((4, 100.0), (8, 90.0), (8, 95.0), (6, 120.0), (16, 60.0), (32, 60.0)))
-    assert [(p.compute_cycles, p.energy_pj) for p in front] == [(4, 100.0), (8, 90.0), (16, 60.0)]
+    assert [(p.cycles, p.energy_pj) for p in front] == [(4, 100.0), (8, 90.0), (16, 60.0)]
     # scaled to [0, 1]: (0, 1), (1/3, 0.75), (1, 0): x + y = 1, 1.083, 1 -> ties go to the first
     assert knee_index(front) == 0
     bent = non_dominated(pts((4, 100.0), (5, 62.0), (16, 60.0)))  # (1/12, 0.05): a sharp knee

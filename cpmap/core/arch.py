@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 
 from .problem import TENSORS
 
@@ -21,6 +23,22 @@ MAX_MESH_NODES = 1024
 hop counting serves every group from every channel, quadratic in the nodes with per-node
 memory."""
 PLACEMENTS = ("corners", "per_node", "channels")
+
+
+@lru_cache(maxsize=1024)
+def bandwidth_ratio(bandwidth: float) -> tuple[int, int]:
+    """(p, q), the bandwidth (words per cycle) as the exact fraction p / q of the decimal
+    it was written as (``repr``: 0.7 is 7/10, not the binary float just below it)."""
+    f = Fraction(repr(bandwidth))
+    return f.numerator, f.denominator
+
+
+def bandwidth_cycles(words: int, instances: int, bandwidth: float) -> int:
+    """ceil(words / instances / bandwidth) in exact integer arithmetic: the cycles a level
+    needs to move ``words`` (total over its ``instances``) at ``bandwidth`` words per cycle
+    per instance.  Float division would give 31 cycles for 21 words at 0.7 words/cycle."""
+    p, q = bandwidth_ratio(bandwidth)
+    return -(-words * q // (instances * p))
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ converts its genomes):
 
 Only the default counting mode is implemented, not the evaluator's ``compat="timeloop"``
 (docs/cost-model.md section 8): the searchers rank and report in the default mode.
-Counts are int64 and bandwidth cycles are float64 divisions of int64 sums, equal to the
-scalar evaluator's Python integers and floats while every count stays below 2**53:
+Counts are int64 and bandwidth cycles exact integer ceilings (:func:`bandwidth_cycles_array`),
+equal to the scalar evaluator's Python integers while every count stays below 2**53:
 :class:`BatchEvaluator` refuses problems of ``MACS_LIMIT`` MACs or more (every count is at
 most a few times the MACs).  Energies are summed in the scalar evaluator's order, so
 they are bit-identical.
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.arch import Arch
+from ..core.arch import Arch, bandwidth_cycles, bandwidth_ratio
 from ..core.factors import divisors
 from ..core.problem import Problem, window_extent
 from ..core.slots import slots_of
@@ -51,6 +51,17 @@ MACS_LIMIT = 2**47
 """Problems with this many MACs or more are refused: counts (a small multiple of the MACs)
 must stay exact in float64 for the bandwidth cycles and energies to equal the scalar
 evaluator's."""
+
+
+def bandwidth_cycles_array(words: np.ndarray, instances: np.ndarray, bandwidth: float) -> np.ndarray:
+    """:func:`~cpmap.core.arch.bandwidth_cycles` elementwise (cycles, int64): in int64 where
+    ``words * q`` and ``instances * p`` fit (bandwidth p / q), else in Python integers
+    (OverflowError if some cycle count itself passes int64: a bandwidth far below 1e-6)."""
+    p, q = bandwidth_ratio(bandwidth)
+    if q * int(words.max(initial=0)) < 2**62 and p * int(instances.max(initial=1)) < 2**62:
+        return -((-words * q) // (instances * p))
+    return np.array([bandwidth_cycles(int(w), int(u), bandwidth) for w, u in zip(words, instances)],
+                    dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -310,7 +321,7 @@ class BatchEvaluator:
             total = total + lsum
             for count, bw in ((reads, lv.read_bandwidth), (writes, lv.write_bandwidth)):
                 if bw is not None:
-                    cycles = np.maximum(cycles, np.ceil(count[:, i].sum(axis=0) / used[i] / bw).astype(np.int64))
+                    cycles = np.maximum(cycles, bandwidth_cycles_array(count[:, i].sum(axis=0), used[i], bw))
         network_pj = np.zeros((L, B))
         net_sum = None
         for j in self.fanned:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..core.arch import Arch
+from ..core.arch import Arch, bandwidth_cycles
 from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import TENSORS, Problem, window_extent
@@ -256,9 +256,9 @@ class Evaluator:
             total += sum(e.values())
             accesses[lv.name] = {t: {"reads": reads[i][t], "writes": writes[i][t]} for t in tensors}
             if lv.read_bandwidth is not None:
-                cycles = max(cycles, math.ceil(sum(reads[i].values()) / used[i] / lv.read_bandwidth))
+                cycles = max(cycles, bandwidth_cycles(sum(reads[i].values()), used[i], lv.read_bandwidth))
             if lv.write_bandwidth is not None:
-                cycles = max(cycles, math.ceil(sum(writes[i].values()) / used[i] / lv.write_bandwidth))
+                cycles = max(cycles, bandwidth_cycles(sum(writes[i].values()), used[i], lv.write_bandwidth))
         fanned = [(j, lv.fanout) for j, lv in enumerate(arch.levels) if lv.fanout is not None]
         network_words = {fan.name: net[j] for j, fan in fanned}
         network_pj = {fan.name: net[j] * fan.energy_pj for j, fan in fanned}

@@ -2,8 +2,8 @@
 them (``cpmap bound``; docs/interop.md section 3).
 
 Per layer: the solver's certified lower bound of energy (the ``energy`` objective's bound)
-and of cycles (the ``delay`` objective's bound: valid for the evaluator's cycles, which add
-bandwidth stalls to compute cycles), beside the compulsory-traffic floor
+and of cycles (the ``delay`` objective's bound, of the evaluator's cycles: compute cycles
+or, where slower, bandwidth-limited ones), beside the compulsory-traffic floor
 (:mod:`cpmap.cost.floor`).  The network's bounds are the sums (layers run one after
 another, each at least its own bound).  A claim below a bound is impossible under the
 stated cost model; the margin says by how much.

@@ -24,12 +24,13 @@ def pareto_json(run: ParetoRun) -> dict:
     layers = []
     for lay, f in run.fronts:
         opt = {k: (None if sol.best is None else {"energy_pj": sol.best.result.energy_pj,
+                                                  "cycles": sol.best.result.cycles,
                                                   "compute_cycles": sol.best.result.compute_cycles,
                                                   "status": sol.status})
                for k, sol in (("energy_optimum", f.energy_optimum), ("delay_optimum", f.delay_optimum))}
         layers.append({"name": lay.name, "points": [_point_json(p) for p in f.points], "knee": f.knee,
                        "reason": f.reason, **opt})
-    return {"arch": run.plan.arch.name, "workload": run.plan.workload.name, "cycles": "compute cycles",
+    return {"arch": run.plan.arch.name, "workload": run.plan.workload.name, "cycles": "cycles",
             "layers": layers, "interrupted": run.interrupted, "wall_seconds": run.wall_seconds}
 
 
@@ -40,9 +41,9 @@ def format_front(name: str, f: ParetoFront) -> list[str]:
     for k, p in enumerate(f.points):
         s = p.solution
         gap = fmt_pct(s.gap) if s.objective == "energy" else "-"
-        rows.append([("* " if k == f.knee else "  ") + str(k + 1), fmt_count(p.compute_cycles),
+        rows.append([("* " if k == f.knee else "  ") + str(k + 1), fmt_count(p.cycles),
                      fmt_num(p.energy_pj), "-" if p.cap is None else fmt_count(p.cap), s.status, gap])
-    head = [f"{name}: {len(f.points)} points (* the knee); energy minimized under each compute-cycle cap"]
+    head = [f"{name}: {len(f.points)} points (* the knee); energy minimized under each cycle cap"]
     return head + table(["point", "cycles", "energy pJ", "cap", "status", "gap"], rows)
 
 
@@ -89,19 +90,19 @@ def _safe(name: str) -> str:
 
 def _plot(plt, name: str, f: ParetoFront, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    xs, ys = [p.compute_cycles for p in f.points], [p.energy_pj for p in f.points]
+    xs, ys = [p.cycles for p in f.points], [p.energy_pj for p in f.points]
     ax.step(xs, ys, where="post", color="tab:blue", alpha=0.4)
     ax.plot(xs, ys, "o", color="tab:blue", label="front (energy optimum under a cycle cap)")
     if f.knee is not None:
         ax.plot([xs[f.knee]], [ys[f.knee]], "*", ms=16, color="tab:orange", label="knee")
     for sol, marker, label in ((f.energy_optimum, "s", "energy optimum"), (f.delay_optimum, "D", "delay optimum")):
         if sol.best is not None:
-            ax.plot([sol.best.result.compute_cycles], [sol.best.result.energy_pj], marker, mfc="none", ms=11,
+            ax.plot([sol.best.result.cycles], [sol.best.result.energy_pj], marker, mfc="none", ms=11,
                     color="black", label=label)
-    every = xs + [s.best.result.compute_cycles for s in (f.energy_optimum, f.delay_optimum) if s.best is not None]
+    every = xs + [s.best.result.cycles for s in (f.energy_optimum, f.delay_optimum) if s.best is not None]
     if max(every) > 10 * min(every):  # a log axis only when the cycles span a decade or more
         ax.set_xscale("log")
-    ax.set_xlabel("compute cycles")
+    ax.set_xlabel("cycles")
     ax.set_ylabel("energy (pJ)")
     ax.set_title(f"{name}: energy-delay front")
     ax.legend(fontsize=8)

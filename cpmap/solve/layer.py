@@ -15,19 +15,23 @@ from dataclasses import dataclass, replace
 from ortools.sat.python import cp_model
 
 from ..core.arch import Arch
-from ..core.constraints import ResolvedConstraints, dataflow_conflict
+from ..core.constraints import ResolvedConstraints
 from ..core.errors import CpmapError
 from ..core.mapping import LevelMapping, Mapping
 from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
 from ..core.problem import Problem
-from ..core.residency import resident_levels
 from ..cost.evaluator import Result, evaluate
 from .budget import Budget, set_params, stop_reason
+from .infeasible import explain_infeasible
 from .model import LayerModel, build_model
 
 TIE_BREAK_SHARE = 0.02
 """Share of the time and work limits for the secondary objective after a proof."""
+PROVED_GAP = 1e-3
+"""OPTIMAL means the certified gap (evaluator value vs lower bound) is at most this,
+whatever the objective and encoding: CP-SAT's own OPTIMAL is about its model's objective,
+which may be a relaxation of the evaluator's value."""
 
 
 @dataclass(frozen=True)
@@ -161,17 +165,20 @@ def _exclude(layer_model: LayerModel, model: cp_model.CpModel, value) -> None:
 
 def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: SolveOptions, problem: Problem,
                arch: Arch, cand: Candidate, budget: Budget) -> tuple[Candidate, Budget]:
-    """Among the mappings with the proved optimum, the one with the fewest compute cycles
-    (energy objective) or the least energy (delay objective), searched for a short while
-    from the optimum found.  Equal optima differ widely in the other measure (a pool layer
-    can take 8 or 16 cycles at the same energy); an architect expects the better one.
-    Its work limit is a share of the layer's (reproducible); its wall-clock limit is what
-    is left of the layer's, or that share of the time limit when the work is unlimited."""
+    """Among the mappings with the proved optimum, the one with the fewest cycles (the
+    evaluator's, bandwidth stalls included; energy objective) or the least energy (delay
+    objective), searched for a short while from the optimum found.  Equal optima differ
+    widely in the other measure (a pool layer can take 8 or 16 cycles at the same energy);
+    an architect expects the better one.  Its work limit is a share of the layer's
+    (reproducible); its wall-clock limit is what is left of the layer's, or that share of
+    the time limit when the work is unlimited."""
+    solved = len(layer_model.model.proto.variables)  # the hint covers the solved model's variables
+    cycles = layer_model.evaluator_cycles()
     tie = layer_model.model.clone()
-    primary = layer_model.energy if options.objective == "energy" else layer_model.cycles
+    primary = layer_model.energy if options.objective == "energy" else cycles
     tie.add(primary <= round(solver.objective_value))
-    tie.minimize(layer_model.cycles if options.objective == "energy" else layer_model.energy)
-    for i in range(len(tie.proto.variables)):
+    tie.minimize(cycles if options.objective == "energy" else layer_model.energy)
+    for i in range(solved):
         var = tie.get_int_var_from_proto_index(i)
         tie.add_hint(var, solver.value(var))
     tie_solver = cp_model.CpSolver()
@@ -208,11 +215,11 @@ def _too_large(problem: Problem) -> str:
     return ""
 
 
-def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max_compute_cycles: int | None,
+def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max_cycles: int | None,
            tangent_cuts: bool = True) -> LayerModel:
     layer_model = build_model(problem, arch, options.objective, constraints, options.encoding, tangent_cuts)
-    if max_compute_cycles is not None:
-        layer_model.model.add(layer_model.cycles <= max_compute_cycles)
+    if max_cycles is not None:
+        layer_model.model.add(layer_model.evaluator_cycles() <= max_cycles)
     return layer_model
 
 
@@ -251,7 +258,7 @@ def refuse_unmodelled(arch: Arch) -> None:
 
 
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
-                on_solution=None, max_compute_cycles: int | None = None, should_stop=None) -> LayerSolution:
+                on_solution=None, max_cycles: int | None = None, should_stop=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
     and the certified lower bound, within the options' time limit (wall-clock, everything
     included) and work limit (:mod:`cpmap.solve.budget`).  With ``top_k`` > 1 the model is
@@ -259,8 +266,9 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     distinct mappings are ranked by the evaluator.  ``on_solution(seconds, mapping)`` is
     called for every improving solution of the first solve.  Ctrl-C returns the best
     mapping found so far.  ``options`` default to :class:`~cpmap.core.options.SolveOptions`'s.
-    ``max_compute_cycles`` restricts the space to mappings of at most that many compute
-    cycles (the epsilon constraint of :mod:`cpmap.solve.pareto`).  ``should_stop()``, when
+    ``max_cycles`` restricts the space to mappings of at most that many cycles (the
+    evaluator's, bandwidth stalls included: the epsilon constraint of
+    :mod:`cpmap.solve.pareto`).  ``should_stop()``, when
     given, is asked at every solution: once it is true the solve ends like an interrupted
     one, with the best mapping so far (how a batch worker passes on a Ctrl-C that arrived
     while the model was being built).  Raises :class:`CpmapError` for an architecture
@@ -271,7 +279,7 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     budget = Budget.start(options, start)
     constraints = options.constraints.resolve(problem, arch)
     too_large = _too_large(problem)
-    layer_model = None if too_large else _build(problem, arch, options, constraints, max_compute_cycles)
+    layer_model = None if too_large else _build(problem, arch, options, constraints, max_cycles)
     if layer_model is not None and layer_model.model.validate():
         too_large = f"{_TOO_LARGE}: {layer_model.model.validate().split(':')[0].strip()}"
     if too_large:
@@ -286,7 +294,7 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
             # CP-SAT 9.15 has proved models infeasible whose only fault was a valid tangent
             # cut with coefficients near 1e11 (a conv with prime dims 1021 and 4093; see
             # tests/test_huge_layers.py): confirm on the same model without the cuts
-            layer_model = _build(problem, arch, options, constraints, max_compute_cycles, tangent_cuts=False)
+            layer_model = _build(problem, arch, options, constraints, max_cycles, tangent_cuts=False)
             solver, progress, st, interrupted, stop, budget = _solve_once(
                 layer_model, problem, arch, options, on_solution, k, budget, should_stop)
         if k == 0:
@@ -352,54 +360,16 @@ def _ranked(problem: Problem, options: SolveOptions, found: list[Candidate], sta
     # evaluator unless the objective is a relaxation (pwl) or not energy
     if objective_value(ranked[0].result, options.objective) < objective_value(best.result, options.objective):
         best = ranked[0]
-    if status == "OPTIMAL" and (options.encoding == "pwl" or options.objective == "edp"):
-        # the model was a relaxation: proved optimal only when the certified gap closes
-        v = objective_value(best.result, options.objective)
-        if bound is None or (v - bound) > 1e-9 * max(1.0, abs(v)):
-            status = "FEASIBLE"
-            reason = (f"the {options.encoding if options.encoding == 'pwl' else 'edp'} model was solved to "
-                      "optimality; the mapping's certified gap is its distance to that bound")
-    return LayerSolution(problem.name, status, best, bound, elapsed, options.objective, reason, tuple(ranked))
+    solution = LayerSolution(problem.name, status, best, bound, elapsed, options.objective, reason, tuple(ranked))
+    if status == "OPTIMAL" and (solution.gap is None or solution.gap > PROVED_GAP):
+        # the model was a relaxation of the evaluator's value (pwl, edp's energy quantum,
+        # energies or bandwidths rounded for int64): its optimum is not the mapping's
+        solution = replace(solution, status="FEASIBLE", reason=(
+            f"the {options.objective} model ({options.encoding}) was solved to optimality, but it is a "
+            f"relaxation: the mapping's certified gap to its bound is {_percent(solution.gap)} > "
+            f"{_percent(PROVED_GAP)}"))
+    return solution
 
 
-def explain_infeasible(problem: Problem, arch: Arch, cons: ResolvedConstraints) -> str:
-    """Say which restriction makes the layer impossible to map."""
-    resident = _resident_overflow(problem, arch)
-    if resident:
-        return resident
-    for lv_i, tensors in cons.keeps.items():
-        lv = arch.levels[lv_i]
-        if lv.capacity is not None and len(tensors) > lv.capacity:
-            return (f"level {lv.name} must keep {sorted(tensors)} but even 1-word tiles need "
-                    f"{len(tensors)} words > capacity {lv.capacity}")
-    conflict = dataflow_conflict(problem, arch, cons)
-    if conflict:
-        return conflict
-    if cons.min_utilization > 0:
-        return (f"no mapping reaches utilization {cons.min_utilization:g} with the other constraints "
-                f"(the layer's dims may not factor onto the {arch.pes} PEs)")
-    if cons.required_dims:
-        required = "; ".join(f"{', '.join(ds)} on axis {ax} below {arch.levels[i].name}"
-                             for (i, ax), ds in cons.required_dims.items())
-        return f"no mapping carries the required dataflow ({required}) within the capacities and other constraints"
-    if cons.spatial_dims:
-        return "the fixed spatial dataflow conflicts with the layer's dims or the capacities"
-    return "no mapping satisfies the capacity and fanout limits"
-
-
-def _resident_overflow(problem: Problem, arch: Arch) -> str:
-    """The level whose resident tensors alone overflow it, if one does."""
-    by_level: dict[int, list[str]] = {}
-    for t, r in resident_levels(problem, arch).items():
-        by_level.setdefault(r, []).append(t)
-    for r, ts in by_level.items():
-        lv = arch.levels[r]
-        words = {t: problem.tensor_words(t) for t in ts}
-        parts = " + ".join(f"{t} {w}" for t, w in words.items())
-        if lv.capacity is not None and sum(words.values()) > lv.capacity:
-            return (f"the resident tensors need {sum(words.values())} words ({parts}) > capacity "
-                    f"{lv.capacity} of {lv.name}")
-        for t, w in words.items():
-            if lv.partitions is not None and w > lv.partition(t):
-                return f"resident {t} needs {w} words > its partition {lv.partition(t)} of {lv.name}"
-    return ""
+def _percent(gap: float | None) -> str:
+    return "unknown" if gap is None else f"{100 * gap:.3g}%"

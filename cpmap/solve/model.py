@@ -39,6 +39,7 @@ from ..core.problem import Problem, window_extent
 from ..core.residency import resident_levels
 from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
+from .cycles import BandwidthCycles, attach_cycles
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
 from .monomial import Mono, prod
 from .order import add_loop_order
@@ -59,9 +60,23 @@ class LayerModel:
     constant_pj: float  # MAC energy, added outside the model
     objective: str
     encoding: str
-    cycles: object = None  # compute cycles (IntVar or int)
+    cycles: object = None
+    """The evaluator's cycles (IntVar or int; :mod:`.cycles`); None in an energy model with
+    bandwidth limits until :meth:`evaluator_cycles` adds them."""
     energy: object = None  # scaled energy without the MAC constant (LinearExpr)
     edp_quantum: int = 1  # edp: the objective is floor(scaled energy / quantum) * cycles
+    compute_cycles: object = None  # product of the temporal factors (IntVar or int)
+    cycles_exact: bool = True  # False: ``cycles`` is a relaxation (int64 limits), never above the evaluator's
+    add_cycles: object = None  # adds the bandwidth-limited cycles once (energy models only)
+
+    def evaluator_cycles(self):
+        """``cycles``, with the bandwidth-limited cycles added to the model on first use
+        (the tie-break and the Pareto caps of an energy model need them; its own
+        objective does not, so it is built without them)."""
+        if self.add_cycles is not None:
+            bw = self.add_cycles()
+            self.cycles, self.cycles_exact, self.add_cycles = bw.expr, bw.exact, None
+        return self.cycles
 
     def factor(self, value, d: str, s: Slot) -> int:
         """The loop factor of dim ``d`` in slot ``s`` under solver values ``value``."""
@@ -72,9 +87,10 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 constraints: ResolvedConstraints | None = None, encoding: str = "exact",
                 tangent_cuts: bool = True) -> LayerModel:
     """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
-    integers; ``pwl``: a piecewise-linear under-approximation of it), compute cycles
-    ("delay") or a lower bound of their product ("edp").  ``tangent_cuts=False`` leaves
-    out the (valid, redundant for ``exact``) tangent cuts: the same feasible set."""
+    integers; ``pwl``: a piecewise-linear under-approximation of it), the evaluator's
+    cycles with bandwidth stalls ("delay") or a lower bound of their product with the
+    energy ("edp").  ``tangent_cuts=False`` leaves out the (valid, redundant for
+    ``exact``) tangent cuts: the same feasible set."""
     if encoding not in ("exact", "pwl"):
         raise ValueError(f"unknown encoding {encoding!r}")
     builder = LayerModelBuilder(problem, arch, constraints or ResolvedConstraints(), encoding)
@@ -347,34 +363,34 @@ class LayerModelBuilder:
         layer_model = LayerModel(model=m, slots=self.slots, exponents=self.exponents, keep=self.keep,
                                  inner=self.inner, counts=self.counts, scale=K, rounding=rounding,
                                  constant_pj=self.problem.macs * self.arch.mac_pj, objective=objective,
-                                 encoding=self.encoding, cycles=cyc.expr, energy=obj)
+                                 encoding=self.encoding, cycles=cyc.expr, energy=obj, compute_cycles=cyc.expr)
+        cycles = attach_cycles(self, layer_model, cyc)
         if objective == "energy":
             m.minimize(obj)
         elif objective == "delay":
             kit.cut(cyc, CUT_RATIO)
-            m.minimize(cyc.expr)
+            m.minimize(cycles.expr)
         elif objective == "edp":
-            layer_model.edp_quantum = self._edp_objective(obj, obj_hi, cyc, layer_model.constant_pj, K)
+            layer_model.edp_quantum = self._edp_objective(obj, obj_hi, cycles, layer_model.constant_pj, K)
         else:
             raise ValueError(f"unknown objective {objective!r}")
         return layer_model
 
-    def _edp_objective(self, obj, obj_hi, cyc, constant_pj, K) -> int:
-        """floor(scaled total energy / q) * compute cycles, q a power of two keeping the
-        product inside int64: a lower bound on energy x cycles (cycles >= compute cycles).
-        Returns q."""
-        m, macs = self.m, self.problem.macs
+    def _edp_objective(self, obj, obj_hi, cycles: BandwidthCycles, constant_pj, K) -> int:
+        """floor(scaled total energy / q) * cycles, q a power of two keeping the product
+        inside int64: a lower bound on energy x cycles.  Returns q."""
+        m = self.m
         const_k = math.floor(constant_pj * K + 1e-9)
         e_hi = const_k + obj_hi
         q = 1
-        while (e_hi // q + 1) * macs >= 2**62:
+        while (e_hi // q + 1) * cycles.ub >= 2**62:
             q *= 2
         eq = m.new_int_var(0, e_hi // q, "energy_q")
         m.add(q * eq <= obj + const_k)
         m.add(q * eq >= obj + const_k - (q - 1))
-        cyc_v = m.new_int_var(1, macs, "cycles")
-        m.add(cyc_v == cyc.expr)
-        edp = m.new_int_var(0, (e_hi // q) * macs, "edp")
+        cyc_v = m.new_int_var(1, cycles.ub, "cycles")
+        m.add(cyc_v == cycles.expr)
+        edp = m.new_int_var(0, (e_hi // q) * cycles.ub, "edp")
         m.add_multiplication_equality(edp, [eq, cyc_v])
         m.minimize(edp)
         return q

@@ -1,14 +1,13 @@
 """The energy-delay front of one layer by an epsilon-constraint sweep over cycles
 (``cpmap solve --objective pareto``; docs/solver.md, "Pareto fronts").
 
-The two single-objective optima bound the front: the least compute cycles (with the least
-energy among those mappings) and the least energy (with the fewest cycles among those).
-Between them, each point minimizes energy subject to compute cycles <= a cap; caps are
-spaced geometrically.  Every point is the evaluator's re-score of the solver's best mapping
-with the solver's certified lower bound of energy *under that cap* (OPTIMAL: gap 0; else the
-gap is reported).  Dominated points are dropped.  The front is over compute cycles: on an
-architecture without bandwidth limits they are the evaluator's cycles; with bandwidth limits
-the evaluator's cycles (reported) can be larger.
+The two single-objective optima bound the front: the least cycles (with the least energy
+among those mappings) and the least energy (with the fewest cycles among those).  Between
+them, each point minimizes energy subject to cycles <= a cap; caps are spaced
+geometrically.  Cycles are the evaluator's, bandwidth stalls included (the model holds them
+exactly, :mod:`cpmap.solve.cycles`).  Every point is the evaluator's re-score of the
+solver's best mapping with the solver's certified lower bound of energy *under that cap*
+(OPTIMAL: gap 0; else the gap is reported).  Dominated points are dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ DEFAULT_POINTS = 6
 
 @dataclass(frozen=True)
 class ParetoPoint:
-    """One point: the best mapping with at most ``cap`` compute cycles."""
+    """One point: the best mapping with at most ``cap`` cycles."""
 
     cap: int | None
     solution: LayerSolution
@@ -66,10 +65,10 @@ def caps_between(lo: int, hi: int, n: int) -> list[int]:
 
 
 def non_dominated(points: list[ParetoPoint]) -> list[ParetoPoint]:
-    """Points no other point beats in both compute cycles and energy, by increasing cycles
-    (ties: the lower energy)."""
+    """Points no other point beats in both cycles and energy, by increasing cycles (ties:
+    the lower energy)."""
     out: list[ParetoPoint] = []
-    for p in sorted(points, key=lambda p: (p.compute_cycles, p.energy_pj)):
+    for p in sorted(points, key=lambda p: (p.cycles, p.energy_pj)):
         if not out or p.energy_pj < out[-1].energy_pj:
             out.append(p)
     return out
@@ -80,7 +79,7 @@ def knee_index(points: list[ParetoPoint]) -> int | None:
     (the one farthest below the line between the two extremes)."""
     if not points:
         return None
-    c = [p.compute_cycles for p in points]
+    c = [p.cycles for p in points]
     e = [p.energy_pj for p in points]
     dc, de = (max(c) - min(c)) or 1, (max(e) - min(e)) or 1
     return min(range(len(points)), key=lambda k: (c[k] - min(c)) / dc + (e[k] - min(e)) / de)
@@ -94,13 +93,13 @@ def pareto_front(problem: Problem, arch: Arch, options: SolveOptions, points: in
     if energy.best is None or delay.best is None:
         reason = (energy.reason or delay.reason) or "no mapping found"
         return ParetoFront(problem.name, (), energy, delay, None, reason)
-    lo, hi = delay.best.result.compute_cycles, energy.best.result.compute_cycles
+    lo, hi = delay.best.result.cycles, energy.best.result.cycles
     found = [ParetoPoint(None, energy)]
     for cap in caps_between(lo, hi, max(1, points)):
-        sol = solve_layer(problem, arch, replace(options, objective="energy", top_k=1), max_compute_cycles=cap)
+        sol = solve_layer(problem, arch, replace(options, objective="energy", top_k=1), max_cycles=cap)
         if sol.best is not None:
             found.append(ParetoPoint(cap, sol))
-    if not any(p.compute_cycles <= lo for p in found):
+    if not any(p.cycles <= lo for p in found):
         found.append(ParetoPoint(lo, delay))  # the delay optimum (energy tie-broken) if no capped solve matched it
     front = non_dominated(found)
     return ParetoFront(problem.name, tuple(front), energy, delay, knee_index(front))
