@@ -22,6 +22,7 @@ from ..core.options import SolveOptions
 from ..core.problem import Problem
 from ..cost.evaluator import Result, evaluate
 from .model import LayerModel, build_model
+from .tuning import tune
 
 TIE_BREAK_SHARE = 0.02  # of the time limit, for the secondary objective after a proof
 
@@ -107,6 +108,7 @@ def _params(solver: cp_model.CpSolver, options: SolveOptions, time_limit: float)
     p = solver.parameters
     p.num_workers = max(1, options.workers)
     p.random_seed = options.seed
+    tune(p, p.num_workers)
     if options.deterministic:
         p.max_deterministic_time = max(time_limit, 0.01)
         p.max_time_in_seconds = 2 * time_limit + 1
