@@ -153,9 +153,23 @@ def _tie_break_work(lm, solver, avenue: str, limit: float, seed: int) -> dict:
     p.num_workers, p.random_seed, p.max_deterministic_time = 1, seed, TIE_BREAK_SHARE * limit
     for k, v in TIE_PARAMS.get(avenue, PARAMS.get(avenue, {})).items():
         setattr(p, k, v)
-    st = ts.solve(tie)
+    seen = _Improvements()
+    st = ts.solve(tie, seen)
     return {"tie_status": ts.status_name(st), "tie_det_time": round(ts.deterministic_time, 3),
-            "tie_cycles": ts.objective_value if st in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None}
+            "cycles_before_tie": solver.value(lm.cycles),
+            "tie_cycles": ts.objective_value if st in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None,
+            "tie_last_improvement_det_time": seen.last}
+
+
+class _Improvements(cp_model.CpSolverSolutionCallback):
+    """The deterministic time of the last improving solution."""
+
+    def __init__(self):
+        super().__init__()
+        self.last = None
+
+    def on_solution_callback(self) -> None:
+        self.last = round(self.deterministic_time, 4)
 
 
 def hong_kung_table(arch) -> int:
@@ -179,7 +193,9 @@ def main() -> int:
     ap.add_argument("--arch", default=os.path.join(ROOT, "specs", "eyeriss.yaml"))
     ap.add_argument("--limit", type=float, default=10.0, help="deterministic time per solve")
     ap.add_argument("--avenues", default="base")
-    ap.add_argument("--only", default="", help="only cases whose label@batch contains this")
+    ap.add_argument("--only", default="",
+                    help="only cases whose label@batch contains this (comma-separated: any of them)")
+    ap.add_argument("--exact", action="store_true", help="--only names whole label@batch keys")
     ap.add_argument("--all", action="store_true", help="all 28 layers of bench/layers.py, not the handful")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "avenues.json"))
@@ -198,7 +214,8 @@ def main() -> int:
     print(f"{'layer':<22} {'avenue':<14} {'status':<9} {'det_time':>9} {'gap':>8} {'tie_det':>8} {'wall_s':>7}")
     cases = [(label, b) for b in (1, 16) for label, _, _ in LAYERS] if args.all else CASES
     for label, batch in cases:
-        if args.only not in f"{label}@{batch}":
+        key, wanted = f"{label}@{batch}", args.only.split(",")
+        if not any((w == key) if args.exact else (w in key) for w in wanted):
             continue
         for av in avenues:
             r = {"layer": label, "batch": batch, "avenue": av, **run_case(probs[label, batch], arch, av,
