@@ -25,8 +25,9 @@ ARCH = Arch("mid", 16, 1.0, (
     Level("DRAM", frozenset("WIO"), 200.0, 200.0),
 ))
 EASY = [fc("fc", N=4, K=32, C=16), conv("conv", K=8, C=4, P=4, Q=4, R=3, S=1)]
-HARD = conv("hard", K=16, C=8, P=8, Q=8, R=3, S=3)
-"""Not proved within 0.3 deterministic seconds (the work-limit tests below check it)."""
+HARD = conv("hard", K=64, C=32, P=16, Q=16, R=3, S=3)
+"""Not proved within 0.6 deterministic seconds, also by one worker without the LP (the
+work-limit tests below check it)."""
 WALL = 120.0
 """A wall-clock limit no solve here comes near unless it runs to the limit."""
 
@@ -38,14 +39,17 @@ def test_two_workers_stop_at_the_proof(problem):
     subsolver kept an interleaved search running to it), and it spends at most 4 x the
     deterministic time of one worker (layer fc here: 0.041 vs 0.025 det s; 0.170 with 6
     interleaved tasks a batch, 1.11 with the core subsolver too; AlexNet fc1, fc3 and
-    pool2 spent 6.6-8.6 x one worker's with 6 tasks a batch, 1.8-2.4 x with 2)."""
+    pool2 spent 6.6-8.6 x one worker's with 6 tasks a batch, 1.8-2.4 x with 2).  One
+    worker now searches without the LP (cpmap/solve/tuning.py) and proves these in a few
+    hundredths, while two run CP-SAT's interleaved portfolio, so 0.25 det s is allowed on
+    top: the core subsolver's 1.11 on fc still fails this."""
     one = solve_layer(problem, ARCH, SolveOptions(time_limit=WALL, work_limit=100, workers=1))
     two = solve_layer(problem, ARCH, SolveOptions(time_limit=WALL, work_limit=100, workers=2))
     for sol in (one, two):
         assert (sol.status, sol.stopped_by) == ("OPTIMAL", "optimal")
         assert sol.solve_seconds < WALL / 4
     assert two.value == one.value
-    assert 0 < two.work <= 4 * one.work + 0.05
+    assert 0 < two.work <= 4 * one.work + 0.25
 
 
 def test_non_deterministic_workers_stop_at_the_proof():

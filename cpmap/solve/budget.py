@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from ortools.sat.python import cp_model
 
 from ..core.options import SolveOptions
+from .tuning import tune
 
 STOPS = ("optimal", "infeasible", "time_limit", "work_limit", "interrupted", "not_solved")
 """What ended a layer's search: its optimum (or infeasibility) was proved, the wall-clock or
@@ -79,6 +80,7 @@ def set_params(solver: cp_model.CpSolver, options: SolveOptions, seconds: float,
     p = solver.parameters
     p.num_workers = max(1, options.workers)
     p.random_seed = options.seed
+    tune(p, p.num_workers)
     p.max_time_in_seconds = max(seconds, MIN_SECONDS)
     if work is not None:
         p.max_deterministic_time = max(work, 1e-3)
