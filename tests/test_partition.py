@@ -24,6 +24,7 @@ from test_mesh_cost import mesh_arch
 from cpmap.core.constraints import ConstraintError, Constraints, ResolvedConstraints
 from cpmap.core.problem import conv, eltwise, fc, gemm, pool
 from cpmap.cost.evaluator import evaluate
+from cpmap.search.anneal import anneal
 from cpmap.search.counting import count_mappings
 from cpmap.search.exhaustive import exhaustive_search, iter_mappings
 from cpmap.search.genetic import genetic_search
@@ -133,7 +134,8 @@ def test_searchers_never_leave_the_partition(ny, nx, floor, seed, which):
     if count_mappings(space) == 0:
         return  # nothing to find (e.g. fmap only on an fc layer with a floor above 1)
     for search in (random_search(problem, MESH, samples=40, seed=seed, constraints=cons),
-                   genetic_search(problem, MESH, population=8, generations=3, seed=seed, constraints=cons)):
+                   genetic_search(problem, MESH, population=8, generations=3, seed=seed, constraints=cons),
+                   anneal(problem, MESH, steps=40, chains=2, seed=seed, constraints=cons)):
         if search.best_mapping is not None:
             assert _respects(search.best_mapping, problem, allowed, floor)
             assert feasible(space, encode(space, search.best_mapping))
@@ -251,3 +253,14 @@ def test_min_nodes_on_a_flat_architecture_is_refused():
         memory=None)))
     with pytest.raises(ConstraintError, match="expected .* naming a level with a mesh fanout"):
         Constraints.of(min_nodes=2).check(flat, ("N", "K", "C"))
+
+
+def test_a_level_with_a_flat_fanout_is_not_a_mesh():
+    from cpmap.spec.arch import load_arch
+
+    arch = load_arch(str(ROOT / "specs" / "nnd-4x4.yaml"))  # GBUF's fanout is the flat PE array
+    with pytest.raises(ConstraintError, match=r"partition.GBUF: expected a level with a mesh fanout of nnd-4x4 "
+                                              r"\(DRAM\), got 'GBUF'"):
+        Constraints.of(partition={"GBUF": {"Y": ["fmap"]}}).check(arch, ALL)
+    with pytest.raises(ConstraintError, match="min_nodes.GBUF: expected a level with a mesh fanout"):
+        Constraints.of(min_nodes={"GBUF": 4}).check(arch, ALL)
