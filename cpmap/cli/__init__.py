@@ -47,11 +47,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _error(f"{args.arch}: --compat {args.compat} counts as timeloop-model does, which has no mesh hops or "
                "static energy; evaluate without --compat")
         return EXIT_ERROR
+    if args.png is not None and not any(lv.fanout is not None and lv.fanout.mesh for lv in arch.levels):
+        _error(f"{args.arch}: --png draws the node array of a mesh fanout (topology: mesh); {arch.name} has none")
+        return EXIT_ERROR
     result = evaluate(layer.problem, arch, mapping, compat=args.compat)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
-        print(format_result(result, layer.problem, arch), end="")
+        print(format_result(result, layer.problem, arch, mapping), end="")
+    if args.png is not None:
+        from ..report.plots import partition_png  # matplotlib only when asked
+
+        partition_png(layer.problem, arch, mapping, args.png)
     return EXIT_OK if result.valid else EXIT_INVALID
 
 
@@ -232,6 +239,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--compat", choices=["timeloop"],
                    help="count as timeloop-model v3.0.x does: bounding-box window tiles, read-backs to every "
                         "child of a reduction group (docs/cost-model.md section 8; default: cpmap's model)")
+    p.add_argument("--png", metavar="FILE", help="also draw the node array of the mesh fanout, each node "
+                   "labelled with the loop indices it holds (docs/multinode.md)")
     p.set_defaults(run=_cmd_evaluate)
 
 

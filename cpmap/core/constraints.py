@@ -11,6 +11,11 @@ and :meth:`Constraints.resolve` turns them into a layer's :class:`ResolvedConstr
 Overrated", ``dataflow: {GBUF: "R|P"}``): each listed dim the layer has with a size > 1
 gets a factor > 1 on that axis, and the axis carries no other dim unless ``spatial``
 lists it for that axis too.  :func:`dataflow_conflict` says why a layer cannot meet it.
+
+``partition`` names nn_dataflow's schemes per mesh axis (``partition: {DRAM: {NY: [batch,
+fmap], NX: [output]}}``, or a preset ``{DRAM: naive}``); :meth:`Constraints.resolve` turns
+them into the ``spatial`` may-lists of each layer's kind (:mod:`cpmap.core.partition`).
+``min_nodes`` is a floor on the nodes a mesh fanout uses (the product of its factors).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from .arch import Arch
 from .errors import CpmapError
 from .factors import prime_list
+from .partition import PRESETS, SCHEMES, min_nodes_entries, partition_dims, partition_entries
 from .problem import TENSORS, Problem
 
 
@@ -41,13 +47,15 @@ class ResolvedConstraints:
     ``keeps``: {level: tensors it keeps, exactly}; ``min_utilization``: used PEs / PEs at
     least; ``max_factor``: {(level, dim): largest temporal factor}; ``required_dims``:
     {(level, axis): dims (in the layer's dim order) that must have a factor > 1 on that
-    fanout axis}, from ``dataflow``."""
+    fanout axis}, from ``dataflow``; ``min_nodes``: {level: nodes its mesh fanout uses at
+    least (the product of its spatial factors)}."""
 
     spatial_dims: dict = field(default_factory=dict)
     keeps: dict = field(default_factory=dict)
     min_utilization: float = 0.0
     max_factor: dict = field(default_factory=dict)
     required_dims: dict = field(default_factory=dict)
+    min_nodes: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,28 +69,38 @@ class Constraints:
     ``largest``; ``dataflow``: (level, axis, dims): these dims *must* be unrolled on that
     axis (a factor > 1 wherever the layer's dim is > 1) and, unless ``spatial`` lists
     more for that axis, only they; the axis is a name, or a position (0 the fanout's first
-    axis) when written in the shorthand ``"C|K"``.  Build one from nested dicts with
-    :meth:`of`."""
+    axis) when written in the shorthand ``"C|K"``; ``partition``: (level, axis, schemes):
+    the mesh axis may carry only the dims of these nn_dataflow schemes (axis ``"*"``: every
+    axis of the level's mesh, with a preset ``naive`` or ``hybrid``); ``min_nodes``:
+    (level, nodes): the level's mesh fanout uses at least this many nodes (level ``""``:
+    the architecture's only mesh).  Build one from nested dicts with :meth:`of`."""
 
     spatial: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     keeps: tuple[tuple[str, frozenset[str]], ...] = ()
     min_utilization: float = 0.0
     max_factor: tuple[tuple[str, str, int], ...] = ()
     dataflow: tuple[tuple[str, str | int, tuple[str, ...]], ...] = ()
+    partition: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    min_nodes: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, *, spatial: dict | None = None, keeps: dict | None = None, min_utilization: float = 0.0,
-           max_factor: dict | None = None, dataflow: dict | None = None) -> Constraints:
+           max_factor: dict | None = None, dataflow: dict | None = None, partition: dict | None = None,
+           min_nodes: int | dict | None = None) -> Constraints:
         """From the nested dicts of a solve spec's ``constraints:``, e.g.
         ``Constraints.of(spatial={"GBUF": {"Y": ["C"], "X": ["K"]}}, keeps={"RF": ["W"]},
         max_factor={"RF": {"C": 4}}, dataflow={"GBUF": "R|P"})``.  A ``dataflow`` value is
-        ``{axis: [dims]}`` or the shorthand string (:func:`dataflow_sides`)."""
+        ``{axis: [dims]}`` or the shorthand string (:func:`dataflow_sides`); a
+        ``partition`` value ``{axis: [schemes]}`` or a preset name; ``min_nodes`` a count
+        (for the only mesh) or ``{level: count}``."""
         return cls(
             spatial=tuple((lv, ax, tuple(ds)) for lv, axes in (spatial or {}).items() for ax, ds in axes.items()),
             keeps=tuple((lv, frozenset(ts)) for lv, ts in (keeps or {}).items()),
             min_utilization=float(min_utilization),
             max_factor=tuple((lv, d, m) for lv, lims in (max_factor or {}).items() for d, m in lims.items()),
             dataflow=tuple(entry for lv, v in (dataflow or {}).items() for entry in dataflow_entries(lv, v)),
+            partition=tuple(e for lv, v in (partition or {}).items() for e in partition_entries(lv, v)),
+            min_nodes=min_nodes_entries(min_nodes),
         )
 
     def check(self, arch: Arch, dims: tuple[str, ...], dims_of: str = "the layer") -> None:
@@ -112,6 +130,46 @@ class Constraints:
             if not isinstance(m, int) or isinstance(m, bool) or m < 1:
                 raise ConstraintError(f"{path}.{d}", f"expected a positive integer, got {m!r}")
         self._check_dataflow(arch, dims, dims_of)
+        self._check_partition(arch)
+
+    def _check_partition(self, arch: Arch) -> None:
+        meshes = tuple(lv.name for lv in arch.levels if lv.fanout is not None and lv.fanout.mesh)
+        others = {lv for lv, _, _ in self.spatial} | {lv for lv, _, _ in self.dataflow}
+        for lv_name, ax, schemes in self.partition:
+            path = f"partition.{lv_name}"
+            _level(arch, lv_name, path, "a level with a mesh fanout", meshes)
+            if lv_name in others:
+                raise ConstraintError(path, f"expected partition or spatial/dataflow for level {lv_name}, "
+                                      "got both (state the dims with one of them)")
+            fanout = arch.levels[arch.level_index(lv_name)].fanout
+            axes = [a for a, _ in fanout.axes]
+            if ax == "*":
+                if schemes[0] not in PRESETS:
+                    raise ConstraintError(path, f"expected a preset ({', '.join(PRESETS)}) or a mapping "
+                                          f"{{axis: [schemes]}} over {', '.join(axes)}, got {schemes[0]!r}")
+                continue
+            if ax not in axes:
+                raise ConstraintError(f"{path}.{ax}", f"expected an axis of mesh {fanout.name} "
+                                      f"({', '.join(axes)}), got {ax!r}")
+            for i, name in enumerate(schemes):
+                if name not in SCHEMES:
+                    raise ConstraintError(f"{path}.{ax}[{i}]", f"expected a partitioning scheme "
+                                          f"({', '.join(SCHEMES)}), got {name!r}")
+        for lv_name, n in self.min_nodes:
+            path = f"min_nodes.{lv_name}" if lv_name else "min_nodes"
+            if not lv_name and len(meshes) != 1:
+                raise ConstraintError(path, f"expected {{level: nodes}} naming a level with a mesh fanout "
+                                      f"({', '.join(meshes) or 'none'}): {arch.name} has {len(meshes)} meshes")
+            lv_name = lv_name or meshes[0]
+            _level(arch, lv_name, path, "a level with a mesh fanout", meshes)
+            size = arch.levels[arch.level_index(lv_name)].fanout.size
+            if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= size:
+                raise ConstraintError(path, f"expected a number of nodes from 1 to {size}, got {n!r}")
+
+    def mesh_min_nodes(self, arch: Arch) -> dict[str, int]:
+        """{level name: nodes} of ``min_nodes``, the level of ``""`` filled in."""
+        meshes = [lv.name for lv in arch.levels if lv.fanout is not None and lv.fanout.mesh]
+        return {lv or meshes[0]: n for lv, n in self.min_nodes}
 
     def _check_dataflow(self, arch: Arch, dims: tuple[str, ...], dims_of: str) -> None:
         fanned = tuple(lv.name for lv in arch.levels if lv.fanout is not None)
@@ -198,12 +256,18 @@ class Constraints:
             spatial_dims.setdefault((idx(lv), ax), frozenset(d for d in ds if d in dims))
             size = dict(zip(problem.dims, problem.sizes))
             required[idx(lv), ax] = tuple(d for d in problem.dims if d in ds and size[d] > 1)
+        for lv, ax, schemes in self.partition:
+            fanout = arch.levels[idx(lv)].fanout
+            for axis in ([a for a, _ in fanout.axes] if ax == "*" else [ax]):
+                allowed = partition_dims(problem.kind, schemes)
+                spatial_dims[idx(lv), axis] = frozenset(d for d in allowed if d in dims)
         return ResolvedConstraints(
             spatial_dims=spatial_dims,
             keeps={idx(lv): frozenset(ts & tensors) for lv, ts in self.keeps if lv != top},
             min_utilization=self.min_utilization,
             max_factor={(idx(lv), d): m for lv, d, m in self.max_factor if d in dims},
             required_dims={k: v for k, v in required.items() if v},
+            min_nodes={idx(lv): n for lv, n in self.mesh_min_nodes(arch).items()},
         )
 
     def to_obj(self) -> dict:
@@ -231,6 +295,16 @@ class Constraints:
                 else:
                     df.setdefault(lv, {})[ax] = list(ds)
             out["dataflow"] = df
+        if self.partition:
+            pa: dict = {}
+            for lv, ax, schemes in self.partition:
+                if ax == "*":
+                    pa[lv] = schemes[0]
+                else:
+                    pa.setdefault(lv, {})[ax] = list(schemes)
+            out["partition"] = pa
+        if self.min_nodes:
+            out["min_nodes"] = dict(self.min_nodes) if self.min_nodes[0][0] else self.min_nodes[0][1]
         return out
 
 

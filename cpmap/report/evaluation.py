@@ -5,22 +5,27 @@ written in."""
 from __future__ import annotations
 
 from ..core.arch import Arch
+from ..core.partition import schemes_of
 from ..core.problem import TENSORS, Problem
 from .tables import fmt_count, fmt_pj, table
 
 
-def format_result(result, problem: Problem | None = None, arch: Arch | None = None) -> str:
+def format_result(result, problem: Problem | None = None, arch: Arch | None = None, mapping=None) -> str:
     """A readable multi-section report of a :class:`cpmap.cost.evaluator.Result`.  ``problem``
-    and ``arch`` (optional) add the title and fix the row and column order."""
+    and ``arch`` (optional) add the title and fix the row and column order; with
+    ``mapping`` too, the partition of each mesh fanout (:func:`partition_lines`)."""
     levels = _level_order(result, arch)
     tensors = _tensor_order(result, problem, levels)
     out = _summary(result, problem, arch)
+    if mapping is not None and problem is not None and arch is not None:
+        for text in partition_lines(problem, arch, mapping):
+            out += ["", *text]
     out += ["", *_energy_section(result, levels, tensors)]
     out += ["", *_access_section(result, levels, tensors)]
     if result.network_words:
         out += ["", *_network_section(result)]
     if getattr(result, "noc", None):
-        out += ["", *_noc_section(result, tensors)]
+        out += ["", *_noc_section(result, tensors, arch)]
     if result.errors:
         out += ["", f"Invalid mapping ({len(result.errors)} error(s)):"]
         out += [f"  - {e}" for e in result.errors]
@@ -102,15 +107,45 @@ def _network_section(result) -> list[str]:
     return ["Network (words per child)", *table(["", "words", "pJ"], rows)]
 
 
-def _noc_section(result, tensors: list[str]) -> list[str]:
-    """Word-hops per tensor on each mesh fanout, and the words through each channel."""
+def _noc_section(result, tensors: list[str], arch: Arch | None = None) -> list[str]:
+    """Word-hops and their energy per tensor on each mesh fanout (the energy needs
+    ``arch``'s hop energy), and the words through each channel."""
+    hop_pj = {lv.fanout.name: lv.fanout.hop_energy_pj for lv in (arch.levels if arch is not None else ())
+              if lv.fanout is not None}
     rows = []
     for fan, noc in result.noc.items():
         hops = noc["hops"]
-        rows.append([fan, fmt_count(noc["nodes_used"]), *(fmt_count(hops.get(t, 0)) for t in tensors),
-                     fmt_count(sum(hops.values())), fmt_pj(noc["energy_pj"]), _channels(noc["channel_words"])])
-    header = ["", "nodes used", *(f"{t} hops" for t in tensors), "word-hops", "pJ", "words per channel"]
-    return ["Mesh NoC (word-hops: words x links crossed, all instances)", *table(header, rows)]
+        for t in tensors:
+            pj = fmt_pj(hops.get(t, 0) * hop_pj[fan]) if fan in hop_pj else ""
+            rows.append([fan, t, fmt_count(hops.get(t, 0)), pj, ""])
+        rows.append([fan, "total", fmt_count(sum(hops.values())), fmt_pj(noc["energy_pj"]),
+                     _channels(noc["channel_words"])])
+    header = ["", "tensor", "word-hops", "pJ", "words per channel"]
+    return ["Mesh NoC (word-hops: words x links crossed, all instances)", *table(header, rows, left=2)]
+
+
+def partition_lines(problem: Problem, arch: Arch, mapping) -> list[list[str]]:
+    """Per mesh fanout: the loops on each axis in mapping order (the first the most
+    significant digit of the node's row or column, docs/cost-model.md section 10), their
+    nn_dataflow scheme names (:mod:`cpmap.core.partition`) and the nodes used."""
+    out = []
+    for lv in arch.levels:
+        if lv.fanout is None or not lv.fanout.mesh:
+            continue
+        spatial = dict(next((m.spatial for m in mapping.levels if m.level == lv.name), ()))
+        used, rows = 1, []
+        for (axis, size), side in zip(lv.fanout.axes, ("rows", "columns")):
+            loops = spatial.get(axis, ())
+            n = 1
+            for _, f in loops:
+                n *= f
+            used *= n
+            text = " x ".join(f"{d} {f}" for d, f in loops) or "-"
+            names = ", ".join(schemes_of(problem.kind, [d for d, _ in loops])) or "idle"
+            rows.append([f"{axis} ({size} {side})", text, names, f"{n} of {size}"])
+        out.append([f"Partition of {lv.fanout.name} (below {lv.name}): {used} of {lv.fanout.size} nodes used",
+                    *table(["axis", "loops (outer digit first)", "schemes", "used"], rows, left=3)])
+    return out
 
 
 def _channels(words: list[int]) -> str:
@@ -119,3 +154,11 @@ def _channels(words: list[int]) -> str:
     if len(words) <= 16:
         return " ".join(fmt_count(w) for w in words)
     return f"max {fmt_count(max(words))} (channel {words.index(max(words))} of {len(words)})"
+
+
+def partition_text(problem: Problem, level_mapping) -> str:
+    """One line: ``NY: N 2 x P 2 (batch, fmap); NX: K 4 (output)`` for a level's spatial
+    entries ("one node" when there is none)."""
+    return "; ".join(f"{axis}: {' x '.join(f'{d} {f}' for d, f in loops)} "
+                     f"({', '.join(schemes_of(problem.kind, [d for d, _ in loops]))})"
+                     for axis, loops in level_mapping.spatial) or "one node"

@@ -4,11 +4,13 @@ it the plot is skipped with a warning)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 
 from ..core.output import temp_path, warn
 from ..spec.solve import SolvePlan
+from .evaluation import partition_text
 
 
 def _pyplot(skipped: str):
@@ -37,8 +39,8 @@ def _save(plt, fig, path, dpi: int) -> None:
 
 
 def energy_png(data: dict, plan: SolvePlan, path) -> None:
-    """Stacked energy per layer by level (outer to inner), network and MAC, of a ``cpmap
-    solve`` report; skipped with a warning without matplotlib."""
+    """Stacked energy per layer by level (outer to inner), network, mesh hops, static and
+    MAC, of a ``cpmap solve`` report; skipped with a warning without matplotlib."""
     plt = _pyplot("energy.png not written")
     if plt is None:
         return
@@ -51,6 +53,13 @@ def energy_png(data: dict, plan: SolvePlan, path) -> None:
             f = lv.fanout.name
             series.append((f"network {f}", [(lay["network_energy_pj"] or {}).get(f, 0.0)
                                             for lay in data["layers"]]))
+    for lv in reversed(arch.levels):
+        if lv.fanout is not None and lv.fanout.mesh:
+            f = lv.fanout.name
+            series.append((f"hops {f}", [((lay["result"] or {}).get("noc") or {}).get(f, {}).get("energy_pj", 0.0)
+                                         for lay in data["layers"]]))
+    if arch.static_pj_per_cycle:
+        series.append(("static", [(lay["result"] or {}).get("static_pj", 0.0) for lay in data["layers"]]))
     series.append(("MAC", [lay["mac_energy_pj"] or 0.0 for lay in data["layers"]]))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 4.5))
     bottom = [0.0] * len(names)
@@ -209,3 +218,75 @@ def sweep_breakdown_png(data: dict, path) -> bool:
     fig.tight_layout()
     _save(plt, fig, path, dpi=120)
     return True
+
+
+def partition_png(problem, arch, mapping, path, level: str | None = None) -> bool:
+    """The node array of a mesh fanout (the first, or the one below ``level``) under
+    ``mapping``: one square per node at its (row, column), labelled with the loop indices
+    it holds (docs/cost-model.md section 10: mixed radix, the first loop listed on an axis
+    the outer digit), coloured by them (nodes holding the same row loops share a hue, the
+    column loops shade it), idle nodes grey, memory channels marked.  False (and a
+    warning) without matplotlib or without a mesh."""
+    from ..cost.noc import node_of  # the one definition of which node holds which index
+
+    lv = next((x for x in arch.levels if x.fanout is not None and x.fanout.mesh
+               and (level is None or x.name == level)), None)
+    if lv is None:
+        warn(f"{arch.name} has no mesh fanout{'' if level is None else ' below ' + level}; no partition plot")
+        return False
+    plt = _pyplot(f"{path} not written")
+    if plt is None:
+        return False
+    fanout = lv.fanout
+    rows, cols = fanout.shape
+    spatial = next((m.spatial for m in mapping.levels if m.level == lv.name), ())
+    loops = [(axis, d, f) for axis, ls in spatial for d, f in ls]
+    held = {}
+    for index in itertools.product(*(range(f) for _, _, f in loops)):
+        held[node_of(fanout, spatial, index)] = index
+    row_axis = fanout.axes[0][0]
+    n_row = math.prod(f for axis, _, f in loops if axis == row_axis)
+    n_col = math.prod(f for axis, _, f in loops if axis != row_axis)
+    cmap = plt.get_cmap("tab10" if n_row <= 10 else "hsv")
+    fig, ax = plt.subplots(figsize=(1.3 * cols + 1.5, 1.1 * rows + 1.4))
+    for r in range(rows):
+        for c in range(cols):
+            index = held.get((r, c))
+            if index is None:
+                color, label = "0.88", "idle"
+            else:
+                base = cmap(r / n_row if n_row > 10 else r)
+                shade = 0.35 + 0.65 * (1 - (c % n_col) / n_col)
+                color = tuple(1 - shade * (1 - x) for x in base[:3])
+                label = _index_label(loops, index, row_axis)
+            ax.add_patch(plt.Rectangle((c + 0.04, r + 0.04), 0.92, 0.92, facecolor=color, edgecolor="0.3"))
+            ax.text(c + 0.5, r + 0.5, label, ha="center", va="center", fontsize=8)
+    for k, (r, c) in enumerate(lv.memory.coordinates(rows, cols) if lv.memory is not None else ()):
+        ax.plot(c + 0.14, r + 0.16, marker="s", color="black", markersize=6)
+        if k == 0:
+            ax.plot([], [], "s", color="black", label=f"memory channel ({lv.memory.placement})")
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows, 0)
+    ax.set_aspect("equal")
+    ax.set_xticks([c + 0.5 for c in range(cols)], [str(c) for c in range(cols)])
+    ax.set_yticks([r + 0.5 for r in range(rows)], [str(r) for r in range(rows)])
+    axes = partition_text(problem, next((m for m in mapping.levels if m.level == lv.name), None) or mapping.levels[-1])
+    ax.set_xlabel(f"{fanout.axes[1][0]} (columns)")
+    ax.set_ylabel(f"{fanout.axes[0][0]} (rows)")
+    used = math.prod(f for _, _, f in loops)
+    ax.set_title(f"{problem.name} ({problem.kind}) on {arch.name}, {fanout.name} below {lv.name}\n"
+                 f"{axes}; {used} of {fanout.size} nodes used",
+                 fontsize=9)
+    if lv.memory is not None:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7, frameon=False)
+    fig.tight_layout()
+    _save(plt, fig, path, dpi=120)
+    return True
+
+
+def _index_label(loops, index, row_axis: str) -> str:
+    """``K1 C0`` on one line per axis: the loop indices a node holds."""
+    parts = {True: [], False: []}
+    for (axis, d, _), i in zip(loops, index):
+        parts[axis == row_axis].append(f"{d}{i}")
+    return "\n".join(" ".join(p) for p in (parts[True], parts[False]) if p)

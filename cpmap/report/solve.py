@@ -16,8 +16,8 @@ from ..core.objectives import objective_value
 from ..core.output import atomic_write_text, remove_orphaned_temp_files
 from ..network.batch import BatchResult, LayerOutcome
 from ..spec.mapping import mapping_to_obj
-from .evaluation import format_result
-from .plots import energy_png
+from .evaluation import format_result, partition_text
+from .plots import energy_png, partition_png
 from .tables import fmt_num, fmt_pct, table
 
 
@@ -241,6 +241,7 @@ def _markdown(batch: BatchResult, data: dict) -> str:
         lines.append("- **interrupted**: re-run the same command to continue from the cache")
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += _mesh_rows(batch, data)
     lines += ["", ("`*` from the cache, `!` best so far when interrupted. Energy by level: `layers.csv`; "
               "mappings: `mappings/`; evaluator reports: `evaluations/`; all numbers: `result.json`."), ""]
     if t["energy_by_level"]:
@@ -251,6 +252,29 @@ def _markdown(batch: BatchResult, data: dict) -> str:
         lines += [f"| {k} | {v:,.2f} | {v / total:.1%} |" for k, v in items]
         lines.append("")
     return "\n".join(lines)
+
+
+def _mesh_rows(batch: BatchResult, data: dict) -> list[str]:
+    """summary.md's table of each layer's partition of the mesh fanouts: loops per axis
+    and their schemes, nodes used, word-hops and hop energy, static energy."""
+    arch = batch.plan.arch
+    meshes = [lv for lv in arch.levels if lv.fanout is not None and lv.fanout.mesh]
+    if not meshes:
+        return []
+    lines = ["", "| layer | mesh | partition | nodes used | word-hops | hops (pJ) | static (pJ) |",
+             "|---|---|---|---|---|---|---|"]
+    for outcome, lay in zip(batch.outcomes, data["layers"]):
+        sol = outcome.solution
+        if lay["mapping"] is None or sol is None or sol.best is None:
+            continue
+        res = sol.best.result
+        for lv in meshes:
+            noc = (res.noc or {}).get(lv.fanout.name, {})
+            level_mapping = next(m for m in sol.best.mapping.levels if m.level == lv.name)
+            lines.append(f"| {lay['name']} | {lv.fanout.name} | {partition_text(outcome.layer.problem, level_mapping)}"
+                         f" | {noc.get('nodes_used', 1)} of {lv.fanout.size} | {sum(noc.get('hops', {}).values()):,}"
+                         f" | {noc.get('energy_pj', 0.0):,.2f} | {res.static_pj:,.2f} |")
+    return lines
 
 
 def _csv(batch: BatchResult, data: dict) -> str:
@@ -295,10 +319,11 @@ def write_solve_report(batch: BatchResult, data: dict, out_dir: str) -> dict:
     ``mappings/<layer>.yaml`` (the best; ``<layer>.top<k>.yaml`` the k-th best) are mapping
     files ``cpmap evaluate --mapping`` accepts; ``evaluations/<layer>.txt`` the evaluator's
     report; ``layers.csv``, ``result.json`` (the --json object), ``summary.md`` and
-    ``energy.png`` (skipped with a warning when matplotlib is missing)."""
+    ``energy.png`` (skipped with a warning when matplotlib is missing); on an architecture
+    with a mesh fanout, ``partitions/<layer>.png`` (:func:`partition_png`) too."""
 
     root = Path(out_dir)
-    remove_orphaned_temp_files([root, root / "mappings", root / "evaluations"])  # of a killed earlier run
+    remove_orphaned_temp_files([root, root / "mappings", root / "evaluations", root / "partitions"])  # of a killed earlier run
     files: dict = {}
     taken: set = set()
     arch = batch.plan.arch
@@ -322,8 +347,11 @@ def write_solve_report(batch: BatchResult, data: dict, out_dir: str) -> dict:
         sol = outcome.solution
         text = (f"status {lay['status']}; lower bound {fmt_num(lay['lower_bound'])} ({lay['objective']}); "
                 f"certified gap {fmt_pct(lay['gap'])}; solved in {lay['solve_seconds']:.2f} s\n\n"
-                + format_result(sol.best.result, outcome.layer.problem, arch))
+                + format_result(sol.best.result, outcome.layer.problem, arch, sol.best.mapping))
         atomic_write_text(root / "evaluations" / f"{safe}.txt", text)
+        if any(lv.fanout is not None and lv.fanout.mesh for lv in arch.levels):
+            (root / "partitions").mkdir(parents=True, exist_ok=True)
+            partition_png(outcome.layer.problem, arch, sol.best.mapping, root / "partitions" / f"{safe}.png")
     atomic_write_text(root / "layers.csv", _csv(batch, data))
     atomic_write_text(root / "result.json", json.dumps(data, indent=1) + "\n")
     atomic_write_text(root / "summary.md", _markdown(batch, data))

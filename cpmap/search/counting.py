@@ -146,6 +146,11 @@ def count_mappings(space: Space, cap: int | None = None) -> int:
         if lower > cap:
             return lower
 
+    floors = [([spatial.index(s) for s in mesh], n) for mesh, n in space.min_nodes]
+
+    def done(used: tuple) -> bool:  # meets min_utilization and min_nodes
+        return math.prod(used) >= need and all(math.prod(used[k] for k in ks) >= n for ks, n in floors)
+
     states: dict[tuple, int] = {((1,) * len(spatial), (0,) * len(upper)): 1}
     for k, d in enumerate(dims):
         effects: dict[tuple, int] = {}
@@ -164,7 +169,7 @@ def count_mappings(space: Space, cap: int | None = None) -> int:
                 new[key] = new.get(key, 0) + m * c
         states = new
         if cap is not None and extendable:
-            partial = keeps * sum(m * _orders(n) for (used, n), m in states.items() if math.prod(used) >= need)
+            partial = keeps * sum(m * _orders(n) for (used, n), m in states.items() if done(used))
             if partial > cap:
                 return partial
-    return keeps * sum(m * _orders(n) for (used, n), m in states.items() if math.prod(used) >= need)
+    return keeps * sum(m * _orders(n) for (used, n), m in states.items() if done(used))

@@ -27,7 +27,7 @@ DEFAULT_LIMIT = 2_000_000
 
 def _factor_rows(space: Space) -> Iterator[tuple[tuple[int, ...], ...]]:
     """Every combination of per-dim factor rows whose fanout axes fit (and that meets
-    min_utilization), in a fixed order."""
+    min_utilization and min_nodes), in a fixed order."""
     spatial = [s for s, slot in enumerate(space.slots) if slot.spatial]
     sizes = {s: space.slots[s].size for s in spatial}
     splits = [dim_splits(space, d) for d in range(len(space.dims))]
@@ -37,7 +37,8 @@ def _factor_rows(space: Space) -> Iterator[tuple[tuple[int, ...], ...]]:
 
     def walk(d: int, used: dict[int, int]) -> Iterator[tuple[tuple[int, ...], ...]]:
         if d == D:
-            if space.min_utilization <= 0 or math.prod(used.values()) >= need:
+            if (space.min_utilization <= 0 or math.prod(used.values()) >= need) and all(
+                    math.prod(used[s] for s in mesh) >= n for mesh, n in space.min_nodes):
                 yield tuple(chosen)
             return
         for row in splits[d]:

@@ -31,6 +31,7 @@ iterates a set when drawing random numbers (set order depends on string hashing)
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 
@@ -94,6 +95,9 @@ class Space:
     empty_reason: str = ""
     """Why the space has no mapping, when the required dataflow alone rules every one out
     (:func:`cpmap.core.constraints.dataflow_conflict`)."""
+    min_nodes: tuple[tuple[tuple[int, ...], int], ...] = ()
+    """(a mesh level's spatial slots, nodes the product of their factors reaches at
+    least): the ``min_nodes`` constraint."""
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -191,10 +195,11 @@ def space_for(problem: Problem, arch: Arch, constraints: Constraints | None = No
     tokens = tuple((d, p) for d, ps in enumerate(primes) for p in ps)
     required = tuple(tuple(k for k, s in enumerate(slots) if d in cons.required_dims.get((s.level, s.axis), ()))
                      for d in problem.dims) if cons.required_dims else ()
+    min_nodes = tuple((spatial_slots[i], n) for i, n in cons.min_nodes.items())
     return Space(problem, arch, slots, temporal_slot, spatial_slots, primes, tokens, tuple(allowed),
                  keep_choices, keep_free, tuple(tuple(row) for row in mf), cons.min_utilization,
-                 cons.min_utilization > 0 or any(m is not None for row in mf for m in row) or bool(required),
-                 required, dataflow_conflict(problem, arch, cons))
+                 cons.min_utilization > 0 or any(m is not None for row in mf for m in row) or bool(required)
+                 or bool(min_nodes), required, dataflow_conflict(problem, arch, cons), min_nodes)
 
 
 def _keep_choices(problem: Problem, arch: Arch, fixed: dict) -> tuple[tuple, tuple]:
@@ -296,6 +301,9 @@ def feasible(space: Space, g: Genome) -> bool:
         return False
     for d, on in enumerate(space.required):
         if any(fac[d][s] == 1 for s in on):
+            return False
+    for mesh_slots, n in space.min_nodes:
+        if math.prod(row[s] for row in fac for s in mesh_slots) < n:
             return False
     for i, k in enumerate(g.keeps):
         if k not in space.keep_choices[i]:

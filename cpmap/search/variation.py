@@ -20,7 +20,7 @@ def sample(space: Space, rng: random.Random, max_tries: int = 1000) -> Genome:
     axis is full), the loops of each level above the innermost are shuffled, and each
     level's keep set is drawn uniformly from its choices.  Under a required dataflow, one
     prime factor of each required dim, drawn among those that still fit, goes to its axis
-    first.  Draws that break ``max_factor`` or ``min_utilization`` are rejected; after
+    first.  Draws that break ``max_factor``, ``min_utilization`` or ``min_nodes`` are rejected; after
     ``max_tries`` rejections in a row it raises :class:`SearchError`."""
     if space.empty_reason:
         raise SearchError(f"no mapping satisfies the restrictions: {space.empty_reason}")
@@ -69,7 +69,8 @@ def sample(space: Space, rng: random.Random, max_tries: int = 1000) -> Genome:
         if not space.restricted or feasible(space, g):
             return g
     raise SearchError(f"no feasible mapping drawn in {max_tries} tries: the restrictions (max_factor, "
-                      f"min_utilization {space.min_utilization}{', dataflow' if required else ''}) leave too "
+                      f"min_utilization {space.min_utilization}{', dataflow' if required else ''}"
+                      f"{', min_nodes' if space.min_nodes else ''}) leave too "
                       f"little of the space")
 
 

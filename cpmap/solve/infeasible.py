@@ -22,6 +22,10 @@ def explain_infeasible(problem: Problem, arch: Arch, cons: ResolvedConstraints) 
     conflict = dataflow_conflict(problem, arch, cons)
     if conflict:
         return conflict
+    if cons.min_nodes:
+        floors = ", ".join(f"{n} nodes of {arch.levels[i].fanout.name}" for i, n in cons.min_nodes.items())
+        return (f"no mapping uses at least {floors} with the other constraints (the product of the layer's "
+                "factors on the mesh axes, within their sizes and the allowed dims, stays below the floor)")
     if cons.min_utilization > 0:
         return (f"no mapping reaches utilization {cons.min_utilization:g} with the other constraints "
                 f"(the layer's dims may not factor onto the {arch.pes} PEs)")

@@ -42,6 +42,7 @@ from .counts import AccessCounts
 from .cycles import BandwidthCycles, attach_cycles
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
 from .monomial import Mono, prod
+from .nodes import add_min_nodes
 from .order import add_loop_order
 
 
@@ -188,6 +189,7 @@ class LayerModelBuilder:
             need = math.ceil(self.cons.min_utilization * self.arch.pes - 1e-9)
             sp = [cv for s in self.slots if s.spatial for cv in self.log_terms.get(s, [])]
             m.add(sum(c * v for c, v in sp) >= round(math.log(need) * LOG_SCALE) - 16 * len(sp) - 1)
+        add_min_nodes(self)
         # symbolic building blocks: spatial and temporal factors per level, all dims or relevant ones
         L, at = self.L, self._at
         self.sp_all = {j: at(self.all_dims, lambda s, j=j: s.level == j and s.spatial) for j in range(L)}

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.arch import Arch
 from ..core.constraints import ConstraintError, Constraints, ResolvedConstraints, dataflow_entries
+from ..core.partition import min_nodes_entries, partition_entries
 from ..core.errors import CpmapError, SpecError
 from ..core.objectives import ENCODINGS, OBJECTIVES, PARETO
 from ..core.options import SolveOptions
@@ -51,7 +52,7 @@ from .workload import workload_from_obj
 SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "work_limit",
               "workers", "seed", "top_k", "constraints", "output", "pipeline")
 PIPELINE_KEYS = ("mode", "max_degree", "time_overhead", "batch_groups")
-CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor", "dataflow")
+CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor", "dataflow", "partition", "min_nodes")
 DEFAULT_TIME_LIMIT = 10.0
 OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "work_limit", "workers", "seed", "top_k",
                "output")
@@ -260,13 +261,38 @@ def constraint_syntax(v: Any, path: str) -> Constraints:
     dataflow = opt(body, "dataflow", mapping_of(
         _dataflow_syntax, "a mapping level -> {axis: [dims]} or 'dims|dims', like {GBUF: {Y: [R], X: [P]}} "
         "or {GBUF: 'R|P'}"), path, ())
+    partition = opt(body, "partition", mapping_of(
+        _partition_syntax, "a mapping level -> {axis: [schemes]} or a preset, like {DRAM: {NY: [batch], "
+        "NX: [output]}} or {DRAM: hybrid}"), path, ())
     return Constraints(
         spatial=tuple((lv, ax, ds) for lv, axes in spatial for ax, ds in axes),
         keeps=tuple(keeps),
         min_utilization=opt(body, "min_utilization", _fraction, path, 0.0),
         max_factor=tuple((lv, d, m) for lv, lims in max_factor for d, m in lims),
         dataflow=tuple(e for lv, v in dataflow for e in dataflow_entries(lv, v)),
+        partition=tuple(e for lv, v in partition for e in partition_entries(lv, v)),
+        min_nodes=min_nodes_entries(opt(body, "min_nodes", _min_nodes_syntax, path, None)),
     )
+
+
+def _partition_syntax(v: Any, path: str) -> str | dict:
+    """One level's partition: a preset name (checked later) or {axis: [schemes]}."""
+    if isinstance(v, str):
+        return v
+    if not isinstance(v, dict):
+        raise expect("a preset (naive, hybrid) or a mapping axis -> [schemes] like {NY: [batch, fmap]}")(v, path)
+    return dict(mapping_of(_schemes_syntax, "")(v, path))
+
+
+def _schemes_syntax(v: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(v, (list, str)) or not v:
+        raise expect("a non-empty list of schemes (batch, fmap, output, input) like [batch, fmap]")(v, path)
+    return name_list([v] if isinstance(v, str) else v, path)
+
+
+def _min_nodes_syntax(v: Any, path: str) -> int | dict:
+    """``min_nodes: 8`` (the only mesh) or ``{DRAM: 8}``."""
+    return dict(mapping_of(pos_int, "")(v, path)) if isinstance(v, dict) else pos_int(v, path)
 
 
 def _dataflow_syntax(v: Any, path: str) -> str | dict:
