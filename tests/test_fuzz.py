@@ -37,8 +37,6 @@ def test_fuzz_sample_has_no_traceback_hang_or_unclear_message(tmp_path):
     # the sample really exercises everything: every subcommand, every file kind, both outcomes
     assert {o.command for o in outcomes} == {"check", "evaluate", "solve", "compare", "export", "bound", "import"}
     assert {o.target for o in outcomes} == {"arch", "workload", "mapping", "solve", "cli", "timeloop", "claims"}
-    verdicts = collections.Counter(o.verdict for o in outcomes)
-    assert verdicts["ok-error"] > SAMPLE_CASES // 2 and verdicts["ok-accepted"] > 5
     assert collections.Counter(o.code for o in outcomes)[1] > 0  # invalid mappings / infeasible layers
 
 
@@ -251,3 +249,19 @@ def test_blank_key_is_quoted(tmp_path):
     path = write(tmp_path / "m.yaml", {"": 1, "mapping": MAPPING["mapping"]})
     code, err = _run("check", str(path))
     assert code == 2 and f"{path}: '': unknown key; expected one of: layer, mapping" in err
+
+
+def test_sweep_points_keep_the_static_energy(tmp_path):
+    """Every design point was rebuilt without the base's static_energy_pj_per_cycle (so a
+    sweep solved, and wrote archs/<point>.yaml for, a chip without its static energy)."""
+    from cpmap.spec.sweep import load_sweep_spec
+
+    arch = yaml.safe_load(yaml.safe_dump(TINY_ARCH))
+    arch["architecture"]["static_energy_pj_per_cycle"] = 5.0
+    write(tmp_path / "a.yaml", arch)
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    spec = write(tmp_path / "s.yaml", {"sweep": {"arch": "a.yaml", "workloads": [{"workload": "w.yaml"}],
+                                                 "energy_table": "none", "vary": {"capacity": {"RF": [12, 24]}}}})
+    points = load_sweep_spec(str(spec)).points
+    assert [p.arch.levels[0].capacity for p in points] == [12, 24]
+    assert [p.arch.static_pj_per_cycle for p in points] == [5.0, 5.0]
