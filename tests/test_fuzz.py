@@ -35,8 +35,16 @@ def test_fuzz_sample_has_no_traceback_hang_or_unclear_message(tmp_path):
     assert not failures, f"{len(failures)} of {SAMPLE_CASES} failed (replay: bench/fuzz.py --seed " \
                          f"{SAMPLE_SEED} --replay I):\n" + "\n".join(failures[:20])
     # the sample really exercises everything: every subcommand, every file kind, both outcomes
-    assert {o.command for o in outcomes} == {"check", "evaluate", "solve", "compare", "export", "bound", "import"}
-    assert {o.target for o in outcomes} == {"arch", "workload", "mapping", "solve", "cli", "timeloop", "claims"}
+    assert {o.command for o in outcomes} == {"check", "evaluate", "solve", "compare", "export", "bound", "import",
+                                             "sweep"}
+    assert {o.target for o in outcomes} == {"arch", "workload", "mapping", "solve", "cli", "timeloop", "claims",
+                                            "sweep"}
+    bases = collections.Counter(op for o in outcomes for op in o.ops if op.startswith("base:"))
+    assert all(bases[f"base:{a}+conv-small"] for a in ("nnd-4x4", "tetris-t16", "mesh-channels", "interstellar"))
+    accepted = collections.Counter(o.command for o in outcomes if o.verdict == "ok-accepted")
+    assert accepted["sweep"] > 0 and accepted["solve"] > 0  # valid sweeps and solves run to the end
+    verdicts = collections.Counter(o.verdict for o in outcomes)
+    assert verdicts["ok-error"] > SAMPLE_CASES // 2 and verdicts["ok-accepted"] > 5
     assert collections.Counter(o.code for o in outcomes)[1] > 0  # invalid mappings / infeasible layers
 
 
@@ -267,7 +275,8 @@ def test_unmodelled_costs_name_the_architecture_file(tmp_path, arch_kind, comman
         arch = yaml.safe_load(yaml.safe_dump(TINY_ARCH))
         arch["architecture"]["static_energy_pj_per_cycle"] = 5.0
         wl, field = TINY_WORKLOAD, "architecture.static_energy_pj_per_cycle"
-    a, w = write(tmp_path / "a.yaml", arch), write(tmp_path / "w.yaml", wl)
+    a = write(tmp_path / "a.yaml", arch)
+    write(tmp_path / "w.yaml", wl)
     out = str(tmp_path / "out")
     if command == "sweep":
         first = arch["architecture"]["levels"][0]
