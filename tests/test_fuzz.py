@@ -307,3 +307,18 @@ def test_sweep_points_keep_the_static_energy(tmp_path):
     points = load_sweep_spec(str(spec)).points
     assert [p.arch.levels[0].capacity for p in points] == [12, 24]
     assert [p.arch.static_pj_per_cycle for p in points] == [5.0, 5.0]
+
+
+def test_pipeline_without_a_buffer_names_the_spec_field(tmp_path):
+    """Temporal pipelining on an architecture with no single-instance level that may keep
+    I and O (the mesh: each node's GBUF has a fanout above it) ended in 'pipeline:
+    architecture nnd-4x4-3d has no ...', naming no file (fuzz seed 2, case 1741)."""
+    write(tmp_path / "a.yaml", _mesh_arch())
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    spec = write(tmp_path / "s.yaml", {"solve": {"arch": "a.yaml", "workload": "w.yaml", "time_limit": 1,
+                                                 "pipeline": {"mode": "temporal"}}})
+    code, err = _run("solve", str(spec), "--out", str(tmp_path / "out"), "-q")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"cpmap: error: {spec}: solve.pipeline.mode: expected mode none on architecture nnd-4x4: "
+                          "it has no single-instance on-chip level that may keep I and O")
+
