@@ -322,3 +322,16 @@ def test_pipeline_without_a_buffer_names_the_spec_field(tmp_path):
     assert err.startswith(f"cpmap: error: {spec}: solve.pipeline.mode: expected mode none on architecture nnd-4x4: "
                           "it has no single-instance on-chip level that may keep I and O")
 
+
+def test_pipeline_with_top_k_is_refused(tmp_path):
+    """solve.top_k: 3 with a pipeline was ignored silently (only --top was refused)."""
+    write(tmp_path / "a.yaml", TINY_ARCH)
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    spec = write(tmp_path / "s.yaml", {"solve": {"arch": "a.yaml", "workload": "w.yaml", "time_limit": 1, "top_k": 3,
+                                                 "pipeline": {"mode": "temporal"}}})
+    code, err = _run("check", str(spec))
+    assert (code, err) == (2, (f"cpmap: error: {spec}: solve.top_k: expected 1 with a pipeline (one mapping per "
+                               "layer problem), got 3\n"))
+    code, err = _run("solve", str(spec), "--top", "2", "--out", str(tmp_path / "out"), "-q")
+    assert code == 2 and err.startswith("cpmap: error: --top does not apply with a pipeline")
+
