@@ -335,3 +335,15 @@ def test_pipeline_with_top_k_is_refused(tmp_path):
     code, err = _run("solve", str(spec), "--top", "2", "--out", str(tmp_path / "out"), "-q")
     assert code == 2 and err.startswith("cpmap: error: --top does not apply with a pipeline")
 
+
+@pytest.mark.parametrize("dim", ["G", "K", "Wstride"])
+def test_timeloop_zero_dim_names_the_dim(tmp_path, dim):
+    """A zero group count (or dim, or stride) in problem.yaml was 'problem.instance: groups
+    must be >= 1, got 0' (the core's ValueError, no field; fuzz seed 2, case 2002)."""
+    def edit(name, obj):
+        if name == "problem.yaml":
+            obj["problem"]["instance"][dim] = 0
+    d = _timeloop_dir(tmp_path, edit)
+    code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out"))
+    assert (code, err) == (2, (f"cpmap: error: {d}/problem.yaml: problem.instance.{dim}: expected a whole number "
+                               ">= 1, got 0\n"))
