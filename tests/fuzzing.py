@@ -535,6 +535,26 @@ def judge(code: int | None, out: str, err: str, work: str, paths: tuple[str, ...
     return "bad-exit", f"exit {code}: {err[-500:]}"
 
 
+def judge_sweep_report(work: Path) -> tuple[str, str] | None:
+    """A failure verdict if the case's sweep.json (``cpmap sweep`` prints only a count of
+    incomplete points; the reasons are in the report) holds a layer without a mapping
+    and without a reason, or an internal error; else None."""
+    path = work / "out" / "sweep.json"
+    if not path.is_file():
+        return None
+    import json
+
+    for point in json.loads(path.read_text()).get("points", []):
+        for net in point.get("networks", []):
+            for lay in net.get("layers", []):
+                reason, status = str(lay.get("reason") or ""), lay.get("status")
+                if "internal error" in reason:
+                    return "internal", f"sweep.json {point.get('name')} {lay.get('name')}: {reason[:300]}"
+                if status in ("INFEASIBLE", "UNKNOWN", "ERROR") and not reason.strip():
+                    return "unclear", f"sweep.json {point.get('name')} {lay.get('name')}: {status} without a reason"
+    return None
+
+
 def run_case(case: Case, work: Path) -> Outcome:
     """Write the case's files under ``work`` (an empty directory) and run its command."""
     write_case(case, work)
@@ -548,6 +568,8 @@ def run_case(case: Case, work: Path) -> Outcome:
             code = main(list(case.argv))
         paths = tuple(a for a in case.argv if not a.startswith("-"))
         verdict, detail = judge(code, out.getvalue(), err.getvalue(), str(work), paths)
+        if verdict == "ok-accepted" and case.command == "sweep":
+            verdict, detail = judge_sweep_report(work) or (verdict, detail)
     except Hang:
         verdict, detail = "hang", f"still running after {HANG_SECONDS:.0f} s"
         for child in multiprocessing.active_children():  # a solve worker must not run on

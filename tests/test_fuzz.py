@@ -10,7 +10,7 @@ import io
 
 import pytest
 import yaml
-from fuzzing import MAPPING, ROOT, judge, make_case, run_case
+from fuzzing import MAPPING, ROOT, judge, judge_sweep_report, make_case, run_case
 from solvekit import TINY_ARCH, TINY_WORKLOAD, write
 
 from cpmap.cli import main
@@ -70,6 +70,22 @@ def test_cases_replay_identically(tmp_path):
 def test_the_judge(code, err, verdict):
     w = "/tmp/work"
     assert judge(code, "", err.replace("{w}", w), w)[0] == verdict
+
+
+@pytest.mark.parametrize("status, reason, verdict", [
+    ("OPTIMAL", "", None), ("UNKNOWN", "time limit reached before any mapping", None),
+    ("UNKNOWN", "", "unclear"), ("INFEASIBLE", " ", "unclear"), ("ERROR", "internal error: TypeError: x", "internal"),
+])
+def test_the_judge_reads_the_sweep_report(tmp_path, status, reason, verdict):
+    """cpmap sweep prints only a count of incomplete points: the judge reads sweep.json."""
+    import json
+
+    assert judge_sweep_report(tmp_path) is None  # no report: nothing to judge
+    (tmp_path / "out").mkdir()
+    layer = {"name": "conv", "status": status, "reason": reason}
+    (tmp_path / "out/sweep.json").write_text(json.dumps({"points": [{"name": "p0", "networks": [{"layers": [layer]}]}]}))
+    got = judge_sweep_report(tmp_path)
+    assert (got and got[0]) == verdict
 
 
 def _run(*argv: str) -> tuple[int, str]:
