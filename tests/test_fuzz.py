@@ -363,3 +363,27 @@ def test_timeloop_zero_dim_names_the_dim(tmp_path, dim):
     code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out"))
     assert (code, err) == (2, (f"cpmap: error: {d}/problem.yaml: problem.instance.{dim}: expected a whole number "
                                ">= 1, got 0\n"))
+
+
+@pytest.mark.parametrize("edit, field, expected", [
+    (lambda b: b.update(area={"mm2_per_kib": {"RF": 1e308, "GB": 0.01}}), "sweep.area.mm2_per_kib.RF",
+     "expected an area in mm2 from 0 to 1e+06, got 1e+308"),
+    (lambda b: b.update(area={"mm2_per_kib": {"RF": 0.02, "GB": 0.01}, "mm2_per_pe": float("inf")}),
+     "sweep.area.mm2_per_pe", "expected an area in mm2 from 0 to 1e+06, got inf"),
+    (lambda b: b.update(energy_table={"word_bits": 16, "rows": [["16 B", 1e308], ["64 B", 2e308]]}),
+     "sweep.energy_table.rows[0][1]", "expected an energy in pJ from 0 to 1e+09, got 1e+308"),
+    (lambda b: b.update(energy_table={"word_bits": 16, "rows": [["16 B", 0], ["64 B", 1]]}),
+     "sweep.energy_table.rows[0][1]", "expected an energy in pJ > 0 and at most 1e+09, got 0"),
+])
+def test_sweep_area_and_table_are_bounded(tmp_path, edit, field, expected):
+    """mm2 per KiB of 1e308 made a point's area_mm2 Infinity in sweep.json (not JSON); a
+    table energy of 1e308 pJ (unbounded, unlike every other energy) left the layer UNKNOWN
+    'no mapping found within the time limit' instead of naming the field."""
+    write(tmp_path / "a.yaml", TINY_ARCH)
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    body = {"arch": "a.yaml", "workloads": [{"workload": "w.yaml"}], "energy_table": "none",
+            "vary": {"capacity": {"RF": ["24 B"]}}}
+    edit(body)
+    spec = write(tmp_path / "s.yaml", {"sweep": body})
+    code, err = _run("check", str(spec))
+    assert (code, err) == (2, f"cpmap: error: {spec}: {field}: {expected}\n")
