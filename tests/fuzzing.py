@@ -343,6 +343,8 @@ def _sweep_doc(rng: random.Random, arch_doc: dict, wl_doc: dict, arch_name: str)
                   "time_limit": 0.3, "work_limit": 0.1, "seed": 0}
     if arch_name == "interstellar":
         vary: dict = {"capacity": {inner["name"]: ["32 B", "64 B"]}}
+        if rng.random() < 0.3:  # an own table instead of the bundled Table IV
+            body["energy_table"] = {"name": "mine", "word_bits": 16, "rows": [["16 B", 0.03], ["128 B", 0.24]]}
     else:
         cap = inner["capacity"]
         e = inner["read_energy_pj"]
