@@ -232,7 +232,7 @@ def _timeloop_dir(tmp_path, edit) -> str:
     from fuzzing import TIMELOOP
 
     d = tmp_path / "tl"
-    d.mkdir()
+    d.mkdir(parents=True)
     for name, text in TIMELOOP.items():
         obj = yaml.safe_load(text)
         edit(name, obj)
@@ -387,3 +387,20 @@ def test_sweep_area_and_table_are_bounded(tmp_path, edit, field, expected):
     spec = write(tmp_path / "s.yaml", {"sweep": body})
     code, err = _run("check", str(spec))
     assert (code, err) == (2, f"cpmap: error: {spec}: {field}: {expected}\n")
+
+
+def test_timeloop_ert_null_table(tmp_path):
+    """A null entry in ERT.tables was an AttributeError reported as 'malformed Timeloop
+    input' (no file, no field; fuzz seed 5, case 584): it is an entry without energies, so
+    an extra one is harmless and one in place of a level's table names what is missing."""
+    def edit(last):
+        def f(name, obj):
+            if name == "ERT.yaml":
+                tables = obj["ERT"]["tables"]
+                tables[-1:] = [None] if last else [tables[-1], None]
+        return f
+    d = _timeloop_dir(tmp_path / "extra", edit(False))
+    assert _run("import", "timeloop", d, "-o", str(tmp_path / "out1"))[0] == 0
+    d = _timeloop_dir(tmp_path / "replaced", edit(True))
+    code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out2"))
+    assert code == 2 and err.startswith(f"cpmap: error: {d}/ERT.yaml: ") and "expected an ERT entry for" in err, err

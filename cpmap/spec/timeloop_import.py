@@ -139,8 +139,8 @@ def _ert(path: str) -> dict[str, dict[str, float]]:
     if isinstance(tables, dict):
         items = list(tables.items())
     else:
-        items = [(_dict(t, path, f"ERT.tables[{i}]").get("name"), t.get("actions"))
-                 for i, t in enumerate(_list(tables, path, "ERT.tables"))]
+        entries = [_dict(t, path, f"ERT.tables[{i}]") for i, t in enumerate(_list(tables, path, "ERT.tables"))]
+        items = [(t.get("name"), t.get("actions")) for t in entries]  # a null entry is {} (no energies), as elsewhere
     out: dict[str, dict[str, float]] = {}
     for name, actions in items:
         comp = _split_range(str(name))[0].rsplit(".", 1)[-1]
