@@ -1,6 +1,7 @@
 """Fuzz cpmap's inputs: malformed files and command lines through every subcommand.
 
     python bench/fuzz.py [--cases 10000] [--seed 0] [--start 0] [--replay I] [--out FILE]
+                         [--target KIND[,KIND...]]
 
 Case ``i`` is generated from ``random.Random(f"{seed}:{i}")`` by tests/fuzzing.py (the
 mutation engine; docs/specs.md, "Fuzzing"), so a reported failure is replayed with
@@ -9,7 +10,9 @@ it ends in exit 2 with one-line messages naming the file and the field, or in ex
 (the mutation left the input valid, or the mapping is invalid, or a layer is infeasible
 with a reason), without a traceback and within tests/fuzzing.py's HANG_SECONDS.  Prints
 a table by mutated file kind and subcommand, lists the failures and writes
-bench/results/fuzz.json.  Exit 1 if any case failed.
+bench/results/fuzz.json.  Exit 1 if any case failed.  ``--target sweep,solve`` runs only
+the cases of those mutated file kinds (the first N of the same case stream: a focused run;
+its results go to another file than the committed fuzz.json).
 """
 
 from __future__ import annotations
@@ -55,6 +58,19 @@ def run(seed: int, indices, progress: bool = True) -> list:
     return outcomes
 
 
+def indices_of(seed: int, start: int, cases: int, targets: set[str] | None):
+    """The first ``cases`` case indices from ``start`` whose mutated file kind is in ``targets``."""
+    if not targets:
+        return range(start, start + cases)
+    out, i = [], start
+    with tempfile.TemporaryDirectory() as tmp:
+        while len(out) < cases:
+            if make_case(seed, i, Path(tmp)).target in targets:
+                out.append(i)
+            i += 1
+    return out
+
+
 def summary_table(outcomes) -> list[str]:
     groups = collections.defaultdict(collections.Counter)
     for o in outcomes:
@@ -82,13 +98,18 @@ def main() -> int:
     ap.add_argument("--start", type=int, default=0, help="index of the first case")
     ap.add_argument("--replay", type=int, metavar="I", help="run case I only and print everything about it")
     ap.add_argument("--out", default=str(ROOT / "bench/results/fuzz.json"))
+    ap.add_argument("--target", help="comma-separated mutated file kinds to run only (arch, workload, mapping, "
+                                     "solve, sweep, cli, timeloop, claims)")
     args = ap.parse_args()
+    targets = set(args.target.split(",")) if args.target else None
+    if targets and args.out == ap.get_default("out"):
+        ap.error("--target: give --out (a focused run is not the committed all-kinds result)")
     if args.replay is not None:
         (o,) = run(args.seed, [args.replay], progress=False)
         print(json.dumps(o.__dict__, indent=1, default=list))
         return 1 if o.failed else 0
     load_before, t0 = loadavg(), time.perf_counter()
-    outcomes = run(args.seed, range(args.start, args.start + args.cases))
+    outcomes = run(args.seed, indices_of(args.seed, args.start, args.cases, targets))
     wall = time.perf_counter() - t0
     print("\n".join(summary_table(outcomes)))
     failures = [o for o in outcomes if o.failed]
@@ -100,6 +121,7 @@ def main() -> int:
     verdicts = collections.Counter(o.verdict for o in outcomes)
     result = {
         "benchmark": "fuzz", "commit": git_commit(), "seed": args.seed, "start": args.start,
+        "targets": sorted(targets) if targets else "all",
         "cases": len(outcomes), "failed": len(failures), "verdicts": dict(verdicts),
         "tracebacks": verdicts["traceback"], "hangs": verdicts["hang"],
         "by_kind_and_command": {f"{t}/{c}": dict(collections.Counter(o.verdict for o in outcomes

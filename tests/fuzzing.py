@@ -1,10 +1,11 @@
-"""A mutation fuzzer for cpmap's inputs: malformed architecture, workload, mapping and solve
-files (and command lines) run through every CLI subcommand in this process.
+"""A mutation fuzzer for cpmap's inputs: malformed architecture, workload, mapping, solve
+and sweep files (and command lines) run through every CLI subcommand in this process.
 
 Case ``i`` of seed ``s`` is generated from ``random.Random(f"{s}:{i}")`` alone, so any case
 can be replayed (``bench/fuzz.py --replay i``).  A case writes a valid set of files (an
 architecture, a workload, a mapping and a solve spec naming them, taken from the bundled
-specs), mutates one of them -- deleted, renamed, duplicated and added keys; wrong types;
+specs, with the mesh architectures, dataflow and pipeline solve keys and a small
+sweep file among them), mutates one of them -- deleted, renamed, duplicated and added keys; wrong types;
 zero, negative, huge, float and NaN numbers; unknown names; wrong nesting; YAML syntax
 errors; non-UTF-8 bytes; empty files; directories instead of files -- and runs one
 subcommand on it with :func:`cpmap.cli.main`.
@@ -48,12 +49,31 @@ def _load(rel: str):
 BASES = {
     "arch": {"eyeriss": _load("specs/eyeriss.yaml"), "tpu-like": _load("specs/tpu-like.yaml"),
              "interstellar": _load("specs/interstellar.yaml"), "eyeriss-nnd": _load("specs/eyeriss-nnd.yaml"),
-             "tiny": TINY_ARCH},
+             "tiny": TINY_ARCH, "nnd-4x4": _load("specs/nnd-4x4.yaml"),
+             "nnd-4x4-3d": _load("specs/nnd-4x4-3d.yaml"), "tetris-t16": _load("specs/tetris-t16.yaml")},
     "workload": {"conv-small": _load("specs/examples/conv-small.yaml"), "tiny": TINY_WORKLOAD,
                  "alexnet": _load("models/alexnet.yaml"), "mlp_m": _load("models/mlp_m.yaml"),
                  "lstm_m": _load("models/lstm_m.yaml"), "vit_b_16": _load("models/vit_b_16.yaml")},
 }
 MAPPING = _load("specs/examples/conv-small-mapping-eyeriss.yaml")
+MESH_MAPPING = _load("specs/examples/conv-small-mapping-nnd-4x4.yaml")
+"""Valid on every mesh base (a 14 x 14 or 16 x 16 PE array, a 4 x 4 node mesh)."""
+MESH = ("nnd-4x4", "nnd-4x4-3d", "tetris-t16", "mesh-channels")
+
+
+def _mesh_channels() -> dict:
+    """nnd-4x4 with the other memory forms: explicit channel nodes, a decimal channel
+    bandwidth, decimal level bandwidths."""
+    arch = copy.deepcopy(BASES["arch"]["nnd-4x4"])
+    arch["architecture"]["name"] = "mesh-channels"
+    rf, gbuf, dram = arch["architecture"]["levels"]
+    dram |= {"memory": [[0, 0], [3, 3]], "channel_bandwidth": 2.5}
+    gbuf |= {"read_bandwidth": 12.5, "write_bandwidth": 6.25}
+    rf["read_bandwidth"] = 1.5
+    return arch
+
+
+BASES["arch"]["mesh-channels"] = _mesh_channels()
 
 
 def _timeloop_files() -> dict[str, str]:
@@ -246,6 +266,8 @@ def mutate_text(rng: random.Random, text: str, ops: list[str]) -> str | bytes:
 
 
 SOLVE_TIME_LIMIT = "0.5"
+SWEEP_FLAGS = ["--time-limit", "0.3", "--work-limit", "0.1", "--jobs", "1"]
+"""A sweep's every layer solve is this short (and most repeat: the cache is shared)."""
 COMPARE_FLAGS = ["--methods", "cpsat,random,ga,anneal,exhaustive", "--budget", "0.3", "--samples", "200",
                  "--generations", "3", "--population", "10", "--steps", "200", "--exhaustive-limit", "2000"]
 BAD_FLAGS = {
@@ -253,7 +275,8 @@ BAD_FLAGS = {
               ["--seed", str(2**31)], ["--objective", "speed"], ["--objective", ""], ["--encoding", "fast"],
               ["--layers", ""], ["--layers", ","], ["--layers", "nope"], ["--top", "0"], ["--jobs", "0"],
               ["--workers", "-2"], ["--batch", "0"], ["--batch", "1.5"], ["--out", "{file}"],
-              ["--out", "/proc/cpmap-out"]],
+              ["--out", "/proc/cpmap-out"], ["--work-limit", "0"], ["--work-limit", "inf"],
+              ["--work-limit", "-1"]],
     "compare": [["--methods", ""], ["--methods", "cpsat,foo"], ["--methods", "cpsat,cpsat"], ["--budget", "nan"],
                 ["--samples", "-1"], ["--population", "0"], ["--objective", "fast"], ["--layers", "x,"],
                 ["--out", "{file}"], ["--exhaustive-limit", "0"], ["--seed", "1e3"]],
@@ -262,30 +285,103 @@ BAD_FLAGS = {
     "export": [["--layer", "nope"], ["-o", "{file}"], ["--mapping", "{dir}"]],
     "bound": [["--claim", "missing.csv"], ["--claim", "{dir}"], ["--time-limit", "-1"], ["--jobs", "0"]],
     "import": [["-o", "{file}"], ["--batch", "0"]],
+    "sweep": [["--time-limit", "0"], ["--work-limit", "nan"], ["--work-limit", "-1"], ["--workers", "0"],
+              ["--seed", "-1"], ["--jobs", "0"], ["--engine", "dask"], ["--engine", "spark"], ["--engine", ""],
+              ["--engine-address", "tcp://127.0.0.1:8786"], ["--engine", "dask", "--engine-address", "nope"],
+              ["--engine", "dask", "--engine-address", "tcp://127.0.0.1:99999"], ["--bound-time-limit", "1"],
+              ["--prune-round", "2"], ["--prune", "--prune-round", "0"], ["--prune", "--bound-time-limit", "0"],
+              ["--out", "{file}"], ["--out", "/proc/cpmap-out"], ["--json", "--quiet", "--nope"]],
 }
-COMMANDS = {"arch": ("check", "evaluate", "solve", "compare", "export", "bound"),
-            "workload": ("check", "evaluate", "solve", "compare", "export", "bound"),
+COMMANDS = {"arch": ("check", "evaluate", "solve", "compare", "export", "bound", "sweep"),
+            "workload": ("check", "evaluate", "solve", "compare", "export", "bound", "sweep"),
             "mapping": ("check", "evaluate", "export"), "solve": ("check", "solve", "compare", "bound"),
-            "timeloop": ("import",), "claims": ("bound",),
-            "cli": ("solve", "compare", "evaluate", "check", "export", "bound", "import")}
+            "timeloop": ("import",), "claims": ("bound",), "sweep": ("check", "sweep", "sweep"),
+            "cli": ("solve", "compare", "evaluate", "check", "export", "bound", "import", "sweep")}
+PAIRS = {"mapping": [("eyeriss", "conv-small"), ("tiny", "tiny"), ("nnd-4x4", "conv-small"),
+                     ("tetris-t16", "conv-small"), ("mesh-channels", "conv-small")],
+         "solve": [("eyeriss", "conv-small"), ("eyeriss", "conv-small"), ("tiny", "tiny"), ("tiny", "tiny"),
+                   ("nnd-4x4", "conv-small")],
+         "sweep": [("interstellar", "conv-small"), ("tiny", "tiny"), ("tiny", "tiny"), ("eyeriss", "conv-small"),
+                   ("nnd-4x4", "conv-small")]}
+"""(architecture, workload) bases of the mapping, solve, sweep and command-line cases: the
+mesh bases mostly in mapping cases (CP-SAT refuses a mesh: a solve or sweep on one ends
+there, whatever the mutation)."""
+PIPELINE = {"mode": "temporal", "max_degree": 2, "time_overhead": 0.5, "batch_groups": [1, 2]}
+
+
+def _solve_doc(rng: random.Random, arch_name: str, wl_name: str) -> dict:
+    """A valid solve spec of the pair, with the newer keys (work_limit, dataflow and its
+    shorthand, pipeline) in some cases."""
+    solve = {"arch": "arch.yaml", "workload": "workload.yaml", "time_limit": 1, "seed": 0}
+    if (arch_name, wl_name) == ("eyeriss", "conv-small") and rng.random() < 0.7:
+        solve["constraints"] = copy.deepcopy(EYERISS_SOLVE["constraints"])
+        if rng.random() < 0.3:
+            solve["constraints"]["dataflow"] = {"GBUF": "R|P"}
+    elif arch_name in MESH and wl_name == "conv-small" and rng.random() < 0.6:
+        solve["constraints"] = rng.choice([{"dataflow": {"DRAM": "K|P"}},
+                                           {"dataflow": {"DRAM": {"NY": ["K"]}, "GBUF": "R|P"}},
+                                           {"dataflow": {"GBUF": {"Y": ["C"]}}, "min_utilization": 0.25}])
+    if rng.random() < 0.3:
+        solve["work_limit"] = 0.2
+    wl = BASES["workload"][wl_name]["workload"]
+    if wl_name == "tiny" and rng.random() < 0.4:
+        solve["pipeline"] = copy.deepcopy(PIPELINE)
+        solve["layers"] = ["fc1", "conv1", "fc2"]
+    elif len(wl["layers"]) > 3:  # keep solves short: the first layer and one more
+        solve["layers"] = [wl["layers"][0]["name"], wl["layers"][-1]["name"]]
+    return {"solve": solve}
+
+
+def _sweep_doc(rng: random.Random, arch_doc: dict, wl_doc: dict, arch_name: str) -> dict:
+    """A valid sweep of 2 to 4 small points over the pair: the innermost level's capacity
+    (table-priced on interstellar, else explicit energies or ``energy_table: none``), and
+    for some bases a fanout shape, a node count or an extra level."""
+    levels = arch_doc["architecture"]["levels"]
+    inner = levels[0]
+    layers = [lay["name"] for lay in wl_doc["workload"]["layers"]]
+    body: dict = {"arch": "arch.yaml", "workloads": [{"workload": "workload.yaml", "layers": layers[:1]}],
+                  "time_limit": 0.3, "work_limit": 0.1, "seed": 0}
+    if arch_name == "interstellar":
+        vary: dict = {"capacity": {inner["name"]: ["32 B", "64 B"]}}
+        if rng.random() < 0.3:  # an own table instead of the bundled Table IV
+            body["energy_table"] = {"name": "mine", "word_bits": 16, "rows": [["16 B", 0.03], ["128 B", 0.24]]}
+    else:
+        cap = inner["capacity"]
+        e = inner["read_energy_pj"]
+        vary = {"capacity": {inner["name"]: [cap, {"size": cap if isinstance(cap, str) else 2 * cap,
+                                                   "read_energy_pj": 2 * e, "write_energy_pj": 2 * e}]}}
+        body["energy_table"] = "none"
+    extra = rng.choice(["fanout", "nodes", "extra_level", "area", "none"])
+    fanout = next((lv["fanout"] for lv in levels if "fanout" in lv and lv["fanout"].get("topology") != "mesh"), None)
+    if extra == "fanout" and fanout is not None:
+        axes = fanout["axes"]
+        vary["fanout"] = {fanout["name"]: [dict(axes), {k: max(1, v // 2) for k, v in axes.items()}]}
+    elif extra == "nodes" and "fanout" not in levels[-1]:
+        vary["nodes"] = rng.choice([[1, 2], {"counts": [1, 2], "energy_pj_per_word": 1.5}])
+    elif extra == "extra_level" and arch_name != "interstellar":
+        vary["extra_level"] = {"name": "RF0", "inside": inner["name"], "keeps": ["W"],
+                               "sizes": [None, {"size": 2, "read_energy_pj": 0.5, "write_energy_pj": 0.5}]}
+    elif extra == "area":
+        body["area"] = {"mm2_per_kib": {lv["name"]: 0.02 for lv in levels[:-1]}, "mm2_per_pe": 0.01}
+    body["vary"] = vary
+    if len(wl_doc["workload"]["layers"]) > 1 and rng.random() < 0.3:
+        body["workloads"][0]["constraints"] = {"min_utilization": 0.25}
+    return {"sweep": body}
 
 
 def _base_files(rng: random.Random, target: str) -> tuple[dict, str, str]:
-    """Valid documents of one case (arch, workload, mapping, solve) and the bases used."""
+    """Valid documents of one case (arch, workload, mapping, solve, sweep) and the bases used."""
     if target in ("arch", "workload"):
         arch_name = rng.choice(list(BASES["arch"])) if target == "arch" else rng.choice(["eyeriss", "tiny"])
         wl_name = rng.choice(list(BASES["workload"])) if target == "workload" else rng.choice(["conv-small", "tiny"])
     else:
-        arch_name, wl_name = rng.choice([("eyeriss", "conv-small"), ("tiny", "tiny")])
-    solve = {"arch": "arch.yaml", "workload": "workload.yaml", "time_limit": 1, "seed": 0}
-    if (arch_name, wl_name) == ("eyeriss", "conv-small") and rng.random() < 0.7:
-        solve["constraints"] = copy.deepcopy(EYERISS_SOLVE["constraints"])
+        arch_name, wl_name = rng.choice(PAIRS.get(target, PAIRS["mapping"]))
     wl = BASES["workload"][wl_name]["workload"]
-    if len(wl["layers"]) > 3:  # keep solves short: the first layer and one more
-        solve["layers"] = [wl["layers"][0]["name"], wl["layers"][-1]["name"]]
-    docs = {"arch": copy.deepcopy(BASES["arch"][arch_name]), "workload": copy.deepcopy(BASES["workload"][wl_name]),
-            "mapping": copy.deepcopy(MAPPING), "solve": {"solve": solve}}
-    if wl_name != "conv-small" or arch_name != "eyeriss":
+    arch_doc, wl_doc = copy.deepcopy(BASES["arch"][arch_name]), copy.deepcopy(BASES["workload"][wl_name])
+    mapping = copy.deepcopy(MESH_MAPPING if arch_name in MESH else MAPPING)
+    docs = {"arch": arch_doc, "workload": wl_doc, "mapping": mapping,
+            "solve": _solve_doc(rng, arch_name, wl_name), "sweep": _sweep_doc(rng, arch_doc, wl_doc, arch_name)}
+    if wl_name != "conv-small":
         docs["mapping"]["layer"] = wl["layers"][0]["name"]
     return docs, arch_name, wl_name
 
@@ -294,7 +390,7 @@ def make_case(seed: int, index: int, work: Path) -> Case:
     """The case ``index`` of ``seed`` with its files under ``work`` (not yet written)."""
     rng = random.Random(f"{seed}:{index}")
     target = rng.choice(["arch", "arch", "workload", "workload", "mapping", "mapping", "solve", "solve", "cli",
-                         "timeloop", "claims"])
+                         "timeloop", "claims", "sweep", "sweep"])
     case = Case(index, target, rng.choice(COMMANDS[target]))
     docs, arch_name, wl_name = _base_files(rng, target)
     case.ops.append(f"base:{arch_name}+{wl_name}")
@@ -326,7 +422,7 @@ def make_case(seed: int, index: int, work: Path) -> Case:
 
 
 def _argv(rng: random.Random, case: Case, work: Path) -> list[str]:
-    f = {k: str(work / f"{k}.yaml") for k in ("arch", "workload", "mapping", "solve")}
+    f = {k: str(work / f"{k}.yaml") for k in ("arch", "workload", "mapping", "solve", "sweep")}
     out = str(work / "out")
     cmd = case.command
     if cmd == "check":
@@ -349,6 +445,12 @@ def _argv(rng: random.Random, case: Case, work: Path) -> list[str]:
         argv = ["bound", f["solve"], "--time-limit", SOLVE_TIME_LIMIT, "--jobs", "1", "--workers", "1", "-q"]
         if case.target == "claims" or rng.random() < 0.3:
             argv += ["--claim", str(work / "claims.csv")]
+    elif cmd == "sweep":
+        argv = ["sweep", f["sweep"], *SWEEP_FLAGS, "--out", out, "--quiet"]
+        if rng.random() < 0.3:
+            argv += ["--prune", "--bound-time-limit", "0.1"]
+        if rng.random() < 0.2:
+            argv.append("--json")
     else:
         argv = ["import", "timeloop", str(work / "tl"), "-o", out]
     if case.target == "cli":
@@ -385,7 +487,7 @@ def _alarm(signum, frame):
 WHOLE_FILE = ("cannot read file", "expected a UTF-8", "expected a mapping with top-level key",
               "expected exactly one top-level key", "expected a list of levels or a mapping",
               "cannot write the report directory", "invalid YAML")
-FIELD_START = re.compile(r"^(architecture|workload|mapping|solve|layer)\b|^--[a-z][\w-]*\b|^factors of \S+ multiply"
+FIELD_START = re.compile(r"^(architecture|workload|mapping|solve|sweep|layer)\b|^--[a-z][\w-]*\b|^factors of \S+ multiply"
                          r"|^[^\s:]+\.(temporal|spatial|keeps)\b|^levels must be")
 FIELD_MESSAGE = re.compile(r"^.*?\S: (expected|unknown key|missing|duplicate key)")
 """'<field path>: expected ...' (the path may hold any key the user wrote, even odd ones)."""
@@ -435,6 +537,26 @@ def judge(code: int | None, out: str, err: str, work: str, paths: tuple[str, ...
     return "bad-exit", f"exit {code}: {err[-500:]}"
 
 
+def judge_sweep_report(work: Path) -> tuple[str, str] | None:
+    """A failure verdict if the case's sweep.json (``cpmap sweep`` prints only a count of
+    incomplete points; the reasons are in the report) holds a layer without a mapping
+    and without a reason, or an internal error; else None."""
+    path = work / "out" / "sweep.json"
+    if not path.is_file():
+        return None
+    import json
+
+    for point in json.loads(path.read_text()).get("points", []):
+        for net in point.get("networks", []):
+            for lay in net.get("layers", []):
+                reason, status = str(lay.get("reason") or ""), lay.get("status")
+                if "internal error" in reason:
+                    return "internal", f"sweep.json {point.get('name')} {lay.get('name')}: {reason[:300]}"
+                if status in ("INFEASIBLE", "UNKNOWN", "ERROR") and not reason.strip():
+                    return "unclear", f"sweep.json {point.get('name')} {lay.get('name')}: {status} without a reason"
+    return None
+
+
 def run_case(case: Case, work: Path) -> Outcome:
     """Write the case's files under ``work`` (an empty directory) and run its command."""
     write_case(case, work)
@@ -448,6 +570,8 @@ def run_case(case: Case, work: Path) -> Outcome:
             code = main(list(case.argv))
         paths = tuple(a for a in case.argv if not a.startswith("-"))
         verdict, detail = judge(code, out.getvalue(), err.getvalue(), str(work), paths)
+        if verdict == "ok-accepted" and case.command == "sweep":
+            verdict, detail = judge_sweep_report(work) or (verdict, detail)
     except Hang:
         verdict, detail = "hang", f"still running after {HANG_SECONDS:.0f} s"
         for child in multiprocessing.active_children():  # a solve worker must not run on

@@ -10,7 +10,7 @@ import io
 
 import pytest
 import yaml
-from fuzzing import MAPPING, judge, make_case, run_case
+from fuzzing import MAPPING, ROOT, judge, judge_sweep_report, make_case, run_case
 from solvekit import TINY_ARCH, TINY_WORKLOAD, write
 
 from cpmap.cli import main
@@ -35,8 +35,14 @@ def test_fuzz_sample_has_no_traceback_hang_or_unclear_message(tmp_path):
     assert not failures, f"{len(failures)} of {SAMPLE_CASES} failed (replay: bench/fuzz.py --seed " \
                          f"{SAMPLE_SEED} --replay I):\n" + "\n".join(failures[:20])
     # the sample really exercises everything: every subcommand, every file kind, both outcomes
-    assert {o.command for o in outcomes} == {"check", "evaluate", "solve", "compare", "export", "bound", "import"}
-    assert {o.target for o in outcomes} == {"arch", "workload", "mapping", "solve", "cli", "timeloop", "claims"}
+    assert {o.command for o in outcomes} == {"check", "evaluate", "solve", "compare", "export", "bound", "import",
+                                             "sweep"}
+    assert {o.target for o in outcomes} == {"arch", "workload", "mapping", "solve", "cli", "timeloop", "claims",
+                                            "sweep"}
+    bases = collections.Counter(op for o in outcomes for op in o.ops if op.startswith("base:"))
+    assert all(bases[f"base:{a}+conv-small"] for a in ("nnd-4x4", "tetris-t16", "mesh-channels", "interstellar"))
+    accepted = collections.Counter(o.command for o in outcomes if o.verdict == "ok-accepted")
+    assert accepted["sweep"] > 0 and accepted["solve"] > 0  # valid sweeps and solves run to the end
     verdicts = collections.Counter(o.verdict for o in outcomes)
     assert verdicts["ok-error"] > SAMPLE_CASES // 2 and verdicts["ok-accepted"] > 5
     assert collections.Counter(o.code for o in outcomes)[1] > 0  # invalid mappings / infeasible layers
@@ -64,6 +70,22 @@ def test_cases_replay_identically(tmp_path):
 def test_the_judge(code, err, verdict):
     w = "/tmp/work"
     assert judge(code, "", err.replace("{w}", w), w)[0] == verdict
+
+
+@pytest.mark.parametrize("status, reason, verdict", [
+    ("OPTIMAL", "", None), ("UNKNOWN", "time limit reached before any mapping", None),
+    ("UNKNOWN", "", "unclear"), ("INFEASIBLE", " ", "unclear"), ("ERROR", "internal error: TypeError: x", "internal"),
+])
+def test_the_judge_reads_the_sweep_report(tmp_path, status, reason, verdict):
+    """cpmap sweep prints only a count of incomplete points: the judge reads sweep.json."""
+    import json
+
+    assert judge_sweep_report(tmp_path) is None  # no report: nothing to judge
+    (tmp_path / "out").mkdir()
+    layer = {"name": "conv", "status": status, "reason": reason}
+    (tmp_path / "out/sweep.json").write_text(json.dumps({"points": [{"name": "p0", "networks": [{"layers": [layer]}]}]}))
+    got = judge_sweep_report(tmp_path)
+    assert (got and got[0]) == verdict
 
 
 def _run(*argv: str) -> tuple[int, str]:
@@ -210,7 +232,7 @@ def _timeloop_dir(tmp_path, edit) -> str:
     from fuzzing import TIMELOOP
 
     d = tmp_path / "tl"
-    d.mkdir()
+    d.mkdir(parents=True)
     for name, text in TIMELOOP.items():
         obj = yaml.safe_load(text)
         edit(name, obj)
@@ -251,3 +273,134 @@ def test_blank_key_is_quoted(tmp_path):
     path = write(tmp_path / "m.yaml", {"": 1, "mapping": MAPPING["mapping"]})
     code, err = _run("check", str(path))
     assert code == 2 and f"{path}: '': unknown key; expected one of: layer, mapping" in err
+
+
+def _mesh_arch() -> dict:
+    return yaml.safe_load((ROOT / "specs/nnd-4x4.yaml").read_text())
+
+
+@pytest.mark.parametrize("arch_kind", ["mesh", "static"])
+@pytest.mark.parametrize("command", ["solve", "compare", "bound", "sweep"])
+def test_unmodelled_costs_name_the_architecture_file(tmp_path, arch_kind, command):
+    """A mesh NoC or static energy (which CP-SAT does not price yet) was refused naming the
+    architecture's `name:` (`nnd-4x4: architecture.levels[2]...`), not its file."""
+    if arch_kind == "mesh":
+        arch, wl, field = _mesh_arch(), yaml.safe_load((ROOT / "specs/examples/conv-small.yaml").read_text()), \
+            "architecture.levels[2].fanout.topology"
+    else:
+        arch = yaml.safe_load(yaml.safe_dump(TINY_ARCH))
+        arch["architecture"]["static_energy_pj_per_cycle"] = 5.0
+        wl, field = TINY_WORKLOAD, "architecture.static_energy_pj_per_cycle"
+    a = write(tmp_path / "a.yaml", arch)
+    write(tmp_path / "w.yaml", wl)
+    out = str(tmp_path / "out")
+    if command == "sweep":
+        first = arch["architecture"]["levels"][0]
+        spec = write(tmp_path / "s.yaml", {"sweep": {"arch": "a.yaml", "workloads": [{"workload": "w.yaml"}],
+                                                     "energy_table": "none",
+                                                     "vary": {"capacity": {first["name"]: [first["capacity"]]}}}})
+        argv = ["sweep", str(spec), "--time-limit", "1", "--out", out, "-q"]
+    else:
+        spec = write(tmp_path / "s.yaml", {"solve": {"arch": "a.yaml", "workload": "w.yaml", "time_limit": 1}})
+        argv = {"solve": ["solve", str(spec), "--out", out, "-q"], "bound": ["bound", str(spec), "-q"],
+                "compare": ["compare", str(spec), "--methods", "cpsat,random", "--out", out, "-q"]}[command]
+    code, err = _run(*argv)
+    assert code == 2 and err.startswith(f"cpmap: error: {a}: {field}: the CP-SAT solver does not model ") \
+        and err.count("\n") == 1, err
+
+
+def test_sweep_points_keep_the_static_energy(tmp_path):
+    """Every design point was rebuilt without the base's static_energy_pj_per_cycle (so a
+    sweep solved, and wrote archs/<point>.yaml for, a chip without its static energy)."""
+    from cpmap.spec.sweep import load_sweep_spec
+
+    arch = yaml.safe_load(yaml.safe_dump(TINY_ARCH))
+    arch["architecture"]["static_energy_pj_per_cycle"] = 5.0
+    write(tmp_path / "a.yaml", arch)
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    spec = write(tmp_path / "s.yaml", {"sweep": {"arch": "a.yaml", "workloads": [{"workload": "w.yaml"}],
+                                                 "energy_table": "none", "vary": {"capacity": {"RF": [12, 24]}}}})
+    points = load_sweep_spec(str(spec)).points
+    assert [p.arch.levels[0].capacity for p in points] == [12, 24]
+    assert [p.arch.static_pj_per_cycle for p in points] == [5.0, 5.0]
+
+
+def test_pipeline_without_a_buffer_names_the_spec_field(tmp_path):
+    """Temporal pipelining on an architecture with no single-instance level that may keep
+    I and O (the mesh: each node's GBUF has a fanout above it) ended in 'pipeline:
+    architecture nnd-4x4-3d has no ...', naming no file (fuzz seed 2, case 1741)."""
+    write(tmp_path / "a.yaml", _mesh_arch())
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    spec = write(tmp_path / "s.yaml", {"solve": {"arch": "a.yaml", "workload": "w.yaml", "time_limit": 1,
+                                                 "pipeline": {"mode": "temporal"}}})
+    code, err = _run("solve", str(spec), "--out", str(tmp_path / "out"), "-q")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"cpmap: error: {spec}: solve.pipeline.mode: expected mode none on architecture nnd-4x4: "
+                          "it has no single-instance on-chip level that may keep I and O")
+
+
+def test_pipeline_with_top_k_is_refused(tmp_path):
+    """solve.top_k: 3 with a pipeline was ignored silently (only --top was refused)."""
+    write(tmp_path / "a.yaml", TINY_ARCH)
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    spec = write(tmp_path / "s.yaml", {"solve": {"arch": "a.yaml", "workload": "w.yaml", "time_limit": 1, "top_k": 3,
+                                                 "pipeline": {"mode": "temporal"}}})
+    code, err = _run("check", str(spec))
+    assert (code, err) == (2, (f"cpmap: error: {spec}: solve.top_k: expected 1 with a pipeline (one mapping per "
+                               "layer problem), got 3\n"))
+    code, err = _run("solve", str(spec), "--top", "2", "--out", str(tmp_path / "out"), "-q")
+    assert code == 2 and err.startswith("cpmap: error: --top does not apply with a pipeline")
+
+
+@pytest.mark.parametrize("dim", ["G", "K", "Wstride"])
+def test_timeloop_zero_dim_names_the_dim(tmp_path, dim):
+    """A zero group count (or dim, or stride) in problem.yaml was 'problem.instance: groups
+    must be >= 1, got 0' (the core's ValueError, no field; fuzz seed 2, case 2002)."""
+    def edit(name, obj):
+        if name == "problem.yaml":
+            obj["problem"]["instance"][dim] = 0
+    d = _timeloop_dir(tmp_path, edit)
+    code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out"))
+    assert (code, err) == (2, (f"cpmap: error: {d}/problem.yaml: problem.instance.{dim}: expected a whole number "
+                               ">= 1, got 0\n"))
+
+
+@pytest.mark.parametrize("edit, field, expected", [
+    (lambda b: b.update(area={"mm2_per_kib": {"RF": 1e308, "GB": 0.01}}), "sweep.area.mm2_per_kib.RF",
+     "expected an area in mm2 from 0 to 1e+06, got 1e+308"),
+    (lambda b: b.update(area={"mm2_per_kib": {"RF": 0.02, "GB": 0.01}, "mm2_per_pe": float("inf")}),
+     "sweep.area.mm2_per_pe", "expected an area in mm2 from 0 to 1e+06, got inf"),
+    (lambda b: b.update(energy_table={"word_bits": 16, "rows": [["16 B", 1e308], ["64 B", 2e308]]}),
+     "sweep.energy_table.rows[0][1]", "expected an energy in pJ from 0 to 1e+09, got 1e+308"),
+    (lambda b: b.update(energy_table={"word_bits": 16, "rows": [["16 B", 0], ["64 B", 1]]}),
+     "sweep.energy_table.rows[0][1]", "expected an energy in pJ > 0 and at most 1e+09, got 0"),
+])
+def test_sweep_area_and_table_are_bounded(tmp_path, edit, field, expected):
+    """mm2 per KiB of 1e308 made a point's area_mm2 Infinity in sweep.json (not JSON); a
+    table energy of 1e308 pJ (unbounded, unlike every other energy) left the layer UNKNOWN
+    'no mapping found within the time limit' instead of naming the field."""
+    write(tmp_path / "a.yaml", TINY_ARCH)
+    write(tmp_path / "w.yaml", TINY_WORKLOAD)
+    body = {"arch": "a.yaml", "workloads": [{"workload": "w.yaml"}], "energy_table": "none",
+            "vary": {"capacity": {"RF": ["24 B"]}}}
+    edit(body)
+    spec = write(tmp_path / "s.yaml", {"sweep": body})
+    code, err = _run("check", str(spec))
+    assert (code, err) == (2, f"cpmap: error: {spec}: {field}: {expected}\n")
+
+
+def test_timeloop_ert_null_table(tmp_path):
+    """A null entry in ERT.tables was an AttributeError reported as 'malformed Timeloop
+    input' (no file, no field; fuzz seed 5, case 584): it is an entry without energies, so
+    an extra one is harmless and one in place of a level's table names what is missing."""
+    def edit(last):
+        def f(name, obj):
+            if name == "ERT.yaml":
+                tables = obj["ERT"]["tables"]
+                tables[-1:] = [None] if last else [tables[-1], None]
+        return f
+    d = _timeloop_dir(tmp_path / "extra", edit(False))
+    assert _run("import", "timeloop", d, "-o", str(tmp_path / "out1"))[0] == 0
+    d = _timeloop_dir(tmp_path / "replaced", edit(True))
+    code, err = _run("import", "timeloop", d, "-o", str(tmp_path / "out2"))
+    assert code == 2 and err.startswith(f"cpmap: error: {d}/ERT.yaml: ") and "expected an ERT entry for" in err, err

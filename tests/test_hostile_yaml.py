@@ -138,3 +138,25 @@ def test_cli_refuses_a_bomb_on_one_line(tmp_path):
                           cwd=ROOT, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"cpmap: error: {path}: expected at most")
+
+
+@pytest.mark.parametrize("name", ["alias-bomb", "flow-nesting", "big-scalar", "recursive-alias"])
+@pytest.mark.parametrize("command", ["check", "sweep"])
+def test_sweep_files_go_through_the_same_loader(tmp_path, name, command):
+    """A sweep file (cpmap sweep, a later file kind) is read by the same loader: the hostile
+    documents, under a `sweep:` key, are refused on one line before any point is built."""
+    from contextlib import redirect_stderr, redirect_stdout
+    from io import StringIO
+
+    from cpmap.cli import main
+
+    text, expected, _ = HOSTILE[name]
+    body = "".join("  " + ln + "\n" for ln in text.splitlines()) if "\n" in text else f"  x: {text}\n"
+    path = tmp_path / "sweep.yaml"
+    path.write_text("sweep:\n" + body)
+    err = StringIO()
+    with redirect_stderr(err), redirect_stdout(StringIO()):
+        code = main([command, str(path), *(["--out", str(tmp_path / "out"), "-q"] if command == "sweep" else [])])
+    assert code == 2 and err.getvalue().count("\n") == 1, err.getvalue()
+    assert err.getvalue().startswith(f"cpmap: error: {path}: expected") and expected in err.getvalue()
+    assert not (tmp_path / "out").exists()

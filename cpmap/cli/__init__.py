@@ -161,7 +161,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                  "work_limit": args.work_limit, "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
     if "cpsat" in methods:
-        refuse_unmodelled(plan.arch)
+        refuse_unmodelled(plan.arch, plan.arch_file)
     if plan.objective == "pareto":
         raise CpmapError("compare: objective pareto is for cpmap solve; compare energy, delay or edp")
     budget = args.budget if args.budget is not None else plan.time_limit

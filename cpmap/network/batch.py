@@ -119,7 +119,7 @@ def run_batches(plans, *, jobs: int | None = None, cache: Cache | None = None, p
     plans = tuple(plans)
     if solve is None:
         for plan in plans:
-            refuse_unmodelled(plan.arch)
+            refuse_unmodelled(plan.arch, plan.arch_file)
     cores = available_cores()
     jobs = max(1, jobs or cores)
     if inline is None:

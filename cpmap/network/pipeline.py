@@ -156,7 +156,7 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     if objective not in ("energy", "delay"):
         raise CpmapError(f"pipeline: objective {objective!r} is not a sum over layers; use energy or delay")
     degree = options.max_degree if options.mode == "temporal" else 1
-    vs = variants(plan.layers, plan.arch, degree, options.batch_groups)
+    vs = variants(plan.layers, plan.arch, degree, options.batch_groups, f"{plan.file}: solve.pipeline.mode")
     sols, batch = _solve_problems(plan, vs, jobs, cache, progress)
     cands = tuple(_candidate(v, sols, objective) for v in vs)
     names = tuple(lay.name for lay in plan.layers)

@@ -45,17 +45,19 @@ class Variant:
         return f"{'+'.join(self.layers)}{where} x{self.groups}"
 
 
-def buffer_level(arch: Arch) -> str:
+def buffer_level(arch: Arch, where: str = "pipeline") -> str:
     """The on-chip level intermediates stay in: the outermost one with a single instance
-    (no fanout above it) that may keep both I and O.  A clear error if there is none."""
+    (no fanout above it) that may keep both I and O.  A clear error if there is none,
+    starting with ``where`` (the spec file and field that asked for the pipeline)."""
     for i in range(len(arch.levels) - 2, -1, -1):
         lv = arch.levels[i]
         if any(up.fanout is not None for up in arch.levels[i + 1:]):
             break
         if {"I", "O"} <= lv.keeps:
             return lv.name
-    raise CpmapError(f"pipeline: architecture {arch.name} has no single-instance on-chip level that may keep "
-                     "I and O, so intermediates cannot stay on chip (temporal pipelining needs one)")
+    raise CpmapError(f"{where}: expected mode none on architecture {arch.name}: it has no single-instance "
+                     "on-chip level that may keep I and O, so intermediates cannot stay on chip (temporal "
+                     "pipelining needs one)")
 
 
 def segments(layers: tuple[Layer, ...], max_degree: int) -> list[tuple[int, ...]]:
@@ -106,10 +108,12 @@ def _groups_fit(problems, groups: int) -> bool:
     return all("N" in p.size and p.size["N"] % groups == 0 for p in problems)
 
 
-def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_groups: tuple[int, ...]) -> list[Variant]:
+def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_groups: tuple[int, ...],
+             where: str = "pipeline") -> list[Variant]:
     """Every candidate (segment, variant): single layers alone, and each multi-layer
-    segment once per number of batch groups that divides its layers' batch."""
-    buf = buffer_level(arch) if max_degree > 1 else None
+    segment once per number of batch groups that divides its layers' batch.  ``where``:
+    see :func:`buffer_level`."""
+    buf = buffer_level(arch, where) if max_degree > 1 else None
     out = []
     for seg in segments(layers, max_degree):
         lays = [layers[k] for k in seg]

@@ -243,17 +243,19 @@ def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: 
     return solver, progress, st, interrupted, stop_reason(solver, st, interrupted, work), budget.spent(solver)
 
 
-def refuse_unmodelled(arch: Arch) -> None:
-    """Raise :class:`CpmapError` (one line, the field) when ``arch`` has a cost the CP-SAT
-    model does not price yet: mesh hops and static energy (docs/cost-model.md section
-    10).  Solving without them would report a bound that is not the evaluator's."""
+def refuse_unmodelled(arch: Arch, file: str | None = None) -> None:
+    """Raise :class:`CpmapError` (one line: ``file``, else the architecture's name, and the
+    field) when ``arch`` has a cost the CP-SAT model does not price yet: mesh hops and
+    static energy (docs/cost-model.md section 10).  Solving without them would report a
+    bound that is not the evaluator's."""
+    where = file or arch.name
     for i, lv in enumerate(arch.levels):
         if lv.fanout is not None and lv.fanout.mesh:
-            raise CpmapError(f"{arch.name}: architecture.levels[{i}].fanout.topology: the CP-SAT solver does "
+            raise CpmapError(f"{where}: architecture.levels[{i}].fanout.topology: the CP-SAT solver does "
                              f"not model mesh NoC hops yet (fanout {lv.fanout.name}); use cpmap evaluate, or "
                              "cpmap compare --methods random,ga,anneal")
     if arch.static_pj_per_cycle:
-        raise CpmapError(f"{arch.name}: architecture.static_energy_pj_per_cycle: the CP-SAT solver does not "
+        raise CpmapError(f"{where}: architecture.static_energy_pj_per_cycle: the CP-SAT solver does not "
                          "model static energy yet; use cpmap evaluate, or cpmap compare --methods random,ga,anneal")
 
 

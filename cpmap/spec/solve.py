@@ -168,6 +168,9 @@ def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
     if raw.pipeline.mode != "none" and raw.objective not in ("energy", "delay"):
         raise SpecError(file, "solve.pipeline", f"expected objective energy or delay with a pipeline (the "
                         f"segment ILP sums the layers' values), got {raw.objective}")
+    if raw.pipeline.mode != "none" and raw.top_k != 1 and "top_k" not in given:  # --top: cpmap/cli/pipeline.py
+        raise SpecError(file, "solve.top_k", f"expected 1 with a pipeline (one mapping per layer problem), "
+                        f"got {raw.top_k}")
     if cli_output is not None:
         output = str(cli_output)
     elif raw.output is not None:

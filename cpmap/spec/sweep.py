@@ -19,13 +19,15 @@ from ..core.output import default_output
 from ..core.workload import Layer, Workload
 from .arch import load_arch
 from .fields import (
+    MAX_ENERGY_PJ,
     Invalid,
     at,
     check_keys,
     choice,
+    energy_pj,
     expect,
+    is_number,
     mapping_of,
-    nonneg_number,
     opt,
     pos_int,
     req,
@@ -188,9 +190,9 @@ def _own_table(v: Any, path: str) -> EnergyTable:
         if not isinstance(row, list) or len(row) != 2:
             raise expect("a row [size, pJ] like [16 B, 0.03]")(row, rp)
         words = size_in_words(word_bits)(row[0], f"{rp}[0]")
-        pj = nonneg_number(row[1], f"{rp}[1]")
+        pj = energy_pj(row[1], f"{rp}[1]")  # bounded like every energy: the solver scales it into int64
         if pj <= 0:
-            raise expect("an energy in pJ > 0")(row[1], f"{rp}[1]")
+            raise expect(f"an energy in pJ > 0 and at most {MAX_ENERGY_PJ:.0e}")(row[1], f"{rp}[1]")
         size = words * word_bits // 8
         if out and size <= out[-1][0]:
             raise Invalid(f"{rp}[0]", "expected sizes in increasing order")
@@ -199,12 +201,22 @@ def _own_table(v: Any, path: str) -> EnergyTable:
     return EnergyTable(name, word_bits, (tuple(out),))
 
 
+MAX_MM2 = 1e6
+"""Largest mm2 per KiB or per PE (a square metre): larger values are typos, and with up to
+2**31 words on each of up to 2**31 instances a point's area must stay finite (sweep.json
+has no Infinity)."""
+
+
+def _mm2(v: Any, path: str) -> float:
+    if not is_number(v) or not 0 <= v <= MAX_MM2:
+        raise expect(f"an area in mm2 from 0 to {MAX_MM2:.0e}")(v, path)
+    return float(v)
+
+
 def _area(v: Any, path: str) -> AreaModel:
     body = check_keys(v, AREA_KEYS, path, "an area model")
-    per_kib = req(body, "mm2_per_kib", mapping_of(nonneg_number, "a mapping level -> mm2 per KiB like {RF: 0.02}"),
-                  path)
-    return AreaModel(tuple((k, float(x)) for k, x in per_kib),
-                     float(opt(body, "mm2_per_pe", nonneg_number, path, 0.0)))
+    per_kib = req(body, "mm2_per_kib", mapping_of(_mm2, "a mapping level -> mm2 per KiB like {RF: 0.02}"), path)
+    return AreaModel(tuple((k, float(x)) for k, x in per_kib), float(opt(body, "mm2_per_pe", _mm2, path, 0.0)))
 
 
 def _check_area_levels(area: AreaModel | None, base: Arch, vary: Vary) -> None:

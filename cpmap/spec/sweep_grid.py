@@ -330,7 +330,8 @@ def _derive(base: Arch, vary: Vary, table: EnergyTable | None, chosen: dict) -> 
             new = from_core(c.path, Level, extra.name, extra.keeps, read, write, capacity=c.words)
             levels.insert(base.level_index(extra.inside), new)
         labels.append(_choice_label(c, base.word_bits))
-    arch = from_core("sweep.vary", Arch, base.name, base.word_bits, base.mac_pj, tuple(levels))
+    arch = from_core("sweep.vary", Arch, base.name, base.word_bits, base.mac_pj, tuple(levels),
+                     base.static_pj_per_cycle)  # every point keeps the base's static energy
     return arch, tuple(labels)
 
 

@@ -139,8 +139,8 @@ def _ert(path: str) -> dict[str, dict[str, float]]:
     if isinstance(tables, dict):
         items = list(tables.items())
     else:
-        items = [(_dict(t, path, f"ERT.tables[{i}]").get("name"), t.get("actions"))
-                 for i, t in enumerate(_list(tables, path, "ERT.tables"))]
+        entries = [_dict(t, path, f"ERT.tables[{i}]") for i, t in enumerate(_list(tables, path, "ERT.tables"))]
+        items = [(t.get("name"), t.get("actions")) for t in entries]  # a null entry is {} (no energies), as elsewhere
     out: dict[str, dict[str, float]] = {}
     for name, actions in items:
         comp = _split_range(str(name))[0].rsplit(".", 1)[-1]
@@ -277,8 +277,11 @@ def read_problem(directory: str, name: str = "layer") -> Problem:
     values = coefs | {k: v for k, v in inst.items() if isinstance(v, int)}
     dims = [d for d in _list(shape.get("dimensions"), file, "problem.shape.dimensions") if isinstance(d, str)]
 
-    def get(d: str) -> int:
-        return _int(values.get(d, 1), file, f"problem.instance.{d}")
+    def get(d: str) -> int:  # a dim, stride, dilation or group count: 0 is no layer
+        v = _int(values.get(d, 1), file, f"problem.instance.{d}")
+        if v < 1:
+            _fail(file, f"problem.instance.{d}", f"expected a whole number >= 1, got {v!r}")
+        return v
 
     try:
         if kind == "conv" or kind in _CNN_SHAPES:
@@ -293,7 +296,7 @@ def read_problem(directory: str, name: str = "layer") -> Problem:
         if kind in makers:
             return makers[kind](name, **{d: get(d) for d in dims})
     except (TypeError, ValueError) as e:
-        raise SpecError(file, "problem.instance", str(e)) from None
+        raise SpecError(file, "problem.instance", f"expected the sizes of a valid layer: {e}") from None
     raise SpecError(file, "problem.shape.name", f"expected a shape cpmap exports (conv, fc, gemm, pool, eltwise) "
                     f"or CNN-Layer, got {shape.get('name')!r}")
 
