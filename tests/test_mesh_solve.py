@@ -249,3 +249,18 @@ def test_too_many_entries_is_a_certified_relaxation(name, monkeypatch):
     assert (sol.status == "OPTIMAL") == (sol.gap <= 1e-3)
     if sol.status != "OPTIMAL":
         assert "relaxation" in sol.reason
+
+
+@pytest.mark.parametrize("name", ["worked-2x3", "conv-2x2-bw", "mid-mesh"])
+def test_pwl_and_edp_optima_and_bounds(name):
+    """pwl (a relaxation of the counts, hop words included) and edp (energy with hops and
+    static energy x cycles) keep their bounds at or below the exhaustive optimum and
+    find it on these cases (integer energies: edp's quantum is 1)."""
+    problem, arch = CASES[name]
+    results = [r for r, _ in space(name)]
+    for options, truth in ((SolveOptions(time_limit=60, workers=1, encoding="pwl"), min(r.energy_pj for r in results)),
+                           (SolveOptions(time_limit=60, workers=1, objective="edp"),
+                            min(r.energy_pj * r.cycles for r in results))):
+        sol = solve_layer(problem, arch, options)
+        assert sol.lower_bound <= truth * (1 + 1e-12)
+        assert sol.status == "OPTIMAL" and sol.value == pytest.approx(truth, rel=1e-12)
