@@ -71,13 +71,13 @@ def spatial_entries(b, j: int) -> list[tuple]:
     the mapping format: ((axis, ((dim, factor), ...)), ...), axes without loops left out."""
     fan = b.levels[j].fanout
     per_axis = [_axis_sequences(b, j, ax, n) for ax, n in fan.axes]
-    out = []
+    size, out = b.problem.size, []
     for seqs in itertools.product(*per_axis):
         total: dict = {}
         for seq in seqs:
             for d, f in seq:
                 total[d] = total.get(d, 1) * f
-        if all(b.problem.size[d] % f == 0 for d, f in total.items()):
+        if all(size[d] % f == 0 for d, f in total.items()):
             out.append(tuple((ax, seq) for (ax, _), seq in zip(fan.axes, seqs) if seq))
         if len(out) > MAX_ENTRIES:
             return []
