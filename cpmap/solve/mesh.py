@@ -32,6 +32,7 @@ from ..core.arch import Arch
 from ..core.factors import divisors, prime_factors
 from ..core.slots import Slot
 from ..cost.noc import mesh_plan
+from .kit import CUT_RATIO
 
 MAX_ENTRIES = 5000
 """Spatial entries of one mesh enumerated at most (4x4 meshes and AlexNet layers: <= a few
@@ -193,4 +194,7 @@ def add_static_energy(b, layer_model, obj, obj_hi, K: int, cycles_ub: int):
     c = math.floor(b.arch.static_pj_per_cycle * K + 1e-9)
     if not c:
         return obj, obj_hi
+    # the compute cycles' tangent cuts (as the delay objective has): the LP then sees
+    # cycles >= MACs / PEs used in the log domain, which the product constraint alone lacks
+    b.kit.cut(b.kit.term(b.cycles_m, "cycles"), CUT_RATIO)
     return obj + c * layer_model.evaluator_cycles(), obj_hi + c * cycles_ub
