@@ -3,7 +3,8 @@
 Each prime factor of every dim goes to every slot (a level's temporal loops or one fanout
 axis); splits that overfill an axis are dropped; then every permutation of the loops of
 each level above the innermost (the innermost level's order cannot matter: refills count
-only loops above a level) and every bypass choice the architecture allows (the outermost
+only loops above a level), every order of each mesh axis's loops (it places the nodes:
+docs/cost-model.md section 10) and every bypass choice the architecture allows (the outermost
 level keeps everything).  No other rule is applied: capacity and reduction are left to
 the evaluator and to the tests.
 """
@@ -62,10 +63,13 @@ def brute_force_mappings(problem: Problem, arch: Arch, keeps: dict | None = None
             continue
         orders = [[tuple(loops[(i, None)])] if i == 0 else list(itertools.permutations(loops[(i, None)]))
                   for i in range(len(arch.levels))]
+        # on a mesh the order of an axis's loops decides which node holds which index
+        spatial = [list(itertools.product(*(
+            [(ax, sl) for sl in (itertools.permutations(loops[(i, ax)]) if lv.fanout.mesh else [loops[(i, ax)]])]
+            for ax, _ in lv.fanout.axes))) if lv.fanout else [()] for i, lv in enumerate(arch.levels)]
         for order in itertools.product(*orders):
-            for keeps in itertools.product(*keep_choices):
-                yield Mapping(tuple(
-                    LevelMapping(lv.name, order[i], keeps[i],
-                                 tuple((ax, tuple(loops[(i, ax)])) for ax, _ in (lv.fanout.axes if lv.fanout else ())
-                                       if loops[(i, ax)]))
-                    for i, lv in enumerate(arch.levels)))
+            for sp in itertools.product(*spatial):
+                for keeps in itertools.product(*keep_choices):
+                    yield Mapping(tuple(
+                        LevelMapping(lv.name, order[i], keeps[i], tuple((ax, tuple(sl)) for ax, sl in sp[i] if sl))
+                        for i, lv in enumerate(arch.levels)))

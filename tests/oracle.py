@@ -625,7 +625,8 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         channel_words[fanout_of[x].name] = per
         bw = arch.levels[x].memory.bandwidth
         if bw is not None:
-            cyc_even = max(cyc_even, math.ceil(max(per) / used / bw))
+            bw = Fraction(str(bw))
+            cyc_even = max(cyc_even, math.ceil(Fraction(max(per), used) / bw))
             cyc_max = max(cyc_max, math.ceil(max(chan[x].values(), default=0) / bw))
 
     macs = len(steps) * len(pes)

@@ -279,36 +279,6 @@ def _mesh_arch() -> dict:
     return yaml.safe_load((ROOT / "specs/nnd-4x4.yaml").read_text())
 
 
-@pytest.mark.parametrize("arch_kind", ["mesh", "static"])
-@pytest.mark.parametrize("command", ["solve", "compare", "bound", "sweep"])
-def test_unmodelled_costs_name_the_architecture_file(tmp_path, arch_kind, command):
-    """A mesh NoC or static energy (which CP-SAT does not price yet) was refused naming the
-    architecture's `name:` (`nnd-4x4: architecture.levels[2]...`), not its file."""
-    if arch_kind == "mesh":
-        arch, wl, field = _mesh_arch(), yaml.safe_load((ROOT / "specs/examples/conv-small.yaml").read_text()), \
-            "architecture.levels[2].fanout.topology"
-    else:
-        arch = yaml.safe_load(yaml.safe_dump(TINY_ARCH))
-        arch["architecture"]["static_energy_pj_per_cycle"] = 5.0
-        wl, field = TINY_WORKLOAD, "architecture.static_energy_pj_per_cycle"
-    a = write(tmp_path / "a.yaml", arch)
-    write(tmp_path / "w.yaml", wl)
-    out = str(tmp_path / "out")
-    if command == "sweep":
-        first = arch["architecture"]["levels"][0]
-        spec = write(tmp_path / "s.yaml", {"sweep": {"arch": "a.yaml", "workloads": [{"workload": "w.yaml"}],
-                                                     "energy_table": "none",
-                                                     "vary": {"capacity": {first["name"]: [first["capacity"]]}}}})
-        argv = ["sweep", str(spec), "--time-limit", "1", "--out", out, "-q"]
-    else:
-        spec = write(tmp_path / "s.yaml", {"solve": {"arch": "a.yaml", "workload": "w.yaml", "time_limit": 1}})
-        argv = {"solve": ["solve", str(spec), "--out", out, "-q"], "bound": ["bound", str(spec), "-q"],
-                "compare": ["compare", str(spec), "--methods", "cpsat,random", "--out", out, "-q"]}[command]
-    code, err = _run(*argv)
-    assert code == 2 and err.startswith(f"cpmap: error: {a}: {field}: the CP-SAT solver does not model ") \
-        and err.count("\n") == 1, err
-
-
 def test_sweep_points_keep_the_static_energy(tmp_path):
     """Every design point was rebuilt without the base's static_energy_pj_per_cycle (so a
     sweep solved, and wrote archs/<point>.yaml for, a chip without its static energy)."""

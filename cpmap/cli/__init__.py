@@ -154,14 +154,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ..network.compare import Budgets, parse_methods, run_compare, with_workers
     from ..report.compare import compare_json, format_table, write_compare_report
 
-    from ..solve.layer import refuse_unmodelled
-
     methods = parse_methods(args.methods)
     overrides = {"seed": args.seed, "objective": args.objective, "batch": args.batch, "workers": args.workers,
                  "work_limit": args.work_limit, "layers": args.layers.split(",") if args.layers is not None else None}
     plan = load_solve_spec(args.spec, overrides)
-    if "cpsat" in methods:
-        refuse_unmodelled(plan.arch, plan.arch_file)
     if plan.objective == "pareto":
         raise CpmapError("compare: objective pareto is for cpmap solve; compare energy, delay or edp")
     budget = args.budget if args.budget is not None else plan.time_limit

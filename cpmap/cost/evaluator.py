@@ -275,7 +275,8 @@ class Evaluator:
                              "channel_words": list(tally.load[j])}
             total += pj
             if memory.bandwidth is not None:
-                cycles = max(cycles, math.ceil(max(tally.load[j]) / used[j] / memory.bandwidth))
+                # exact decimal division, as for level bandwidths (section 4)
+                cycles = max(cycles, bandwidth_cycles(max(tally.load[j]), used[j], memory.bandwidth))
         if noc:
             breakdown["noc"] = {fan: v["energy_pj"] for fan, v in noc.items()}
         static_pj = arch.static_pj_per_cycle * cycles

@@ -27,7 +27,7 @@ from ..core.arch import Arch
 from ..core.options import SolveOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
-from ..solve.layer import LayerSolution, refuse_unmodelled, solve_layer
+from ..solve.layer import LayerSolution, solve_layer
 from ..spec.solve import SolvePlan
 from .cache import PROVEN, Cache, problem_key
 from .engine import Engine
@@ -117,9 +117,6 @@ def run_batches(plans, *, jobs: int | None = None, cache: Cache | None = None, p
     :class:`BatchResult` per plan, in order."""
     start = time.perf_counter()
     plans = tuple(plans)
-    if solve is None:
-        for plan in plans:
-            refuse_unmodelled(plan.arch, plan.arch_file)
     cores = available_cores()
     jobs = max(1, jobs or cores)
     if inline is None:

@@ -25,6 +25,7 @@ class AccessCounts:
         self.sp_all, self.sp_rel, self.t_all, self.t_rel = builder.sp_all, builder.sp_rel, builder.t_all, builder.t_rel
         self.cycles_m = builder.cycles_m
         self.top = builder.top  # {tensor: its backing-store level} (the outermost unless resident)
+        self.meshes = builder.meshes  # levels whose fanout is a mesh: their words per node (:mod:`.mesh`)
         self.pending: list = []  # (kind, level, tensor, sign, Mono, literal, label) of every count term
 
     def versions(self, t: str, i: int) -> tuple[Mono, Mono]:
@@ -96,12 +97,21 @@ class AccessCounts:
                     self._fill_terms(t, i, p, F, St, pair, per_child)
         self._mac_terms(t, shared, innermost)
 
+    def _hop(self, kind, j, t, words: Mono, cond, sign=1) -> None:
+        """Words of ``t`` crossing mesh fanout ``j`` as ``kind``, per node (fills,
+        write-backs: ``words`` counted per child over the used nodes) or per reduction
+        group (read-backs): the count the mesh's hop tables multiply (:mod:`.mesh`)."""
+        if j in self.meshes:
+            per = self.sp_rel[t, j] if kind == "readback" else self.sp_all[j]
+            self._add(f"hop_{kind}", j, t, words.over(per), cond, f"hop_{kind}", sign)
+
     def _fill_terms(self, t, i, p, F, St, pair, per_child) -> None:
         """W or I filled into level i from its parent p."""
         self._add("writes", i, t, per_child(i, i, [F, St]), pair, "fill")
         self._add("reads", p, t, per_child(i, p, [F, St]), pair, "fill_src")
         for j in range(i + 1, p + 1):
             self._add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_fill")
+            self._hop("fill", j, t, per_child(i, j - 1, [F, St]), pair)
 
     def _output_terms(self, t, i, p, F, U, St, pair, innermost, per_child) -> None:
         """O written back from level i to its parent p, and read back on re-entry."""
@@ -118,6 +128,9 @@ class AccessCounts:
             add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_wb")
             add("net", j, None, up, pair, "net_rb")
             add("net", j, None, first, pair, "net_rb0", -1)
+            self._hop("reduce", j, t, per_child(i, j - 1, [F, St]), pair)
+            self._hop("readback", j, t, up, pair)
+            self._hop("readback", j, t, first, pair, -1)
         # fresh element-versions at the innermost keeper: sent - read-backs
         inn_pair = self.kit.conj([innermost[i], pair], f"innpair_{t}{i}{p}")
         add("reads", i, t, sent, inn_pair, "fresh", -1)
@@ -135,6 +148,7 @@ class AccessCounts:
             for j in range(1, k + 1):
                 nv = prod([cycles_m] + [sp_all[j2] for j2 in range(j, L)] + [shared[j2] for j2 in range(1, j)])
                 self._add("net", j, None, nv, lit, "net_mac")
+                self._hop("reduce" if t == "O" else "fill", j, t, nv, lit)
             self._add("reads", k, t, per_mac, lit, "mac_r")
             if t == "O":
                 self._add("writes", k, t, per_mac, lit, "mac_w")

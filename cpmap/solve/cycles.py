@@ -10,6 +10,8 @@ spatial factors above it).  The model holds ``B`` exactly by two linear inequali
 
     B * used * p >= R * q   and   B * used * p <= R * q + used * p - 1.
 
+A memory channel of a mesh (docs/cost-model.md section 10) is held the same way, its
+words the channel load of :mod:`.mesh` at the channel bandwidth.
 Then ``cycles = max(compute cycles, every B)`` (one max equality), equal to the
 evaluator's cycles at every solution.  Where int64 forbids the exact form (layers near
 1e16 MACs, bandwidths with many decimals) a relaxation is kept instead: the bandwidth
@@ -38,8 +40,10 @@ class BandwidthCycles:
 
 
 def has_bandwidth(arch: Arch) -> bool:
-    """Whether some level limits its reads or writes (else cycles = compute cycles)."""
-    return any(lv.read_bandwidth is not None or lv.write_bandwidth is not None for lv in arch.levels)
+    """Whether some level limits its reads or writes, or a mesh's memory channels their
+    words (else cycles = compute cycles)."""
+    return any(lv.read_bandwidth is not None or lv.write_bandwidth is not None
+               or (lv.memory is not None and lv.memory.bandwidth is not None) for lv in arch.levels)
 
 
 def attach_cycles(builder, layer_model, compute: Term) -> BandwidthCycles:
@@ -61,7 +65,7 @@ def attach_cycles(builder, layer_model, compute: Term) -> BandwidthCycles:
 def add_bandwidth_cycles(builder, compute: Term) -> BandwidthCycles:
     """Add the bandwidth-limited cycles of every level to ``builder``'s model (after its
     counts) and return ``max(compute cycles, those)``."""
-    exact, limits = True, []
+    exact, limits, mesh = True, [], builder.mesh
     for i, lv in enumerate(builder.levels):
         for kind, bandwidth in (("reads", lv.read_bandwidth), ("writes", lv.write_bandwidth)):
             if bandwidth is None:
@@ -70,6 +74,14 @@ def add_bandwidth_cycles(builder, compute: Term) -> BandwidthCycles:
             if level is not None:
                 limits.append(level[:2])
                 exact = exact and level[2]
+        for k, (words, words_hi) in enumerate(mesh.loads.get(i, ())):
+            # a memory channel of a mesh (docs/cost-model.md section 10): its words at its bandwidth
+            level = _rate_cycles(builder, i, f"ch{k}_", words, words_hi, lv.memory.bandwidth)
+            if level is not None:
+                limits.append(level[:2])
+                exact = exact and level[2]
+    if not mesh.exact and any(lv.memory is not None and lv.memory.bandwidth is not None for lv in builder.levels):
+        exact = False  # a relaxed mesh (too many spatial entries) has no channel limits
     if not limits:
         return BandwidthCycles(compute.expr, compute.ub, exact)
     ub = max([compute.ub] + [hi for _, hi in limits])
@@ -104,8 +116,14 @@ def _fraction_within(p: int, q: int, words_hi: int, used_hi: int) -> tuple[int, 
 def _level_cycles(builder, i: int, kind: str, bandwidth: float) -> tuple | None:
     """(B, upper bound of B, exact) for level i's reads or writes; None when B can never
     exceed the compute cycles (>= 1) or cannot be held in int64."""
-    kit, m = builder.kit, builder.m
     words, words_hi = _count(builder, kind, i)
+    return _rate_cycles(builder, i, kind, words, words_hi, bandwidth)
+
+
+def _rate_cycles(builder, i: int, kind: str, words, words_hi: int, bandwidth: float) -> tuple | None:
+    """(B, upper bound of B, exact) for ``words`` (total over level i's instances) moved
+    at ``bandwidth`` words per cycle per instance; None as for :func:`_level_cycles`."""
+    kit, m = builder.kit, builder.m
     p, q = bandwidth_ratio(bandwidth)
     if words_hi * q <= p:
         return None  # B <= 1 for every mapping

@@ -16,7 +16,6 @@ from ortools.sat.python import cp_model
 
 from ..core.arch import Arch
 from ..core.constraints import ResolvedConstraints
-from ..core.errors import CpmapError
 from ..core.mapping import LevelMapping, Mapping
 from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
@@ -94,7 +93,9 @@ def mapping_from_solution(layer_model: LayerModel, problem: Problem, arch: Arch,
         else:
             loops = sorted(loops, key=lambda lp: lp[0] in shared)  # stable: shared loops innermost
         spatial = []
-        if lv.fanout is not None:
+        if i in layer_model.mesh_entries:  # a mesh: the chosen entry, its order included
+            spatial = list(next(e for lit, e in layer_model.mesh_entries[i] if value(lit)))
+        elif lv.fanout is not None:
             for ax, _ in lv.fanout.axes:
                 sl = tuple((d, layer_model.factor(value, d, s)) for d in problem.dims for s in layer_model.slots
                            if s.level == i and s.axis == ax and layer_model.factor(value, d, s) > 1)
@@ -243,22 +244,6 @@ def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: 
     return solver, progress, st, interrupted, stop_reason(solver, st, interrupted, work), budget.spent(solver)
 
 
-def refuse_unmodelled(arch: Arch, file: str | None = None) -> None:
-    """Raise :class:`CpmapError` (one line: ``file``, else the architecture's name, and the
-    field) when ``arch`` has a cost the CP-SAT model does not price yet: mesh hops and
-    static energy (docs/cost-model.md section 10).  Solving without them would report a
-    bound that is not the evaluator's."""
-    where = file or arch.name
-    for i, lv in enumerate(arch.levels):
-        if lv.fanout is not None and lv.fanout.mesh:
-            raise CpmapError(f"{where}: architecture.levels[{i}].fanout.topology: the CP-SAT solver does "
-                             f"not model mesh NoC hops yet (fanout {lv.fanout.name}); use cpmap evaluate, or "
-                             "cpmap compare --methods random,ga,anneal")
-    if arch.static_pj_per_cycle:
-        raise CpmapError(f"{where}: architecture.static_energy_pj_per_cycle: the CP-SAT solver does not "
-                         "model static energy yet; use cpmap evaluate, or cpmap compare --methods random,ga,anneal")
-
-
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
                 on_solution=None, max_cycles: int | None = None, should_stop=None) -> LayerSolution:
     """Minimize the evaluator's cost of one layer; return the best mapping, its exact cost
@@ -273,9 +258,7 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     :mod:`cpmap.solve.pareto`).  ``should_stop()``, when
     given, is asked at every solution: once it is true the solve ends like an interrupted
     one, with the best mapping so far (how a batch worker passes on a Ctrl-C that arrived
-    while the model was being built).  Raises :class:`CpmapError` for an architecture
-    with costs the model does not price yet (:func:`refuse_unmodelled`)."""
-    refuse_unmodelled(arch)
+    while the model was being built)."""
     start = time.perf_counter()
     options = options or SolveOptions()
     budget = Budget.start(options, start)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
@@ -41,6 +41,7 @@ from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
 from .cycles import BandwidthCycles, attach_cycles
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
+from .mesh import add_hop_energy, add_mesh, add_static_energy, mesh_energies, mesh_levels
 from .monomial import Mono, prod
 from .nodes import add_min_nodes
 from .order import add_loop_order
@@ -69,6 +70,7 @@ class LayerModel:
     compute_cycles: object = None  # product of the temporal factors (IntVar or int)
     cycles_exact: bool = True  # False: ``cycles`` is a relaxation (int64 limits), never above the evaluator's
     add_cycles: object = None  # adds the bandwidth-limited cycles once (energy models only)
+    mesh_entries: dict = field(default_factory=dict)  # {level: [(literal, spatial entry)]} (:mod:`.mesh`)
 
     def evaluator_cycles(self):
         """``cycles``, with the bandwidth-limited cycles added to the model on first use
@@ -129,6 +131,7 @@ class LayerModelBuilder:
                                           "classes assume each dim is irrelevant to at most one")
         self.slots = slots_of(arch)
         self.top = dict.fromkeys(self.tensors, self.L - 1)  # each tensor's backing store (add_residency)
+        self.meshes = mesh_levels(arch)  # levels with a mesh fanout: hop terms in the counts
         self.exponents: dict = {}
         self.log_terms: dict = {}  # slot -> [(LOG_SCALE * ln p, exponent var)]
 
@@ -342,13 +345,14 @@ class LayerModelBuilder:
         self.reads = {(i, t): self.counts.get(("reads", i, t), 0) for i in range(L) for t in tensors}
         self.writes = {(i, t): self.counts.get(("writes", i, t), 0) for i in range(L) for t in tensors}
         self.net = {j: self.counts.get(("net", j), 0) for j in range(L)}
+        self.mesh = add_mesh(self)  # word-hops and channel loads (nothing for a flat architecture)
 
     # ---- objective
     def finish(self, objective: str) -> LayerModel:
         """Scale the energies to integers, set the objective, return the model."""
         kit, m, levels = self.kit, self.m, self.levels
         energies = [lv.read_pj for lv in levels] + [lv.write_pj for lv in levels] + \
-            [lv.fanout.energy_pj for lv in levels if lv.fanout is not None]
+            [lv.fanout.energy_pj for lv in levels if lv.fanout is not None] + mesh_energies(self.arch)
         K, rounding = energy_scale(energies)
         obj = 0
         obj_hi = 0  # an upper bound of obj (edp sizes its quantum with it)
@@ -361,12 +365,15 @@ class LayerModelBuilder:
                 cn = math.floor(lv.fanout.energy_pj * K + 1e-9)
                 obj += cn * self.net[i]
                 obj_hi += cn * self.his.get(("net", i), 0)
+        obj, obj_hi = add_hop_energy(self, obj, obj_hi, K)
         cyc = kit.term(self.cycles_m, "cycles")
         layer_model = LayerModel(model=m, slots=self.slots, exponents=self.exponents, keep=self.keep,
                                  inner=self.inner, counts=self.counts, scale=K, rounding=rounding,
                                  constant_pj=self.problem.macs * self.arch.mac_pj, objective=objective,
                                  encoding=self.encoding, cycles=cyc.expr, energy=obj, compute_cycles=cyc.expr)
         cycles = attach_cycles(self, layer_model, cyc)
+        obj, obj_hi = add_static_energy(self, layer_model, obj, obj_hi, K, cycles.ub)
+        layer_model.energy, layer_model.mesh_entries = obj, self.mesh.entries
         if objective == "energy":
             m.minimize(obj)
         elif objective == "delay":

@@ -31,6 +31,15 @@ class Mono:
             c.update(v)
         return Mono(self.const * other.const, exps, self.windows + other.windows)
 
+    def over(self, other: Mono) -> Mono:
+        """``self / other`` for a divisor of loop factors only (no constant, no window)
+        that divides ``self`` exactly: its exponents are subtracted."""
+        exps = {k: Counter(v) for k, v in self.exps.items()}
+        for k, v in other.exps.items():
+            c = exps.setdefault(k, Counter())
+            c.subtract(v)
+        return Mono(self.const, exps, self.windows)
+
     def key(self) -> tuple:
         exps = tuple(sorted((k, nonzero(c)) for k, c in self.exps.items()))
         return (self.const, tuple(e for e in exps if e[1]), tuple(sorted(self.windows)))
