@@ -27,11 +27,13 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _machine import git_commit
 from _machine import loadavg_text as _loadavg
 from layers import problems  # bench/layers.py: the layer set
 
@@ -81,7 +83,8 @@ def main() -> int:
     start = time.perf_counter()
     settings = {"arch": arch.name, "methods": list(methods), "batches": args.batches,
                 "budgets": {m: budgets.describe(m) for m in methods}, **budgets.to_json(),
-                "cpu_count": os.cpu_count(), "python": platform.python_version()}
+                "cpu_count": os.cpu_count(), "python": platform.python_version(), "loadavg_before": _loadavg(),
+                **git_commit(Path(ROOT))}
 
     def write() -> dict:
         data = {"settings": {**settings, "wall_seconds": time.perf_counter() - start,

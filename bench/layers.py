@@ -23,10 +23,12 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from _machine import git_commit
 from _machine import loadavg_text as _loadavg
 
 from cpmap.core.options import SolveOptions
@@ -83,6 +85,7 @@ def main() -> int:
     opts = SolveOptions(time_limit=args.time_limit, work_limit=args.work_limit, workers=args.workers,
                         seed=args.seed, encoding=args.encoding, deterministic=not args.nondeterministic)
     rows = []
+    load_before = _loadavg()
     header = (f"{'layer':<18} {'batch':>5} {'status':<9} {'stop':<11} {'seconds':>8} {'wall/lim':>8} {'gap':>9} "
               f"{'energy_pj':>14} {'util':>6}")
     print(header)
@@ -116,7 +119,8 @@ def main() -> int:
                "median_seconds": med, "worst_wall_over_limit": worst, "stops": stops,
                "time_limit": args.time_limit, "work_limit": opts.work, "workers": args.workers,
                "encoding": args.encoding, "seed": args.seed, "cpu_count": os.cpu_count(),
-               "deterministic": not args.nondeterministic, "loadavg_at_end": _loadavg()}
+               "deterministic": not args.nondeterministic, "loadavg_before": load_before,
+               "loadavg_at_end": _loadavg(), **git_commit(Path(ROOT))}
     print(f"\nproved optimal (gap <= {100 * GAP_OPTIMAL:g}%): {len(proved)}/{len(rows)}; "
           f"median {med:.2f} s; worst wall/limit {worst:.2f}; stops {stops}\n"
           f"time limit {args.time_limit:g} s wall, work limit {opts.work}, {args.workers} workers, {args.encoding}, "
