@@ -28,8 +28,8 @@ from ..spec.mapping import bind_mapping, load_mapping_for, pick_layer
 from ..spec.solve import load_solve_spec
 from ..spec.workload import load_workload
 from . import interop, sweep
-from .pipeline import solve_pipeline
 from .codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from .pipeline import solve_pipeline
 
 
 def _error(message: str) -> None:

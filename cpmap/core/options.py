@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from .constraints import Constraints
 from .objectives import ENCODINGS, OBJECTIVES
 
-
 WORK_PER_SECOND = 0.5
 """The default work limit per wall-clock second of the time limit: CP-SAT's deterministic
 time advanced at about 0.5 s per second on the idle 2-core reference machine (issue 11), so

@@ -16,8 +16,8 @@ from ..core.arch import Arch, bandwidth_cycles
 from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import TENSORS, Problem, window_extent
-from .noc import HopTally, mesh_plan
 from ..core.residency import resident_levels
+from .noc import HopTally, mesh_plan
 
 COMPAT = ("timeloop",)
 """Counting modes besides cpmap's own (docs/cost-model.md, "Timeloop-compatible counting")."""
@@ -194,7 +194,7 @@ class Evaluator:
         """Add tensor ``t``'s fills, read-backs, write-backs, MAC accesses and network words
         (docs/cost-model.md section 3) to the counts, in place; with a mesh, their hops
         (section 10) to ``tally``."""
-        L, used, tiles, temporal = self.nlev, nest.used, nest.tiles, nest.temporal
+        used, tiles, temporal = nest.used, nest.tiles, nest.temporal
         r = self.rel[t]
         share = nest.irr if t == "O" else nest.mcast
         # versions F and distinct tiles U of each kept level's tile (1, 1 at the outermost)

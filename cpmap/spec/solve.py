@@ -21,11 +21,11 @@ from typing import Any
 
 from ..core.arch import Arch
 from ..core.constraints import ConstraintError, Constraints, ResolvedConstraints, dataflow_entries
-from ..core.partition import min_nodes_entries, partition_entries
 from ..core.errors import CpmapError, SpecError
 from ..core.objectives import ENCODINGS, OBJECTIVES, PARETO
 from ..core.options import SolveOptions
 from ..core.output import default_output
+from ..core.partition import min_nodes_entries, partition_entries
 from ..core.pipeline import MULTI_NODE_MODES, PIPELINE_MODES, PipelineOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
