@@ -12,6 +12,7 @@ says nothing there.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ class EnergyTable:
 
 
 def _interpolate(seg: tuple[Row, ...], size: int) -> float:
-    for (s0, e0), (s1, e1) in zip(seg, seg[1:]):
+    for (s0, e0), (s1, e1) in itertools.pairwise(seg):
         if s0 <= size <= s1:
             if size == s0:
                 return e0

@@ -110,7 +110,7 @@ def _check_workers(client, address: str) -> None:
                          f"({type(e).__name__}: {' '.join(str(e).split())}); install the same cpmap on them") from None
     other = {w: tuple(v) for w, v in theirs.items() if tuple(v) != mine}
     if other:
-        worker, (version, fingerprint) = sorted(other.items())[0]
+        worker, (version, fingerprint) = min(other.items())
         raise CpmapError(f"--engine-address: dask worker {worker} runs cpmap {version} (solver {fingerprint}), "
                          f"this process cpmap {mine[0]} (solver {mine[1]}); install the same cpmap on the workers")
 

@@ -174,8 +174,8 @@ def run_sweep(spec: SweepSpec, *, jobs: int | None = None, cache: Cache | None =
         if spec.objective != "energy":
             raise ValueError("pruning certifies the best design for energy; the sweep's objective is "
                              f"{spec.objective}")
-        points, batches, cert, interrupted = _pruned(spec, dict(jobs=jobs, cache=cache, engine=engine,
-                                                                progress=progress, solve=solve), bound_time_limit,
+        run = {"jobs": jobs, "cache": cache, "engine": engine, "progress": progress, "solve": solve}
+        points, batches, cert, interrupted = _pruned(spec, run, bound_time_limit,
                                                      prune_round)
     else:
         batches = _run(spec, spec.points, jobs=jobs, cache=cache, engine=engine, progress=progress, solve=solve)

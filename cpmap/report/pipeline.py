@@ -51,12 +51,12 @@ def pipeline_json(r: PipelineResult) -> dict:
 
 def format_pipeline(data: dict, files: list[str] | None = None) -> str:
     p, t = data["pipeline"], data["total"]
-    lines = [f"{data['workload']} on {data['arch']}: {p['mode']} pipelining, max degree {p['max_degree']}, "
+    lines = [(f"{data['workload']} on {data['arch']}: {p['mode']} pipelining, max degree {p['max_degree']}, "
              f"batch groups {', '.join(map(str, p['batch_groups']))}, time overhead "
              f"{'no limit' if p['time_overhead'] is None else fmt_pct(p['time_overhead'])}; objective "
-             f"{data['objective']}",
-             f"{t['candidates']} candidate (segment, variant)s; {t['unique_problems']} unique layer problems "
-             f"({t['solved']} solved now, {t['cached']} from the cache)", ""]
+             f"{data['objective']}"),
+             (f"{t['candidates']} candidate (segment, variant)s; {t['unique_problems']} unique layer problems "
+             f"({t['solved']} solved now, {t['cached']} from the cache)"), ""]
     rows = []
     for k, s in enumerate(data["segments"], 1):
         where = ", ".join(f"{i['from']}->{i['to']} in {i['level']}" for i in s["intermediates"]) or "DRAM"
@@ -70,12 +70,12 @@ def format_pipeline(data: dict, files: list[str] | None = None) -> str:
              fmt_pct(lay["gap"])] for s in data["segments"] for lay in s["layer_results"]]
     lines += table(["layer", "resident", "N", "status", "energy pJ", "cycles", "gap"], rows, left=2)
     lb = t["layer_by_layer"]
-    lines += ["", f"network: energy {fmt_num(t['energy_pj'], ' pJ')}, delay "
+    lines += ["", (f"network: energy {fmt_num(t['energy_pj'], ' pJ')}, delay "
               f"{'-' if t['cycles'] is None else fmt_count(t['cycles'])} cycles, lower bound "
-              f"{fmt_num(t['lower_bound'])} ({data['objective']}), certified gap {fmt_pct(t['gap'])}",
-              f"layer by layer: energy {fmt_num(lb['energy_pj'], ' pJ')}, delay "
+              f"{fmt_num(t['lower_bound'])} ({data['objective']}), certified gap {fmt_pct(t['gap'])}"),
+              (f"layer by layer: energy {fmt_num(lb['energy_pj'], ' pJ')}, delay "
               f"{'-' if lb['cycles'] is None else fmt_count(lb['cycles'])} cycles; gain: "
-              f"{fmt_pct(t['energy_gain'])} less energy, delay {_signed(t['delay_change'])}"]
+              f"{fmt_pct(t['energy_gain'])} less energy, delay {_signed(t['delay_change'])}")]
     if files:
         lines.append("report: " + ", ".join(files))
     return "\n".join(lines) + "\n"

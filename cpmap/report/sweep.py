@@ -95,8 +95,8 @@ def format_sweep(data: dict) -> str:
     rows = [[p["name"], *p["params"].values(), f"{p['onchip_bytes']:,}", p["state"], fmt_num(p["energy_pj"]),
              "-" if p["cycles"] is None else f"{p['cycles']:,}", fmt_pct(p["gap"]), fmt_pct(p["worst_gap"])]
             for p in pts]
-    lines = [f"sweep {data['settings']['sweep']}: {len(pts)} points x {len(data['settings']['workloads'])} "
-             f"workloads ({', '.join(data['settings']['workloads'])}), objective {data['settings']['objective']}",
+    lines = [(f"sweep {data['settings']['sweep']}: {len(pts)} points x {len(data['settings']['workloads'])} "
+             f"workloads ({', '.join(data['settings']['workloads'])}), objective {data['settings']['objective']}"),
              *table(["point", *data["parameters"], "on-chip B", "state", "energy pJ", "cycles", "gap", "worst gap"],
                     rows, left=1 + len(data["parameters"])), ""]
     for objective, name in data["best"].items():

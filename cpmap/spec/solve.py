@@ -133,7 +133,7 @@ class _Raw:
     top_k: int
     constraints: Constraints  # syntax-checked; names are checked against arch and layers later
     output: str | None
-    pipeline: PipelineOptions = PipelineOptions()
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
 
 
 def load_solve_spec(path: str, overrides: dict | None = None) -> SolvePlan:
