@@ -452,6 +452,8 @@ SOLVE_CASES = [
      "expected one '|'-separated group of dims per axis of fanout PE (Y|X), like 'C|K', got 'R|P|C'"),
     ("dataflow-shorthand-empty-group", _set(_c, "dataflow", {"GBUF": "R|"}), "solve.constraints.dataflow.GBUF",
      "expected at least one dim that axis X must carry"),
+    ("dataflow-shorthand-empty-name", _set(_c, "dataflow", {"GBUF": "R,,C|P"}), "solve.constraints.dataflow.GBUF",
+     "expected a dim of workload conv-small's layers (N, G, K, C, P, Q, R, S), got ''"),
     ("dataflow-blank", _set(_c, "dataflow", {"GBUF": " "}), "solve.constraints.dataflow.GBUF",
      "expected dims per fanout axis separated by '|', like 'C|K', got ' '"),
     ("dataflow-empty-list", _set(_c, "dataflow", {"GBUF": {"Y": []}}), "solve.constraints.dataflow.GBUF.Y",

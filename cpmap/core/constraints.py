@@ -312,8 +312,10 @@ def dataflow_sides(text: str) -> tuple[tuple[str, ...], ...]:
     """The shorthand of "DNN Dataflow Choice Is Overrated": one group of dims per fanout
     axis, in the architecture's axis order, separated by ``|``; several dims in a group
     separated by ``,``.  ``"C|K"`` -> ``(("C",), ("K",))``, ``"R,C|P"`` -> ``(("R", "C"),
-    ("P",))``.  Empty groups stay empty (:meth:`Constraints.check` rejects them)."""
-    return tuple(tuple(d.strip() for d in side.split(",") if d.strip()) for side in text.split("|"))
+    ("P",))``.  Empty groups stay empty (:meth:`Constraints.check` rejects them); an empty
+    name inside a group (``"R,,C"``) stays an empty name, so the check rejects it too rather
+    than the typo passing silently."""
+    return tuple(tuple(d.strip() for d in side.split(",")) if side.strip() else () for side in text.split("|"))
 
 
 def dataflow_entries(level: str, value) -> tuple[tuple[str, str | int, tuple[str, ...]], ...]:
