@@ -84,3 +84,11 @@ def test_a_multi_node_arch_is_refused_with_the_reason(tmp_path, capsys):
     assert main(["solve", str(spec), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no single-instance on-chip level" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("command", [["bound"], ["compare", "--methods", "cpsat"]])
+def test_commands_without_pipelining_say_they_ignore_it(tmp_path, capsys, command):
+    spec = tiny_spec(tmp_path, workers=1, layers=["fc1"], pipeline={"mode": "temporal"})
+    assert main([command[0], str(spec), "-q", *command[1:]]) == 0
+    err = capsys.readouterr().err
+    assert f"cpmap: warning: {command[0]}: the spec's pipeline (mode temporal) is ignored" in err

@@ -17,7 +17,7 @@ import os
 import sys
 
 from ..core.errors import CpmapError
-from ..core.output import default_output
+from ..core.output import default_output, warn
 from ..core.version import __version__
 from ..cost.evaluator import evaluate
 from ..report.evaluation import format_result
@@ -160,6 +160,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     plan = load_solve_spec(args.spec, overrides)
     if plan.objective == "pareto":
         raise CpmapError("compare: objective pareto is for cpmap solve; compare energy, delay or edp")
+    if plan.pipeline.mode != "none":
+        warn(f"compare: the spec's pipeline (mode {plan.pipeline.mode}) is ignored: compare maps each layer alone, "
+             "its input and output in DRAM")
     budget = args.budget if args.budget is not None else plan.time_limit
     budgets = with_workers(Budgets(
         time_limit=args.time_limit or budget, budget=budget, samples=args.samples, population=args.population,

@@ -10,7 +10,7 @@ import os
 import sys
 
 from ..core.errors import CpmapError
-from ..core.output import DEFAULT_OUTPUT_ROOT, atomic_write_text
+from ..core.output import DEFAULT_OUTPUT_ROOT, atomic_write_text, warn
 from .codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 
@@ -59,6 +59,9 @@ def _cmd_bound(args: argparse.Namespace) -> int:
 
     plan = load_solve_spec(args.spec, {"time_limit": args.time_limit, "work_limit": args.work_limit,
                                        "workers": args.workers})
+    if plan.pipeline.mode != "none":
+        warn(f"bound: the spec's pipeline (mode {plan.pipeline.mode}) is ignored: these bounds hold for layer-by-layer "
+             "execution, and a pipelined schedule can go below them (cpmap solve reports its network bound)")
     claims = read_claims(args.claim, plan.workload.layer_names) if args.claim else {}
     report = run_bounds(plan, claims, jobs=args.jobs, cache=None if args.no_cache else Cache(),
                         quiet=args.quiet or not sys.stderr.isatty())
