@@ -108,7 +108,10 @@ ARCH_CASES = [
     ("string-bool", _set(_fan, "multicast", "maybe"), "architecture.levels[1].fanout.multicast",
      "expected true or false, got 'maybe'"),
     ("zero-bandwidth", _set(_rf, "read_bandwidth", 0), "architecture.levels[0].read_bandwidth",
-     "expected a number > 0"),
+     "expected a bandwidth >= 1e-06 words per cycle, got 0"),
+    # 1e-10 words per cycle would make a layer's cycles pass int64
+    ("tiny-bandwidth", _set(_rf, "write_bandwidth", 1e-10), "architecture.levels[0].write_bandwidth",
+     "expected a bandwidth >= 1e-06 words per cycle, got 1e-10"),
     ("one-level", lambda o: _a(o).__setitem__("levels", _a(o)["levels"][2:]), "architecture.levels",
      "expected a list of at least two levels"),
     ("duplicate-level-names", _set(_gbuf, "name", "RF"), "architecture.levels", "duplicate level names"),

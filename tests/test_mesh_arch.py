@@ -91,7 +91,7 @@ BAD = [
     (lambda a: _dram(a).__setitem__("memory", []), "architecture.levels[1].memory",
      "expected corners, per_node or a list"),
     (lambda a: _dram(a).__setitem__("channel_bandwidth", 0), "architecture.levels[1].channel_bandwidth",
-     "expected a number > 0"),
+     "expected a bandwidth >= 1e-06 words per cycle"),
     (lambda a: a["levels"][0].__setitem__("memory", "corners"), "architecture.levels[0].memory",
      "expected only on a level whose fanout has topology: mesh"),
     (lambda a: a.__setitem__("static_energy_pj_per_cycle", -2), "architecture.static_energy_pj_per_cycle",

@@ -56,7 +56,8 @@ evaluator's."""
 def bandwidth_cycles_array(words: np.ndarray, instances: np.ndarray, bandwidth: float) -> np.ndarray:
     """:func:`~cpmap.core.arch.bandwidth_cycles` elementwise (cycles, int64): in int64 where
     ``words * q`` and ``instances * p`` fit (bandwidth p / q), else in Python integers
-    (OverflowError if some cycle count itself passes int64: a bandwidth far below 1e-6)."""
+    (OverflowError if some cycle count itself passes int64: the spec refuses bandwidths below
+    1e-6 words per cycle, :data:`cpmap.spec.fields.MIN_BANDWIDTH`)."""
     p, q = bandwidth_ratio(bandwidth)
     if q * int(words.max(initial=0)) < 2**62 and p * int(instances.max(initial=1)) < 2**62:
         return -((-words * q) // (instances * p))

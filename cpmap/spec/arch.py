@@ -10,6 +10,7 @@ from .fields import (
     SIZE_HELP,
     Invalid,
     at,
+    bandwidth_words,
     boolean,
     check_keys,
     choice,
@@ -21,7 +22,6 @@ from .fields import (
     name_str,
     opt,
     pos_int,
-    pos_number,
     req,
     size_in_words,
     tensor_set,
@@ -93,8 +93,8 @@ def _level(obj: Any, path: str, word_bits: int, outermost: bool) -> Level:
                  read_pj=req(body, "read_energy_pj", energy_pj, path),
                  write_pj=req(body, "write_energy_pj", energy_pj, path),
                  capacity=capacity, partitions=partitions,
-                 read_bandwidth=opt(body, "read_bandwidth", pos_number, path),
-                 write_bandwidth=opt(body, "write_bandwidth", pos_number, path),
+                 read_bandwidth=opt(body, "read_bandwidth", bandwidth_words, path),
+                 write_bandwidth=opt(body, "write_bandwidth", bandwidth_words, path),
                  fanout=fanout, memory=memory)
 
 
@@ -113,7 +113,7 @@ def _memory(body: dict, path: str, fanout: Fanout | None) -> MeshMemory | None:
         if not (r < rows and c < cols):
             raise Invalid(f"{at(path, 'memory')}[{k}]", f"expected a node of the {rows}x{cols} mesh "
                           f"(row 0..{rows - 1}, column 0..{cols - 1}), got [{r}, {c}]")
-    bandwidth = opt(body, "channel_bandwidth", pos_number, path)
+    bandwidth = opt(body, "channel_bandwidth", bandwidth_words, path)
     if isinstance(raw, tuple):
         return from_core(at(path, "memory"), MeshMemory, "channels", raw, bandwidth)
     return from_core(at(path, "memory"), MeshMemory, raw, (), bandwidth)

@@ -107,6 +107,18 @@ def pos_number(v: Any, path: str) -> float:
     return v
 
 
+MIN_BANDWIDTH = 1e-6
+"""Smallest bandwidth in words per cycle.  Below it the cycles of a large layer pass int64
+(the batch evaluator's and the solver's integers); no memory is that slow, so smaller
+values are typos (a unit of bytes per second, say)."""
+
+
+def bandwidth_words(v: Any, path: str) -> float:
+    if not is_number(v) or not v >= MIN_BANDWIDTH:
+        raise expect(f"a bandwidth >= {MIN_BANDWIDTH:g} words per cycle")(v, path)
+    return v
+
+
 def boolean(v: Any, path: str) -> bool:
     if not isinstance(v, bool):
         raise expect("true or false")(v, path)
