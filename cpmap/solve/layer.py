@@ -150,8 +150,9 @@ def _bound(layer_model: LayerModel, raw: float, objective: str) -> float:
 
 
 def _exclude(layer_model: LayerModel, model: cp_model.CpModel, value) -> None:
-    """A no-good cut: the next solution differs in some factor, bypass or loop-order class."""
-    diff = []
+    """A no-good cut: the next solution differs in some factor, bypass, loop-order class or
+    mesh order (which node holds which index: another entry of the same factors)."""
+    diff = [lit.negated() for entries in layer_model.mesh_entries.values() for lit, _ in entries if value(lit)]
     for evs in layer_model.exponents.values():
         for _, v in evs:
             b = model.new_bool_var("")
