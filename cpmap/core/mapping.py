@@ -52,7 +52,7 @@ class Mapping:
         (unknown names, factors that do not multiply to the dims).  Resource limits
         (capacity, fanout size, bypass rules) are checked by the evaluator."""
         errs: list[str] = []
-        if [lm.level for lm in self.levels] != list(arch.level_names):
+        if tuple(lm.level for lm in self.levels) != arch.level_names:
             errs.append(f"levels must be {list(reversed(arch.level_names))} (outer to inner), got "
                         f"{list(reversed([lm.level for lm in self.levels]))}")
             return errs

@@ -256,14 +256,15 @@ class Evaluator:
         total = 0.0
         cycles = nest.compute_cycles
         for i, lv in enumerate(arch.levels):
-            e = {t: reads[i][t] * lv.read_pj + writes[i][t] * lv.write_pj for t in tensors}
+            r, w, r_pj, w_pj = reads[i], writes[i], lv.read_pj, lv.write_pj
+            e = {t: r[t] * r_pj + w[t] * w_pj for t in tensors}
             breakdown[lv.name] = e
             total += sum(e.values())
-            accesses[lv.name] = {t: {"reads": reads[i][t], "writes": writes[i][t]} for t in tensors}
+            accesses[lv.name] = {t: {"reads": r[t], "writes": w[t]} for t in tensors}
             if lv.read_bandwidth is not None:
-                cycles = max(cycles, bandwidth_cycles(sum(reads[i].values()), used[i], lv.read_bandwidth))
+                cycles = max(cycles, bandwidth_cycles(sum(r.values()), used[i], lv.read_bandwidth))
             if lv.write_bandwidth is not None:
-                cycles = max(cycles, bandwidth_cycles(sum(writes[i].values()), used[i], lv.write_bandwidth))
+                cycles = max(cycles, bandwidth_cycles(sum(w.values()), used[i], lv.write_bandwidth))
         fanned = self.fanned
         network_words = {fan.name: net[j] for j, fan in fanned}
         network_pj = {fan.name: net[j] * fan.energy_pj for j, fan in fanned}
