@@ -16,21 +16,19 @@ statuses and energies are reproducible with ``--workers 1``; seconds depend on t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from _machine import git_commit, loadavg_text
+from _models import finish, gap_text, layer_problems, print_header
 
 from cpmap.core.constraints import Constraints
 from cpmap.core.options import SolveOptions
 from cpmap.solve.layer import solve_layer
-from cpmap.spec import load_arch, read_yaml, workload_from_obj
+from cpmap.spec import load_arch
 
 LAYERS = [  # (label, model file, layer name in the model)
     ("alexnet.conv3", "alexnet", "conv3"),
@@ -40,17 +38,6 @@ LAYERS = [  # (label, model file, layer name in the model)
     ("mobilenet_v2.dw", "mobilenet_v2", "features.3.conv.1.0"),
 ]
 DATAFLOWS = ("C|K", "K|C", "P|Q", "R|P", "C|P", "K|P", "K|Q")
-
-
-def problems(only: str):
-    cache = {}
-    for label, model, layer in LAYERS:
-        if only not in label:
-            continue
-        if model not in cache:
-            path = os.path.join(ROOT, "models", f"{model}.yaml")
-            cache[model] = workload_from_obj(read_yaml(path), path)
-        yield label, cache[model].layer(layer).problem
 
 
 def main() -> int:
@@ -67,9 +54,8 @@ def main() -> int:
     rows = []
     header = (f"{'layer':<16} {'dataflow':<8} {'status':<10} {'energy_pj':>14} {'x free':>7} {'gap':>8} "
               f"{'util':>6} {'seconds':>8} {'reduced':<8}")
-    print(header)
-    print("-" * len(header))
-    for label, problem in problems(args.only):
+    print_header(header)
+    for label, problem in layer_problems(LAYERS, only=args.only):
         free_pj = None
         for df in ["-", *args.dataflows.split(",")]:
             cons = Constraints() if df == "-" else Constraints.of(dataflow={level: df})
@@ -91,16 +77,11 @@ def main() -> int:
                          "seconds": round(wall, 3), "reduced": reduced,
                          "spatial": [[ax, list(map(list, ls))] for ax, ls in sol.best.mapping.levels[1].spatial]
                          if sol.best else None})
-            gap = "-" if sol.gap is None else f"{100 * sol.gap:.2f}%"
+            gap = gap_text(sol.gap)
             print(f"{label:<16} {df:<8} {sol.status:<10} {(r.energy_pj if r else float('nan')):14.6g} "
                   f"{(ratio or float('nan')):7.3f} {gap:>8} {(r.utilization if r else 0):6.3f} {wall:8.2f} "
                   f"{'yes' if reduced else '':<8}", flush=True)
-    meta = {"time_limit": args.time_limit, "workers": args.workers, "arch": os.path.relpath(args.arch, ROOT),
-            "cpu_count": os.cpu_count(), "loadavg_at_end": loadavg_text(), **git_commit(Path(ROOT))}
-    print(f"\nload {meta['loadavg_at_end']}; commit {meta['commit'][:10]}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    finish(args.out, rows, time_limit=args.time_limit, workers=args.workers, arch=os.path.relpath(args.arch, ROOT))
     return 0
 
 

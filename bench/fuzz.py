@@ -22,7 +22,6 @@ import collections
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from _machine import loadavg
+from _machine import git_commit, loadavg
 from fuzzing import HANG_SECONDS, make_case, run_case
 
 from cpmap.report.tables import table
@@ -83,14 +82,6 @@ def summary_table(outcomes) -> list[str]:
                   "bad exit"], rows, left=2)
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", type=int, default=10_000)
@@ -120,7 +111,7 @@ def main() -> int:
           f"{slowest.seconds:.1f} s (hang limit {HANG_SECONDS:.0f} s)")
     verdicts = collections.Counter(o.verdict for o in outcomes)
     result = {
-        "benchmark": "fuzz", "commit": git_commit(), "seed": args.seed, "start": args.start,
+        "benchmark": "fuzz", "commit": git_commit(ROOT)["commit"], "seed": args.seed, "start": args.start,
         "targets": sorted(targets) if targets else "all",
         "cases": len(outcomes), "failed": len(failures), "verdicts": dict(verdicts),
         "tracebacks": verdicts["traceback"], "hangs": verdicts["hang"],

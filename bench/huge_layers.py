@@ -19,7 +19,6 @@ import argparse
 import copy
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from _machine import loadavg, loadavg_text
+from _machine import git_commit, loadavg, loadavg_text
 from solvekit import TINY_ARCH
 
 from cpmap.core import problem as P
@@ -73,14 +72,6 @@ def acceptable(sol) -> bool:
     return sol.reason.startswith("too large for the CP-SAT model")
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--time-limit", type=float, default=5.0)
@@ -115,7 +106,7 @@ def main() -> int:
     print(f"time limit {args.time_limit} s wall (+10% allowed); worst wall/limit {worst:.2f}; {failed} of "
           f"{len(records)} failed; load {loadavg_text()}")
     Path(args.out).write_text(json.dumps({
-        "benchmark": "huge_layers", "commit": git_commit(), "time_limit": args.time_limit,
+        "benchmark": "huge_layers", "commit": git_commit(ROOT)["commit"], "time_limit": args.time_limit,
         "work_limit": args.work_limit, "worst_wall_over_limit": worst, "slack": SLACK, "workers": args.workers,
         "cases": records, "failed": failed,
         "loadavg_before": load_before, "loadavg_after": loadavg(), "python": platform.python_version(),

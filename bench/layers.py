@@ -30,10 +30,11 @@ sys.path.insert(0, ROOT)
 
 from _machine import git_commit
 from _machine import loadavg_text as _loadavg
+from _models import gap_text, layer_problems, print_header
 
 from cpmap.core.options import SolveOptions
 from cpmap.solve.layer import solve_layer
-from cpmap.spec import load_arch, read_yaml, workload_from_obj
+from cpmap.spec import load_arch
 
 LAYERS = [  # (label, model file, layer name in the model)
     ("alexnet.conv1", "alexnet", "conv1"),
@@ -52,17 +53,6 @@ LAYERS = [  # (label, model file, layer name in the model)
     ("vit_b_16.qk", "vit_b_16", "enc0.qk"),
 ]
 GAP_OPTIMAL = 1e-3
-
-
-def problems(batch: int):
-    cache = {}
-    for label, model, layer in LAYERS:
-        if model not in cache:
-            path = os.path.join(ROOT, "models", f"{model}.yaml")
-            obj = read_yaml(path)
-            obj["workload"]["batch"] = batch
-            cache[model] = workload_from_obj(obj, path)
-        yield label, cache[model].layer(layer).problem
 
 
 def main() -> int:
@@ -88,10 +78,9 @@ def main() -> int:
     load_before = _loadavg()
     header = (f"{'layer':<18} {'batch':>5} {'status':<9} {'stop':<11} {'seconds':>8} {'wall/lim':>8} {'gap':>9} "
               f"{'energy_pj':>14} {'util':>6}")
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for batch in [int(b) for b in args.batches.split(",")]:
-        for label, problem in problems(batch):
+        for label, problem in layer_problems(LAYERS, batch):
             if args.only not in label or (args.limit and len(rows) >= args.limit):
                 continue
             t0 = time.perf_counter()
@@ -105,7 +94,7 @@ def main() -> int:
                    "lower_bound_pj": sol.lower_bound_pj, "utilization": r.utilization if r else None,
                    "cycles": r.cycles if r else None}
             rows.append(row)
-            gap = "-" if sol.gap is None else f"{100 * sol.gap:.3f}%"
+            gap = gap_text(sol.gap, 3)
             print(f"{label:<18} {batch:>5} {sol.status:<9} {sol.stopped_by:<11} {wall:8.2f} "
                   f"{wall / args.time_limit:8.2f} {gap:>9} "
                   f"{(r.energy_pj if r else float('nan')):14.6g} {(r.utilization if r else 0):6.3f}", flush=True)

@@ -14,16 +14,14 @@ with one worker; seconds depend on the load (printed).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from _machine import git_commit, loadavg_text
+from _models import finish, gap_text, load_model, print_header
 
 from cpmap.core.options import SolveOptions
 from cpmap.solve.layer import solve_layer
@@ -33,10 +31,7 @@ from cpmap.spec import load_arch, read_yaml, workload_from_obj
 def problems(names: list[str] | None):
     small = os.path.join(ROOT, "specs", "examples", "conv-small.yaml")
     yield "conv-small", workload_from_obj(read_yaml(small), small).layer("conv").problem
-    path = os.path.join(ROOT, "models", "alexnet.yaml")
-    obj = read_yaml(path)
-    obj["workload"]["batch"] = 16
-    alexnet = workload_from_obj(obj, path)
+    alexnet = load_model("alexnet", batch=16)
     for name in alexnet.layer_names:
         if names is None or name in names:
             yield f"alexnet.{name}", alexnet.layer(name).problem
@@ -55,8 +50,7 @@ def main() -> int:
     rows = []
     header = (f"{'layer':<18} {'status':<9} {'stop':<11} {'energy_pj':>16} {'gap':>8} {'noc':>6} {'static':>7} "
               f"{'nodes':>5} {'work':>6} {'seconds':>8}")
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     names = args.layers.split(",") if args.layers else None
     for label, problem in problems(names):
         t0 = time.perf_counter()
@@ -70,18 +64,13 @@ def main() -> int:
                      "energy_pj": r.energy_pj if r else None, "lower_bound_pj": sol.lower_bound, "gap": sol.gap,
                      "noc_pj": noc, "static_pj": r.static_pj if r else None, "nodes_used": nodes,
                      "cycles": r.cycles if r else None, "work": round(sol.work, 3), "seconds": round(wall, 3)})
-        gap = "-" if sol.gap is None else f"{100 * sol.gap:.2f}%"
+        gap = gap_text(sol.gap)
         share = f"{100 * noc / r.energy_pj:.1f}%" if r else "-"
         static = f"{100 * r.static_pj / r.energy_pj:.1f}%" if r else "-"
         print(f"{label:<18} {sol.status:<9} {sol.stopped_by:<11} {(r.energy_pj if r else float('nan')):16,.0f} "
               f"{gap:>8} {share:>6} {static:>7} {nodes:>5} {sol.work:6.2f} {wall:8.2f}", flush=True)
-    meta = {"work_limit": args.work_limit, "time_limit": args.time_limit, "workers": args.workers,
-            "arch": os.path.relpath(args.arch, ROOT), "cpu_count": os.cpu_count(),
-            "loadavg_at_end": loadavg_text(), **git_commit(Path(ROOT))}
-    print(f"\nload {meta['loadavg_at_end']}; commit {meta['commit'][:10]}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    finish(args.out, rows, work_limit=args.work_limit, time_limit=args.time_limit, workers=args.workers,
+           arch=os.path.relpath(args.arch, ROOT))
     return 0
 
 

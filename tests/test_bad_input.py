@@ -3,7 +3,9 @@ and the CLI reports it on one line with the right exit code (never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import subprocess
 import sys
@@ -268,11 +270,19 @@ def _assert_spec_error(fn, path, field, expected):
 # --------------------------------------------------------------------------- CLI
 
 
-def _cpmap(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "cpmap", *args], check=False, capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+def _cpmap(*args: str, process: bool = False) -> subprocess.CompletedProcess:
+    """``cpmap ARGS``: in this process (an exception would fail the test, as a traceback
+    does), or with ``process=True`` as ``python -m cpmap`` (the tests of exit codes and
+    stderr across the process boundary: a child process costs about a second of imports)."""
+    if process:
+        proc = subprocess.run([sys.executable, "-m", "cpmap", *args], check=False, capture_output=True, text=True,
+                              cwd=ROOT, timeout=60)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(["cpmap", *args], code, out.getvalue(), err.getvalue())
 
 
 def _evaluate_args(mapping=SMALL_MAPPING, workload=SMALL, arch=EYERISS) -> list[str]:
@@ -309,7 +319,7 @@ def test_cli_invalid_mapping_exits_1(tmp_path):
 
 def test_cli_bad_spec_exits_2(tmp_path):
     path = _write(tmp_path, _edit(ARCH, _set(_rf, "capacity", "lots")))
-    proc = _cpmap(*_evaluate_args(arch=path))
+    proc = _cpmap(*_evaluate_args(arch=path), process=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"cpmap: error: {path}: architecture.levels[0].capacity: expected a size")
     assert proc.stderr.count("\n") == 1 and proc.stdout == ""
@@ -345,10 +355,10 @@ def test_cli_layer_choice(tmp_path):
 
 
 def test_cli_usage_errors_exit_2():
-    assert _cpmap("evaluate", "--arch", str(EYERISS)).returncode == 2
-    assert _cpmap().returncode == 2
-    assert _cpmap("frobnicate").returncode == 2
-    assert _cpmap("--help").returncode == 0
+    assert _cpmap("evaluate", "--arch", str(EYERISS), process=True).returncode == 2
+    assert _cpmap(process=True).returncode == 2
+    assert _cpmap("frobnicate", process=True).returncode == 2
+    assert _cpmap("--help", process=True).returncode == 0
 
 
 def test_cli_check_reports_every_file(tmp_path):

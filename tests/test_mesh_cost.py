@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cpmap.cli import main
 from cpmap.core.arch import Arch, Fanout, Level, MeshMemory
 from cpmap.core.mapping import LevelMapping, Mapping
 from cpmap.core.problem import fc
@@ -105,21 +106,23 @@ def test_zero_hop_energy_and_static_match_the_flat_model():
     assert "noc" not in b.to_json() and "static_pj" not in b.to_json()
 
 
-def test_cli_evaluate_shows_the_mesh(tmp_path):
+def test_cli_evaluate_shows_the_mesh(tmp_path, capsys):
     paths = {}
     for name, obj in (("arch", arch_to_obj(mesh_arch())), ("work", workload_to_obj_one()),
                       ("map", {"layer": "fc", "mapping": mapping_to_obj(MAPPING)})):
         paths[name] = tmp_path / f"{name}.yaml"
         paths[name].write_text(yaml.safe_dump(obj, sort_keys=False))
-    cmd = [sys.executable, "-m", "cpmap", "evaluate", "--arch", str(paths["arch"]), "--workload",
-           str(paths["work"]), "--mapping", str(paths["map"])]
-    text = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    cmd = ["evaluate", "--arch", str(paths["arch"]), "--workload", str(paths["work"]), "--mapping", str(paths["map"])]
+    assert main(cmd) == 0  # in-process: test_bad_input covers the CLI's process boundary
+    text = capsys.readouterr().out
     assert "NoC" in text and "nodes used" in text and "static" in text
     assert "6 of 6" in text and "180" in text
-    js = json.loads(subprocess.run(cmd + ["--json"], cwd=ROOT, capture_output=True, text=True).stdout)
+    assert main([*cmd, "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
     assert js["noc"]["NoC"]["hops"] == {"W": 2, "I": 8, "O": 8} and js["static_pj"] == 20.0
-    bad = subprocess.run(cmd + ["--compat", "timeloop"], cwd=ROOT, capture_output=True, text=True)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "compat" in bad.stderr
+    assert main([*cmd, "--compat", "timeloop"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "compat" in err
 
 
 def workload_to_obj_one() -> dict:

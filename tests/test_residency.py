@@ -9,6 +9,7 @@ occupies that level for the layer's duration, and its accesses are that level's.
 from __future__ import annotations
 
 import dataclasses
+from functools import cache
 
 import pytest
 from brute_force import brute_force_mappings
@@ -188,6 +189,7 @@ TINY = Arch("tiny", 16, 1.0, (
     Level("DRAM", frozenset("WIO"), 200, 200)))
 
 
+@cache  # the layers without residency recur once per residency case
 def enumerated_optimum(problem, arch) -> tuple[float, int]:
     """(least energy, least cycles) over every mapping obeying the residency."""
     where = resident_levels(problem, arch)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 
@@ -29,6 +28,7 @@ from ..spec.solve import load_solve_spec
 from ..spec.workload import load_workload
 from . import interop, sweep
 from .codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from .flags import add_limit_flags, nonneg_int, positive, seed
 from .pipeline import solve_pipeline
 
 
@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_check(sub)
     interop.add_commands(sub)
-    sweep.add_command(sub, _positive, _seed)
+    sweep.add_command(sub)
     return parser
 
 
@@ -257,37 +257,6 @@ def _add_check(sub) -> None:
     p.set_defaults(run=_cmd_check)
 
 
-def _positive(kind):
-    def check(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"expected {'a number' if kind is float else 'an integer'} > 0, "
-                                             f"got {text!r}")
-        return value
-
-    return check
-
-
-def _int_range(lo: int, hi: int | None = None):
-    """An argparse type: an integer in [lo, hi] (no upper limit when hi is None)."""
-    def check(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < lo or (hi is not None and value > hi):
-            what = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"expected an integer {what}, got {text!r}")
-        return value
-
-    return check
-
-
-_seed = _int_range(0, 2**31 - 1)
-_nonneg_int = _int_range(0)
 
 
 def _add_solve(sub) -> None:
@@ -303,29 +272,22 @@ def _add_solve(sub) -> None:
                     "(finished layers are cached: re-run to continue).",
         epilog="example: cpmap solve specs/examples/conv-small-solve.yaml")
     p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
-    p.add_argument("--time-limit", type=_positive(float), metavar="S",
-                   help="wall-clock seconds per layer, everything included (spec: time_limit; default 10)")
-    p.add_argument("--work-limit", type=_positive(float), metavar="W",
-                   help="CP-SAT deterministic seconds per layer: a solve it stops gives the same answer on any "
-                        "machine (spec: work_limit; default half the time limit; docs/solver.md)")
-    p.add_argument("--workers", type=_positive(int), metavar="N",
-                   help="CP-SAT workers per solve (default: max(1, cores // jobs))")
-    p.add_argument("--seed", type=_seed, metavar="N", help="CP-SAT random seed (default 0)")
+    add_limit_flags(p, "spec", time_default="; default 10", workers_default="max(1, cores // jobs)")
     # objective and encoding are checked with the spec's fields (cpmap.spec.solve), so that
     # building the parser does not import OR-Tools
     p.add_argument("--objective", metavar="{energy,delay,edp,pareto}",
                    help="what to minimize (default energy); pareto: each layer's energy-delay front")
-    p.add_argument("--pareto-points", type=_positive(int), default=6, metavar="N",
+    p.add_argument("--pareto-points", type=positive(int), default=6, metavar="N",
                    help="pareto: cycle caps between the two optima (default 6; docs/solver.md)")
     p.add_argument("--encoding", metavar="{exact,pwl}", help="energy encoding of the model (default exact)")
-    p.add_argument("--top", type=_positive(int), metavar="K", help="report the K best distinct mappings per layer")
+    p.add_argument("--top", type=positive(int), metavar="K", help="report the K best distinct mappings per layer")
     p.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: the spec's 'layers:', "
                                                  "else every layer)")
-    p.add_argument("--batch", type=_positive(int), metavar="N", help="workload batch size (overrides the workload)")
+    p.add_argument("--batch", type=positive(int), metavar="N", help="workload batch size (overrides the workload)")
     p.add_argument("--out", metavar="DIR", help="report directory (default: the spec's 'output:', else "
                                                "cpmap-out/<spec name>)")
     p.add_argument("--json", action="store_true", help='print one JSON object {"layers": [...], "total": {...}}')
-    p.add_argument("--jobs", type=_positive(int), metavar="N", help="layers solved in parallel (default: cores)")
+    p.add_argument("--jobs", type=positive(int), metavar="N", help="layers solved in parallel (default: cores)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the on-disk cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_solve)
@@ -346,30 +308,30 @@ def _add_compare(sub) -> None:
     p.add_argument("--methods", default="cpsat,random,ga,exhaustive", metavar="M,M",
                    help="comma-separated, from cpsat, random, ga, exhaustive, anneal (default "
                         "cpsat,random,ga,exhaustive)")
-    p.add_argument("--budget", type=_positive(float), metavar="S",
+    p.add_argument("--budget", type=positive(float), metavar="S",
                    help="wall seconds per layer for each method (default: the spec's time_limit)")
-    p.add_argument("--time-limit", type=_positive(float), metavar="S",
+    p.add_argument("--time-limit", type=positive(float), metavar="S",
                    help="CP-SAT's wall-clock seconds per layer (default: the budget)")
-    p.add_argument("--work-limit", type=_positive(float), metavar="W",
+    p.add_argument("--work-limit", type=positive(float), metavar="W",
                    help="CP-SAT's deterministic seconds per layer (default: the spec's, else half its time limit)")
-    p.add_argument("--samples", type=_nonneg_int, default=100_000, metavar="N",
+    p.add_argument("--samples", type=nonneg_int, default=100_000, metavar="N",
                    help="random search: mappings drawn per layer, within the budget (default 100000; 0: "
                         "until the budget)")
-    p.add_argument("--generations", type=_nonneg_int, default=50, metavar="G",
+    p.add_argument("--generations", type=nonneg_int, default=50, metavar="G",
                    help="genetic algorithm: generations, within the budget (default 50; 0: until the budget)")
-    p.add_argument("--population", type=_positive(int), default=100, metavar="P",
+    p.add_argument("--population", type=positive(int), default=100, metavar="P",
                    help="genetic algorithm: population (default 100)")
-    p.add_argument("--steps", type=_nonneg_int, default=20_000, metavar="N",
+    p.add_argument("--steps", type=nonneg_int, default=20_000, metavar="N",
                    help="annealing: steps, within the budget (default 20000; 0: until the budget, which "
                         "then sets the cooling)")
-    p.add_argument("--exhaustive-limit", type=_positive(int), default=DEFAULT_LIMIT, metavar="N",
+    p.add_argument("--exhaustive-limit", type=positive(int), default=DEFAULT_LIMIT, metavar="N",
                    help=f"exhaustive search refuses spaces with more mappings (default {DEFAULT_LIMIT})")
-    p.add_argument("--seed", type=_seed, metavar="N", help="seed of every method (default: the spec's, else 0)")
-    p.add_argument("--workers", type=_positive(int), metavar="N",
+    p.add_argument("--seed", type=seed, metavar="N", help="seed of every method (default: the spec's, else 0)")
+    p.add_argument("--workers", type=positive(int), metavar="N",
                    help="CP-SAT workers (default: the spec's, else 1, like each searcher)")
     p.add_argument("--objective", metavar="{energy,delay,edp}", help="what to minimize (default: the spec's)")
     p.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: the spec's)")
-    p.add_argument("--batch", type=_positive(int), metavar="N", help="workload batch size (overrides the workload)")
+    p.add_argument("--batch", type=positive(int), metavar="N", help="workload batch size (overrides the workload)")
     p.add_argument("--out", metavar="DIR", help="report directory (default cpmap-out/compare-<spec name>)")
     p.add_argument("--json", action="store_true", help="print the compare.json object instead of the table")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

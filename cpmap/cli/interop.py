@@ -12,6 +12,7 @@ import sys
 from ..core.errors import CpmapError
 from ..core.output import DEFAULT_OUTPUT_ROOT, atomic_write_text, warn
 from .codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from .flags import add_limit_flags, positive
 
 
 def add_commands(sub) -> None:
@@ -73,16 +74,6 @@ def _cmd_bound(args: argparse.Namespace) -> int:
     return EXIT_INVALID if any(r.energy.impossible or r.cycles.impossible for r in rows) else EXIT_OK
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
 def _add_bound(sub) -> None:
     p = sub.add_parser(
         "bound", help="certified lower bounds of energy and cycles, and other tools' claims against them",
@@ -95,12 +86,8 @@ def _add_bound(sub) -> None:
         epilog="example: cpmap bound specs/examples/alexnet-eyeriss.yaml --claim claims.csv")
     p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
     p.add_argument("--claim", metavar="FILE", help="claimed energies/cycles (CSV: layer,energy_pj[,cycles])")
-    p.add_argument("--time-limit", type=_positive_float, metavar="S",
-                   help="wall-clock seconds per layer and objective (spec: time_limit)")
-    p.add_argument("--work-limit", type=_positive_float, metavar="W",
-                   help="CP-SAT deterministic seconds per layer and objective (spec: work_limit)")
-    p.add_argument("--workers", type=_positive_int, metavar="N", help="CP-SAT workers per solve")
-    p.add_argument("--jobs", type=_positive_int, metavar="N", help="layers solved in parallel (default: cores)")
+    add_limit_flags(p, "spec", per="per layer and objective", with_seed=False)
+    p.add_argument("--jobs", type=positive(int), metavar="N", help="layers solved in parallel (default: cores)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the on-disk cache")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -226,16 +213,6 @@ def _write(path: str, text: str) -> None:
         raise CpmapError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer > 0, got {text!r}")
-    return value
-
-
 def _add_import(sub) -> None:
     p = sub.add_parser(
         "import", help="an ONNX model as a workload file, or a Timeloop directory as cpmap files",
@@ -252,6 +229,6 @@ def _add_import(sub) -> None:
     p.add_argument("-o", "--out", metavar="PATH",
                    help="ONNX: the workload file to write ('-' for stdout; default cpmap-out/<model>.yaml); "
                         "timeloop: the directory for the cpmap files (default DIR/cpmap)")
-    p.add_argument("--batch", type=_positive_int, metavar="N", help="ONNX: the batch (default: the model's)")
+    p.add_argument("--batch", type=positive(int), metavar="N", help="ONNX: the batch (default: the model's)")
     p.set_defaults(run=_cmd_import)
 

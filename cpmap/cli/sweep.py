@@ -10,6 +10,7 @@ import sys
 
 from ..core.errors import CpmapError
 from .codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from .flags import add_limit_flags, positive
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -55,7 +56,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_command(sub, positive, seed) -> None:
+def add_command(sub) -> None:
     p = sub.add_parser(
         "sweep", help="hardware design-space exploration: every network solved on every design point",
         description="Solve every network of a sweep file (docs/sweep.md) on every design point (capacities, "
@@ -68,13 +69,7 @@ def add_command(sub, positive, seed) -> None:
                     "if interrupted (finished layers are cached: re-run to continue).",
         epilog="example: cpmap sweep specs/examples/sweep-small.yaml --prune")
     p.add_argument("spec", metavar="SWEEP", help="sweep file (YAML with top-level key 'sweep:')")
-    p.add_argument("--time-limit", type=positive(float), metavar="S",
-                   help="wall-clock seconds per layer (sweep: time_limit)")
-    p.add_argument("--work-limit", type=positive(float), metavar="W",
-                   help="CP-SAT deterministic seconds per layer, reproducible on any machine (sweep: work_limit; "
-                        "default half the time limit)")
-    p.add_argument("--workers", type=positive(int), metavar="N", help="CP-SAT workers per solve (default 1)")
-    p.add_argument("--seed", type=seed, metavar="N", help="CP-SAT random seed (default 0)")
+    add_limit_flags(p, "sweep", workers_default="1")
     p.add_argument("--prune", action="store_true",
                    help="certify the best design for energy: solve points in order of their lower bounds and "
                         "skip those whose bound exceeds the best energy found")

@@ -40,8 +40,11 @@ class Mapping:
         """Product of every loop factor per dim (temporal and spatial)."""
         out: dict[str, int] = {}
         for lm in self.levels:
-            for d, f in lm.temporal + lm.spatial_loops():
+            for d, f in lm.temporal:
                 out[d] = out.get(d, 1) * f
+            for _, loops in lm.spatial:
+                for d, f in loops:
+                    out[d] = out.get(d, 1) * f
         return out
 
     def structural_errors(self, problem: Problem, arch: Arch) -> list[str]:
@@ -49,22 +52,14 @@ class Mapping:
         (unknown names, factors that do not multiply to the dims).  Resource limits
         (capacity, fanout size, bypass rules) are checked by the evaluator."""
         errs: list[str] = []
-        if [lm.level for lm in self.levels] != list(arch.level_names):
+        if tuple(lm.level for lm in self.levels) != arch.level_names:
             errs.append(f"levels must be {list(reversed(arch.level_names))} (outer to inner), got "
                         f"{list(reversed([lm.level for lm in self.levels]))}")
             return errs
         dims = set(problem.dims)
         tensors = set(problem.tensor_names)
         for lm, lv in zip(self.levels, arch.levels):
-            seen: set[str] = set()
-            for d, f in lm.temporal:
-                if d not in dims:
-                    errs.append(f"{lm.level}.temporal: unknown dim {d!r} (dims are {list(problem.dims)})")
-                if d in seen:
-                    errs.append(f"{lm.level}.temporal: dim {d} appears twice")
-                seen.add(d)
-                if not isinstance(f, int) or isinstance(f, bool) or f < 1:
-                    errs.append(f"{lm.level}.temporal.{d}: factor must be an integer >= 1, got {f!r}")
+            errs += _loop_errors(lm.temporal, dims, lm.level, "temporal", problem.dims)
             unknown_t = lm.keeps - tensors
             if unknown_t:
                 errs.append(f"{lm.level}.keeps: unknown tensors {sorted(unknown_t)} for a "
@@ -76,15 +71,7 @@ class Mapping:
                 if lv.fanout is not None and axis not in dict(lv.fanout.axes):
                     errs.append(f"{lm.level}.spatial: unknown axis {axis!r} of fanout {lv.fanout.name} "
                                 f"(axes are {[a for a, _ in lv.fanout.axes]})")
-                seen_s: set[str] = set()
-                for d, f in loops:
-                    if d not in dims:
-                        errs.append(f"{lm.level}.spatial.{axis}: unknown dim {d!r}")
-                    if d in seen_s:
-                        errs.append(f"{lm.level}.spatial.{axis}: dim {d} appears twice")
-                    seen_s.add(d)
-                    if not isinstance(f, int) or isinstance(f, bool) or f < 1:
-                        errs.append(f"{lm.level}.spatial.{axis}.{d}: factor must be an integer >= 1, got {f!r}")
+                errs += _loop_errors(loops, dims, lm.level, f"spatial.{axis}")
         if errs:
             return errs
         got = self.factors()
@@ -97,14 +84,33 @@ class Mapping:
         """Spatial loops that do not fit their fanout axis."""
         errs = []
         for lm, lv in zip(self.levels, arch.levels):
-            if lv.fanout is None:
+            if lv.fanout is None or not lm.spatial:
                 continue
+            sizes = dict(lv.fanout.axes)
             for axis, loops in lm.spatial:
-                if axis not in dict(lv.fanout.axes):
+                if axis not in sizes:
                     continue  # unknown axes are structural errors
                 used = math.prod(f for _, f in loops)
-                size = lv.fanout.axis_size(axis)
+                size = sizes[axis]
                 if used > size:
                     errs.append(f"{lm.level}.spatial.{axis}: unrolls {used} > {size} "
                                 f"({lv.fanout.name} axis {axis}; over by {used / size:.2f}x)")
         return errs
+
+
+def _loop_errors(loops: tuple[Loop, ...], dims: set[str], level: str, part: str,
+                 listed: tuple[str, ...] | None = None) -> list[str]:
+    """Unknown or repeated dims and non-positive-integer factors among ``loops`` (one
+    level's temporal loops or one fanout axis's spatial loops), each error at
+    ``level.part``; an unknown dim's error lists the dims ``listed``."""
+    errs: list[str] = []
+    seen: set[str] = set()
+    for d, f in loops:
+        if d not in dims:
+            errs.append(f"{level}.{part}: unknown dim {d!r}" + (f" (dims are {list(listed)})" if listed else ""))
+        if d in seen:
+            errs.append(f"{level}.{part}: dim {d} appears twice")
+        seen.add(d)
+        if not isinstance(f, int) or isinstance(f, bool) or f < 1:
+            errs.append(f"{level}.{part}.{d}: factor must be an integer >= 1, got {f!r}")
+    return errs

@@ -116,6 +116,12 @@ class Evaluator:
         self.macs = problem.macs
         # {tensor: level}: tensors whose backing store is an on-chip level (section 11)
         self.resident = resident_levels(problem, arch)
+        # per-call constants of the arch, hoisted: searchers call evaluate in tight loops
+        self.fanned = [(j, lv.fanout) for j, lv in enumerate(arch.levels) if lv.fanout is not None]
+        self.pes = arch.pes
+        self.ones = dict.fromkeys(self.tensors, 1)  # sharing factor of no unroll; never mutated
+        self.multicasts = [lv.fanout is not None and lv.fanout.multicast for lv in arch.levels]
+        self.top_must_keep = frozenset(problem.tensor_names) - set(self.resident)
 
     def tile_words(self, tensor: str, ext: list[int]) -> int:
         """Distinct elements of ``tensor`` touched when dim k ranges over ext[k] values."""
@@ -159,10 +165,9 @@ class Evaluator:
         """The loops of ``mapping`` in index form and what follows from them alone: tile
         extents, used instances, sharing factors and tile sizes."""
         L, D, di, tensors, rel = self.nlev, len(self.problem.dims), self.dim_index, self.tensors, self.rel
-        levels = self.arch.levels
         # factor-1 loops dropped: they have no effect
         temporal = [[(di[d], f) for d, f in lm.temporal if f > 1] for lm in mapping.levels]
-        spatial = [[(di[d], f) for d, f in lm.spatial_loops() if f > 1] for lm in mapping.levels]
+        spatial = [[(di[d], f) for _, loops in lm.spatial for d, f in loops if f > 1] for lm in mapping.levels]
         keeps = [lm.keeps for lm in mapping.levels]
         # tile extents: level i covers its own temporal loops, its fanout's spatial loops, and below
         ext: list[list[int]] = []
@@ -179,9 +184,9 @@ class Evaluator:
         for i in range(L - 2, -1, -1):
             used[i] = used[i + 1] * math.prod(f for _, f in spatial[i + 1])
         # irrelevant spatial factor per fanout (index = level owning the fanout) and tensor
-        irr = [{t: math.prod(f for d, f in spatial[j] if not rel[t][d]) for t in tensors} for j in range(L)]
-        mcast = [irr[j] if levels[j].fanout is not None and levels[j].fanout.multicast
-                 else dict.fromkeys(tensors, 1) for j in range(L)]
+        ones = self.ones
+        irr = [{t: math.prod(f for d, f in sp if not rel[t][d]) for t in tensors} if sp else ones for sp in spatial]
+        mcast = [irr[j] if self.multicasts[j] else ones for j in range(L)]
         # in W, I, O order, not the frozenset's (hash-seed dependent): the result JSON is byte-stable
         tiles = [{t: self.tile_words(t, ext[i]) for t in TENSORS if t in keeps[i]} for i in range(L)]
         for t, r in self.resident.items():  # a resident tensor occupies its level whole
@@ -251,15 +256,16 @@ class Evaluator:
         total = 0.0
         cycles = nest.compute_cycles
         for i, lv in enumerate(arch.levels):
-            e = {t: reads[i][t] * lv.read_pj + writes[i][t] * lv.write_pj for t in tensors}
+            r, w, r_pj, w_pj = reads[i], writes[i], lv.read_pj, lv.write_pj
+            e = {t: r[t] * r_pj + w[t] * w_pj for t in tensors}
             breakdown[lv.name] = e
             total += sum(e.values())
-            accesses[lv.name] = {t: {"reads": reads[i][t], "writes": writes[i][t]} for t in tensors}
+            accesses[lv.name] = {t: {"reads": r[t], "writes": w[t]} for t in tensors}
             if lv.read_bandwidth is not None:
-                cycles = max(cycles, bandwidth_cycles(sum(reads[i].values()), used[i], lv.read_bandwidth))
+                cycles = max(cycles, bandwidth_cycles(sum(r.values()), used[i], lv.read_bandwidth))
             if lv.write_bandwidth is not None:
-                cycles = max(cycles, bandwidth_cycles(sum(writes[i].values()), used[i], lv.write_bandwidth))
-        fanned = [(j, lv.fanout) for j, lv in enumerate(arch.levels) if lv.fanout is not None]
+                cycles = max(cycles, bandwidth_cycles(sum(w.values()), used[i], lv.write_bandwidth))
+        fanned = self.fanned
         network_words = {fan.name: net[j] for j, fan in fanned}
         network_pj = {fan.name: net[j] * fan.energy_pj for j, fan in fanned}
         mac_pj = self.macs * arch.mac_pj
@@ -287,7 +293,7 @@ class Evaluator:
             valid=not errors, errors=tuple(errors), macs=self.macs, energy_pj=total,
             energy_breakdown=breakdown, accesses=accesses, network_words=network_words,
             tiles={lv.name: nest.tiles[i] for i, lv in enumerate(arch.levels)},
-            cycles=cycles, compute_cycles=nest.compute_cycles, utilization=used[0] / arch.pes,
+            cycles=cycles, compute_cycles=nest.compute_cycles, utilization=used[0] / self.pes,
             noc=noc, static_pj=static_pj,
         )
 
@@ -309,8 +315,10 @@ class Evaluator:
 
     def _validate(self, mapping: Mapping, keeps, irr, tiles) -> list[str]:
         """Every resource rule the mapping breaks, each with where and by how much."""
-        arch, problem = self.arch, self.problem
-        errors = mapping.fanout_errors(arch) + self._resident_errors(keeps)
+        arch = self.arch
+        errors = mapping.fanout_errors(arch)
+        if self.resident:
+            errors += self._resident_errors(keeps)
         for i, (lm, lv) in enumerate(zip(mapping.levels, arch.levels)):
             extra = keeps[i] - lv.keeps
             if extra:
@@ -321,7 +329,7 @@ class Evaluator:
                               f"output-irrelevant dims cannot be unrolled across it (unrolls "
                               f"{irr[i]['O']} partial sums per output)")
             if lv.unbounded:
-                missing = set(problem.tensor_names) - keeps[i] - set(self.resident)
+                missing = self.top_must_keep - keeps[i]
                 if missing:
                     errors.append(f"{lv.name}.keeps: the outermost level must keep {sorted(missing)}")
                 continue
