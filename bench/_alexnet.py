@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def alexnet_problems(names: list[str] | None = None, batch: int = BATCH):
     alexnet = workload_from_obj(obj, path)
     unknown = sorted(set(names or ()) - set(alexnet.layer_names))
     if unknown:
-        raise SystemExit(f"unknown AlexNet layers {', '.join(unknown)} (have {', '.join(alexnet.layer_names)})")
+        print(f"--layers: unknown AlexNet layers {', '.join(unknown)} (have {', '.join(alexnet.layer_names)})",
+              file=sys.stderr)
+        raise SystemExit(2)
     for name in alexnet.layer_names:
         if names is None or name in names:
             yield name, alexnet.layer(name).problem

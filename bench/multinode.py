@@ -73,7 +73,10 @@ def nnd_python(given: str | None) -> str | None:
                   str(Path(cache) / "nn_dataflow-2.1-sympy-1.9" / "bin" / "python") if cache else None,
                   str(TESTS_VENV), sys.executable]
     for py in filter(None, candidates):
-        ok = subprocess.run([py, "-c", "import nn_dataflow.core"], capture_output=True, check=False)
+        try:
+            ok = subprocess.run([py, "-c", "import nn_dataflow.core"], capture_output=True, check=False)
+        except OSError:  # no such interpreter
+            continue
         if ok.returncode == 0:
             return py
     return None
@@ -103,7 +106,8 @@ def forwarding_arch(arch):
     from cpmap.core.arch import Fanout
 
     if "forwarding" not in {f.name for f in dataclasses.fields(Fanout)}:
-        raise SystemExit("--forwarding: this cpmap has no access forwarding (Fanout has no field 'forwarding')")
+        print("--forwarding: this cpmap has no access forwarding (Fanout has no field 'forwarding')", file=sys.stderr)
+        raise SystemExit(2)
     levels = tuple(dataclasses.replace(lv, fanout=dataclasses.replace(lv.fanout, forwarding=True))
                    if lv.fanout is not None and lv.fanout.mesh else lv for lv in arch.levels)
     return dataclasses.replace(arch, levels=levels)
@@ -208,9 +212,17 @@ def main() -> int:
     if bad:
         ap.error(f"--variants: unknown {', '.join(bad)} (have {', '.join(VARIANTS)})")
 
+    if args.forwarding:  # fail before any search when this cpmap has no forwarding
+        from cpmap.spec import load_arch
+        forwarding_arch(load_arch(str(ROOT / "specs" / "nnd-4x4.yaml")))
     if args.reuse_nnd is not None:
         source = args.reuse_nnd or args.out
-        nnd = json.loads(Path(source).read_text())["nn_dataflow"]
+        try:
+            nnd = json.loads(Path(source).read_text())["nn_dataflow"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"--reuse-nnd: {source}: expected an earlier bench/multinode.py result with 'nn_dataflow' "
+                  f"({type(e).__name__}: {e})", file=sys.stderr)
+            return 2
         print(f"nn_dataflow: reusing {source} (run at load {nnd['plain'].get('loadavg_before')})")
     else:
         python = nnd_python(args.nnd_python)
