@@ -129,15 +129,13 @@ def hint(lm, mapping: Mapping) -> None:
             lm.model.add_hint(lit, e == mapping.levels[j].spatial)
 
 
-@settings(max_examples=2000, derandomize=True, deadline=None, database=None)
-@given(name=st.sampled_from(sorted(CASES)), pick=st.integers(0, 2**31))
-def test_fixed_factorization_is_priced_as_the_evaluator_prices_its_best_order(name, pick):
-    problem, arch = CASES[name]
+def check_factorization(problem, arch, lm, cycles, mapping: Mapping) -> None:
+    """The model ``lm`` (built for ``problem`` on ``arch``, ``cycles`` its evaluator
+    cycles) with ``mapping``'s factorization fixed: infeasible iff no temporal order of it
+    is valid, else its optimum is the least evaluator energy over every order and the
+    evaluator's energy and cycles of the mapping read back (module docstring)."""
     ev = Evaluator(problem, arch)
-    options = factorizations(name)
-    mapping = options[pick % len(options)]
     valid = [r for r in (ev.evaluate(m) for m in every_order(mapping)) if r.valid]
-    lm, cycles = model(name)
     hint(lm, mapping)
     solver = cp_model.CpSolver()
     solver.parameters.fix_variables_to_their_hinted_value = True
@@ -151,8 +149,15 @@ def test_fixed_factorization_is_priced_as_the_evaluator_prices_its_best_order(na
     got = mapping_from_solution(lm, problem, arch, solver.value)
     assert factorization(got) == factorization(mapping)
     r = ev.evaluate(got)
-    assert r.valid and pj == pytest.approx(r.energy_pj, rel=1e-12) and solver.value(cycles) == r.cycles
-    assert pj == pytest.approx(min(v.energy_pj for v in valid), rel=1e-12)
+    assert r.valid and pj == pytest.approx(r.energy_pj, rel=1e-12) and solver.value(cycles) == r.cycles, mapping
+    assert pj == pytest.approx(min(v.energy_pj for v in valid), rel=1e-12), mapping
+
+
+@settings(max_examples=2000, derandomize=True, deadline=None, database=None)
+@given(name=st.sampled_from(sorted(CASES)), pick=st.integers(0, 2**31))
+def test_fixed_factorization_is_priced_as_the_evaluator_prices_its_best_order(name, pick):
+    options = factorizations(name)
+    check_factorization(*CASES[name], *model(name), options[pick % len(options)])
 
 
 def test_cases_price_hops_static_and_bandwidth():
@@ -175,3 +180,47 @@ def test_energy_optimum_is_the_exhaustive_optimum(name):
     sol = solve_layer(problem, arch, SolveOptions(time_limit=60, workers=1))
     assert sol.lower_bound <= truth * (1 + 1e-12)
     assert sol.status == "OPTIMAL" and sol.value == pytest.approx(truth, rel=1e-12)
+
+
+# Issue 12 item 5 / docs/solver.md "Mesh hops and static energy", Loop order: with static
+# energy x bandwidth-limited cycles the loop-order classes are NOT complete.  Found by a
+# sweep of check_factorization over random RF < GB (2-PE reduction fanout) < DRAM machines:
+# at GB the loops C, P, R (C and R irrelevant to O, P to W) in the order C P R put only R
+# innermost (a partial run of O's irrelevant loops, no class), 23 cycles; O's class (C and R
+# innermost) costs less dynamic energy but 24 cycles, W's class (P innermost) 26.
+CEX_ARCH = Arch("cex", 16, 1.0, (
+    Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=16, read_bandwidth=0.5, write_bandwidth=3),
+    Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=64, read_bandwidth=3, write_bandwidth=2,
+          fanout=Fanout("PE", (("X", 2),), multicast=True, reduction=True)),
+    Level("DRAM", frozenset("WIO"), 200.0, 200.0, read_bandwidth=2, write_bandwidth=1)), static_pj_per_cycle=1000.0)
+CEX_LAYER = conv("c", N=1, K=2, C=2, P=2, Q=1, R=2, S=2)
+
+
+def cex_mapping(gb_order: tuple[str, ...]) -> Mapping:
+    return Mapping((LevelMapping("RF", (("K", 2),), frozenset("O")),
+                    LevelMapping("GB", tuple((d, 2) for d in gb_order), frozenset("WIO"), (("X", (("S", 2),)),)),
+                    LevelMapping("DRAM", (), frozenset("WIO"))))
+
+
+def test_partial_run_beats_every_class_with_static_energy_and_bandwidth():
+    """The numbers, by the oracle's literal walk and the evaluator: the partial run C P R
+    (23 cycles) is cheapest; O's class (P C R: C, R innermost) has less dynamic energy
+    (energy - 1000 x cycles) but one cycle more; W's class (C R P) is worst."""
+    from oracle import simulate
+
+    ev = Evaluator(CEX_LAYER, CEX_ARCH)
+    for order, pj, cycles in ((("C", "P", "R"), 30112.0, 23), (("P", "C", "R"), 31064.0, 24),
+                              (("C", "R", "P"), 33208.0, 26)):
+        r, o = ev.evaluate(cex_mapping(order)), simulate(CEX_LAYER, CEX_ARCH, cex_mapping(order))
+        assert r.valid and (r.energy_pj, r.cycles) == (pj, cycles) == (o.energy_pj, o.cycles)
+    assert 31064 - 1000 * 24 < 30112 - 1000 * 23  # the class wins on dynamic energy alone
+    # the whole solve is not misled here: the optimum (29,056 pJ by exhaustive enumeration,
+    # 5 min) has another factorization, and the solver proves it (not repeated: too slow)
+
+
+@pytest.mark.xfail(strict=True, reason="loop-order classes are incomplete under static energy x "
+                   "bandwidth-limited cycles (docs/solver.md): the model's best class costs 31,064 pJ, "
+                   "the order C P R 30,112 pJ")
+def test_classes_reach_the_best_order_with_static_energy_and_bandwidth():
+    lm = build_model(CEX_LAYER, CEX_ARCH, "energy")
+    check_factorization(CEX_LAYER, CEX_ARCH, lm, lm.evaluator_cycles(), cex_mapping(("C", "P", "R")))
