@@ -108,15 +108,18 @@ def forwarding_arch(arch):
     if "forwarding" not in {f.name for f in dataclasses.fields(Fanout)}:
         print("--forwarding: this cpmap has no access forwarding (Fanout has no field 'forwarding')", file=sys.stderr)
         raise SystemExit(2)
-    levels = tuple(dataclasses.replace(lv, fanout=dataclasses.replace(lv.fanout, forwarding=True))
-                   if lv.fanout is not None and lv.fanout.mesh else lv for lv in arch.levels)
-    return dataclasses.replace(arch, levels=levels)
+    return with_mesh_fanouts(arch, forwarding=True)
 
 
 def unicast_arch(arch):
     """``arch`` with multicast off on every mesh fanout: each node fetches its own copy of
     a shared tile from memory, as nn_dataflow without access forwarding does."""
-    levels = tuple(dataclasses.replace(lv, fanout=dataclasses.replace(lv.fanout, multicast=False))
+    return with_mesh_fanouts(arch, multicast=False)
+
+
+def with_mesh_fanouts(arch, **changes):
+    """``arch`` with ``changes`` (Fanout fields) made to every mesh fanout."""
+    levels = tuple(dataclasses.replace(lv, fanout=dataclasses.replace(lv.fanout, **changes))
                    if lv.fanout is not None and lv.fanout.mesh else lv for lv in arch.levels)
     return dataclasses.replace(arch, levels=levels)
 
