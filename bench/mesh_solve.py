@@ -14,27 +14,26 @@ with one worker; seconds depend on the load (printed).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-import time
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from _models import finish, gap_text, load_model, print_header
+from _alexnet import alexnet_problems, solve_row
+from _machine import git_commit, loadavg_text
 
 from cpmap.core.options import SolveOptions
-from cpmap.solve.layer import solve_layer
 from cpmap.spec import load_arch, read_yaml, workload_from_obj
 
 
 def problems(names: list[str] | None):
     small = os.path.join(ROOT, "specs", "examples", "conv-small.yaml")
     yield "conv-small", workload_from_obj(read_yaml(small), small).layer("conv").problem
-    alexnet = load_model("alexnet", batch=16)
-    for name in alexnet.layer_names:
-        if names is None or name in names:
-            yield f"alexnet.{name}", alexnet.layer(name).problem
+    for name, problem in alexnet_problems(names):
+        yield f"alexnet.{name}", problem
 
 
 def main() -> int:
@@ -50,27 +49,26 @@ def main() -> int:
     rows = []
     header = (f"{'layer':<18} {'status':<9} {'stop':<11} {'energy_pj':>16} {'gap':>8} {'noc':>6} {'static':>7} "
               f"{'nodes':>5} {'work':>6} {'seconds':>8}")
-    print_header(header)
+    print(header)
+    print("-" * len(header))
     names = args.layers.split(",") if args.layers else None
     for label, problem in problems(names):
-        t0 = time.perf_counter()
-        sol = solve_layer(problem, arch, SolveOptions(time_limit=args.time_limit, work_limit=args.work_limit,
-                                                      workers=args.workers))
-        wall = time.perf_counter() - t0
-        r = sol.best.result if sol.best else None
-        noc = sum(v["energy_pj"] for v in r.noc.values()) if r else 0.0
-        nodes = max((v["nodes_used"] for v in r.noc.values()), default=1) if r else 0
-        rows.append({"layer": label, "status": sol.status, "stopped_by": sol.stopped_by, "reason": sol.reason,
-                     "energy_pj": r.energy_pj if r else None, "lower_bound_pj": sol.lower_bound, "gap": sol.gap,
-                     "noc_pj": noc, "static_pj": r.static_pj if r else None, "nodes_used": nodes,
-                     "cycles": r.cycles if r else None, "work": round(sol.work, 3), "seconds": round(wall, 3)})
-        gap = gap_text(sol.gap)
-        share = f"{100 * noc / r.energy_pj:.1f}%" if r else "-"
-        static = f"{100 * r.static_pj / r.energy_pj:.1f}%" if r else "-"
-        print(f"{label:<18} {sol.status:<9} {sol.stopped_by:<11} {(r.energy_pj if r else float('nan')):16,.0f} "
-              f"{gap:>8} {share:>6} {static:>7} {nodes:>5} {sol.work:6.2f} {wall:8.2f}", flush=True)
-    finish(args.out, rows, work_limit=args.work_limit, time_limit=args.time_limit, workers=args.workers,
-           arch=os.path.relpath(args.arch, ROOT))
+        row = solve_row(label, problem, arch, SolveOptions(time_limit=args.time_limit, work_limit=args.work_limit,
+                                                           workers=args.workers))
+        rows.append(row)
+        energy, gap = row["energy_pj"], row["gap"]
+        share = f"{100 * row['noc_pj'] / energy:.1f}%" if energy else "-"
+        static = f"{100 * row['static_pj'] / energy:.1f}%" if energy else "-"
+        print(f"{label:<18} {row['status']:<9} {row['stopped_by']:<11} {energy or float('nan'):16,.0f} "
+              f"{'-' if gap is None else f'{100 * gap:.2f}%':>8} {share:>6} {static:>7} {row['nodes_used']:>5} "
+              f"{row['work']:6.2f} {row['seconds']:8.2f}", flush=True)
+    meta = {"work_limit": args.work_limit, "time_limit": args.time_limit, "workers": args.workers,
+            "arch": os.path.relpath(args.arch, ROOT), "cpu_count": os.cpu_count(),
+            "loadavg_at_end": loadavg_text(), **git_commit(Path(ROOT))}
+    print(f"\nload {meta['loadavg_at_end']}; commit {meta['commit'][:10]}")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
     return 0
 
 

@@ -17,13 +17,7 @@ cpmap side: ``specs/eyeriss-nnd.yaml`` (the same numbers) with ``models/alexnet.
 batch 16, every layer, energy objective, through :func:`cpmap.network.batch.run_batch` from an
 empty cache (a temporary directory), default jobs and workers, ``--time-limit`` per layer.
 
-Layer correspondence.  nn_dataflow splits AlexNet's two-GPU layers into ``_a``/``_b``
-halves (conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool3); cpmap's model merges
-them (conv2/4/5 as ``groups: 2``; conv1, conv3 and the pools as one layer of twice the
-output channels, both halves reading the whole input).  nn_dataflow's two halves are
-summed into the cpmap layer of the same name without the suffix; fc1-fc3 map one to one
-(nn_dataflow's fc1 is a 6x6-filter layer over the 6x6x256 input, cpmap's an fc with
-C = 9216: the same MACs and tensor sizes).
+Layer correspondence: bench/_alexnet.py (nn_dataflow's ``_a``/``_b`` halves summed).
 
     python bench/vs_nn_dataflow.py [--time-limit 10] [--processes N] [--out bench/results/vs_nn_dataflow.json]
 
@@ -38,32 +32,17 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _alexnet import BATCH, INSTALL_HINT, ROOT, cores, cpmap_layer, halves_by_layer
 from _machine import loadavg
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BATCH = 16
-INSTALL_HINT = "pip install nn-dataflow==2.1 sympy==1.9"
 COST = {"mac_op": 1.0, "DRAM": 200.0, "GBUF": 6.0, "ITCN": 2.0, "REGF": 1.0, "noc_hop": 0.0}
-
-
-def cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
-def cpmap_layer(nnd_name: str) -> str:
-    """The cpmap layer an nn_dataflow layer belongs to: ``conv2_a`` -> ``conv2``."""
-    return re.sub(r"_[ab]$", "", nnd_name)
 
 
 # --------------------------------------------------------------------------- nn_dataflow
@@ -183,9 +162,7 @@ def run_cpmap(time_limit: float, jobs: int | None, seed: int, workdir: str) -> d
 
 
 def compare(nnd: dict, cp: dict) -> list[dict]:
-    groups: dict[str, list[dict]] = {}
-    for lay in nnd["layers"]:
-        groups.setdefault(lay["cpmap_layer"], []).append(lay)
+    groups = halves_by_layer(nnd["layers"])
     rows = []
     for c in cp["layers"]:
         halves = groups.pop(c["name"], [])
