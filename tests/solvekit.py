@@ -36,3 +36,22 @@ def tiny_spec(tmp_path: Path, arch=None, workload=None, name: str = "run.yaml", 
     write(tmp_path / "wl.yaml", workload or TINY_WORKLOAD)
     body = {"arch": "arch.yaml", "workload": "wl.yaml", "time_limit": 10, "output": "out", **solve}
     return write(tmp_path / name, {"solve": body})
+
+
+def owed_status(sol, problem, arch, capped: bool = False) -> bool:
+    """Whether ``sol`` (which found the true optimum) has the status the solver owes it:
+    OPTIMAL; or, where the loop-order classes are not proved complete
+    (:func:`cpmap.solve.order.classes_unproved`), OPTIMAL only if the mapping meets the
+    compulsory floor, else FEASIBLE saying why."""
+    from cpmap.solve.order import classes_unproved
+
+    if not classes_unproved(problem, arch, sol.objective, capped):
+        return sol.status == "OPTIMAL"
+    if sol.gap is not None and sol.gap <= 1e-3:
+        return sol.status == "OPTIMAL"
+    return sol.status == "FEASIBLE" and "loop-order classes" in sol.reason
+
+
+def exact_bound(sol, truth) -> bool:
+    """An OPTIMAL solve's bound is the optimum; any other's is at most it."""
+    return sol.lower_bound == truth if sol.status == "OPTIMAL" else sol.lower_bound <= truth * (1 + 1e-12)

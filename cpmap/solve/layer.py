@@ -21,9 +21,11 @@ from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
 from ..core.problem import Problem
 from ..cost.evaluator import Result, evaluate
+from ..cost.floor import compulsory_floor
 from .budget import Budget, set_params, stop_reason
 from .infeasible import explain_infeasible
 from .model import LayerModel, build_model
+from .order import classes_unproved
 
 TIE_BREAK_SHARE = 0.02
 """Share of the time and work limits for the secondary objective after a proof."""
@@ -307,7 +309,27 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
             break
         _exclude(layer_model, layer_model.model, solver.value)
     sol = _ranked(problem, options, found, status, bound, reason, time.perf_counter() - start)
+    sol = _floor_when_orders_unproved(sol, problem, arch, options.objective, max_cycles is not None)
     return replace(sol, stopped_by=stopped_by, work=budget.used)
+
+
+def _floor_when_orders_unproved(sol: LayerSolution, problem: Problem, arch: Arch, objective: str,
+                                capped: bool) -> LayerSolution:
+    """Where the loop-order classes are not proved complete, the model's bound holds over
+    class orders only: report the compulsory floor (valid for every mapping) as the bound,
+    and OPTIMAL only if the mapping meets it."""
+    why = classes_unproved(problem, arch, objective, capped)
+    if not why or sol.lower_bound is None:
+        return sol
+    floor = compulsory_floor(problem, arch)
+    energy = floor.energy_pj + arch.static_pj_per_cycle * floor.cycles
+    bound = {"energy": energy, "delay": floor.cycles, "edp": energy * floor.cycles}[objective]
+    out = replace(sol, lower_bound=min(bound, sol.value))
+    if out.status == "OPTIMAL" and (out.gap is None or out.gap > PROVED_GAP):
+        out = replace(out, status="FEASIBLE", reason=(
+            f"optimal over the model's loop-order classes (their bound {sol.lower_bound:.6g}), but {why}; "
+            f"the certified bound is the compulsory floor"))
+    return out
 
 
 def _without_mapping(problem: Problem, arch: Arch, options: SolveOptions, constraints: ResolvedConstraints,

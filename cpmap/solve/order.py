@@ -56,3 +56,24 @@ def add_loop_order(b) -> None:
             m.add(sum(ev) == 0).only_enforce_if(z)
             m.add(sum(ev) >= 1).only_enforce_if(z.negated())
             b.no_rel[t, j] = z
+
+
+def classes_unproved(problem, arch, objective: str, capped: bool) -> str:
+    """Why the loop-order classes may miss the best order of some factorization, or "" when
+    they provably do not (docs/solver.md, "Loop order").  The argument needs the objective
+    affine in each level's ``1 / R``; bandwidth-limited cycles (a finite level or channel
+    bandwidth, priced by the delay or edp objective, a static energy or a cycle cap) are a
+    maximum of counts, where a partial run of the output's irrelevant loops can beat every
+    class.  That needs a negative coefficient, which only the output's first-touch reads in
+    a reduction group give: a fanout, and two O-irrelevant dims of size > 1 (a level holds
+    one loop per dim, so with one such dim every run is empty or full)."""
+    bandwidth = any(lv.read_bandwidth or lv.write_bandwidth or (lv.memory is not None and lv.memory.bandwidth)
+                    for lv in arch.levels)
+    priced = objective in ("delay", "edp") or capped or arch.static_pj_per_cycle > 0
+    output_dims = problem.tensor("O").dims
+    reduced = [d for d, n in zip(problem.dims, problem.sizes) if n > 1 and d not in output_dims]
+    fanned = any(lv.fanout is not None for lv in arch.levels)
+    if bandwidth and priced and fanned and len(reduced) >= 2:
+        return (f"with bandwidth-limited cycles in the objective and {', '.join(reduced)} reduced over a fanout, "
+                "an order outside the model's loop-order classes can be better (docs/solver.md, \"Loop order\")")
+    return ""
