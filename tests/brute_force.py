@@ -14,11 +14,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
+from functools import cache
 
 from cpmap.core.arch import Arch
 from cpmap.core.factors import prime_list
 from cpmap.core.mapping import LevelMapping, Mapping
 from cpmap.core.problem import Problem
+from cpmap.cost.evaluator import Evaluator, Result
 
 
 def _splits(primes: list[int], slots: list) -> list[dict]:
@@ -73,3 +75,11 @@ def brute_force_mappings(problem: Problem, arch: Arch, keeps: dict | None = None
                     yield Mapping(tuple(
                         LevelMapping(lv.name, order[i], keeps[i], tuple((ax, tuple(sl)) for ax, sl in sp[i] if sl))
                         for i, lv in enumerate(arch.levels)))
+
+
+@cache
+def valid_space(problem: Problem, arch: Arch) -> tuple[tuple[Result, Mapping], ...]:
+    """(Result, Mapping) of every valid mapping of ``problem`` on ``arch``, evaluated once
+    per test session: test files that enumerate the same tiny space share it."""
+    ev = Evaluator(problem, arch)
+    return tuple((r, m) for r, m in ((ev.evaluate(m), m) for m in brute_force_mappings(problem, arch)) if r.valid)

@@ -1,12 +1,25 @@
 """Tiny architecture, workload and solve spec for the `cpmap solve` and batch tests:
-every layer solves to proven optimality in well under a second."""
+every layer solves to proven optimality in well under a second; and a solve whose every
+solution is checked against the evaluator."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ortools.sat.python import cp_model
 
+from cpmap.cli import main
+from cpmap.core.mapping import Mapping
+from cpmap.cost.evaluator import Evaluator, Result
+from cpmap.solve.layer import mapping_from_solution
+
+ROOT = Path(__file__).resolve().parent.parent
 TINY_ARCH = {"architecture": {"name": "tiny", "word_bits": 16, "mac_energy_pj": 1.0, "levels": [
     {"name": "RF", "capacity": 12, "keeps": ["W", "I", "O"], "read_energy_pj": 1, "write_energy_pj": 1},
     {"name": "GB", "capacity": 96, "keeps": ["I", "O"], "read_energy_pj": 6, "write_energy_pj": 6,
@@ -55,3 +68,60 @@ def owed_status(sol, problem, arch, capped: bool = False) -> bool:
 def exact_bound(sol, truth) -> bool:
     """An OPTIMAL solve's bound is the optimum; any other's is at most it."""
     return sol.lower_bound == truth if sol.status == "OPTIMAL" else sol.lower_bound <= truth * (1 + 1e-12)
+
+
+@dataclass(frozen=True)
+class Found:
+    """One solution CP-SAT reported: its objective as CP-SAT has it (unscaled), the values
+    of the expressions asked for, the mapping read back and the evaluator's Result of it."""
+
+    objective: float
+    values: tuple
+    mapping: Mapping
+    result: Result
+
+
+def solve_and_evaluate(lm, problem, arch, *, read=(), work: float | None = None, seed: int | None = None,
+                       every: bool = False) -> tuple[int, list[Found]]:
+    """Solve ``lm`` (a :func:`build_model` result) on one worker and evaluate every solution
+    it reports: (CP-SAT status, [Found]).  ``work``: deterministic-time limit (seconds, the
+    same on any machine); ``seed``: CP-SAT's random seed; ``every``: enumerate all solutions."""
+    ev = Evaluator(problem, arch)
+    found: list[Found] = []
+
+    class Collect(cp_model.CpSolverSolutionCallback):
+        def on_solution_callback(self):
+            mapping = mapping_from_solution(lm, problem, arch, self.value)
+            found.append(Found(self.objective_value, tuple(self.value(e) for e in read), mapping,
+                               ev.evaluate(mapping)))
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.enumerate_all_solutions = every
+    if work is not None:
+        solver.parameters.max_deterministic_time = work
+    if seed is not None:
+        solver.parameters.random_seed = seed
+    return solver.solve(lm.model, Collect()), found
+
+
+def model_pj(lm, energy: float) -> float:
+    """The model's energy in pJ from its scaled integer energy (objective or ``lm.energy``)."""
+    return energy / lm.scale + lm.constant_pj
+
+
+def run_cli(*args, process: bool = False) -> subprocess.CompletedProcess:
+    """``cpmap ARGS`` (each made a string): in this process, stdout and stderr captured (an
+    exception fails the test, as a traceback would), or with ``process=True`` as ``python -m
+    cpmap`` for the tests of exit codes and stderr across the process boundary (a child
+    process costs about half a second of CPU in imports)."""
+    argv = [str(a) for a in args]
+    if process:
+        proc = subprocess.run([sys.executable, "-m", "cpmap", *argv], check=False, capture_output=True, text=True,
+                              cwd=ROOT, timeout=240)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return subprocess.CompletedProcess(["cpmap", *argv], code, out.getvalue(), err.getvalue())

@@ -3,16 +3,13 @@ and the CLI reports it on one line with the right exit code (never a traceback).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from solvekit import run_cli
 
 from cpmap.cli import main
 from cpmap.core.errors import MappingError, SpecError
@@ -270,19 +267,7 @@ def _assert_spec_error(fn, path, field, expected):
 # --------------------------------------------------------------------------- CLI
 
 
-def _cpmap(*args: str, process: bool = False) -> subprocess.CompletedProcess:
-    """``cpmap ARGS``: in this process (an exception would fail the test, as a traceback
-    does), or with ``process=True`` as ``python -m cpmap`` (the tests of exit codes and
-    stderr across the process boundary: a child process costs about a second of imports)."""
-    if process:
-        proc = subprocess.run([sys.executable, "-m", "cpmap", *args], check=False, capture_output=True, text=True,
-                              cwd=ROOT, timeout=60)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        return proc
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return subprocess.CompletedProcess(["cpmap", *args], code, out.getvalue(), err.getvalue())
+_cpmap = run_cli  # in-process unless process=True (tests/solvekit.py)
 
 
 def _evaluate_args(mapping=SMALL_MAPPING, workload=SMALL, arch=EYERISS) -> list[str]:

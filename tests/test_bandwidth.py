@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from brute_force import brute_force_mappings
+from brute_force import valid_space
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from oracle import simulate
 from ortools.sat.python import cp_model
-from solvekit import exact_bound, owed_status
+from solvekit import exact_bound, model_pj, owed_status, solve_and_evaluate
 from strategies import FAMILIES, RandomChooser, gen_arch, gen_mapping, gen_problem
 
 from cpmap.core.arch import Arch, Fanout, Level
@@ -28,7 +28,7 @@ from cpmap.core.options import SolveOptions
 from cpmap.core.problem import conv, fc
 from cpmap.cost.batch import bandwidth_cycles_array
 from cpmap.cost.evaluator import Evaluator, evaluate
-from cpmap.solve.layer import mapping_from_solution, solve_layer
+from cpmap.solve.layer import solve_layer
 from cpmap.solve.model import build_model
 from cpmap.spec import load_arch
 
@@ -69,17 +69,7 @@ def bw_arch(gb_pj: float) -> Arch:
 BW_ARCH = bw_arch(6.0)
 TIE_ARCH = bw_arch(0.0)  # a free GB: many energy optima, of 20 to 58 cycles
 LAYERS = [fc("fc", N=2, K=4, C=4), conv("conv", K=2, C=2, P=2, Q=1, R=2, S=1)]
-_SPACE: dict = {}
-
-
-def space(problem, arch) -> list:
-    """(Result, Mapping) of every valid mapping (tests/brute_force.py)."""
-    key = (problem.name, arch)
-    if key not in _SPACE:
-        ev = Evaluator(problem, arch)
-        _SPACE[key] = [(r, m) for r, m in ((ev.evaluate(m), m) for m in brute_force_mappings(problem, arch))
-                       if r.valid]
-    return _SPACE[key]
+space = valid_space  # (Result, Mapping) of every valid mapping (tests/brute_force.py)
 
 
 @pytest.mark.parametrize("problem", LAYERS, ids=lambda p: p.name)
@@ -148,26 +138,17 @@ def test_model_cycles_equal_the_evaluators_at_sampled_points(problem, objective)
     mapping read back."""
     rng = random.Random(5)
     mappings = rng.sample([m for _, m in space(problem, BW_ARCH)], 60)
-    ev = Evaluator(problem, BW_ARCH)
     seen = bound_seen = 0
     for mapping in mappings:
         lm = build_model(problem, BW_ARCH, objective)
         fix(lm, mapping)
         lm.model.clear_objective()
-        points = []
-
-        class Collect(cp_model.CpSolverSolutionCallback):
-            def on_solution_callback(self):
-                r = ev.evaluate(mapping_from_solution(lm, problem, BW_ARCH, self.value))
-                points.append((self.value(lm.cycles), self.value(lm.energy) / lm.scale + lm.constant_pj, r))
-
-        solver = cp_model.CpSolver()
-        solver.parameters.enumerate_all_solutions = True
-        solver.parameters.num_workers = 1
-        assert solver.solve(lm.model, Collect()) == cp_model.OPTIMAL
+        status, points = solve_and_evaluate(lm, problem, BW_ARCH, read=(lm.cycles, lm.energy), every=True)
+        assert status == cp_model.OPTIMAL
         assert points
-        for cycles, pj, r in points:
-            assert r.valid and cycles == r.cycles and pj == pytest.approx(r.energy_pj, rel=1e-12)
+        for p in points:
+            (cycles, energy), r = p.values, p.result
+            assert r.valid and cycles == r.cycles and model_pj(lm, energy) == pytest.approx(r.energy_pj, rel=1e-12)
             bound_seen += r.cycles > r.compute_cycles
         seen += len(points)
     assert bound_seen > seen // 4  # most points are bandwidth-bound: the test exercises the stalls
@@ -183,23 +164,11 @@ def test_model_cycles_equal_the_evaluators_on_every_solution():
               fanout=Fanout("PE", (("X", 4), ("Y", 2)), True, True, 2.0)),
         Level("DRAM", frozenset("WIO"), 200.0, 200.0, read_bandwidth=0.7, write_bandwidth=0.7)))
     lm = build_model(problem, arch, "delay")
-    ev = Evaluator(problem, arch)
-    seen = []
-
-    class Check(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self):
-            r = ev.evaluate(mapping_from_solution(lm, problem, arch, self.value))
-            seen.append((self.objective_value, self.value(lm.cycles), r))
-
-    solver = cp_model.CpSolver()
-    solver.parameters.max_deterministic_time = 5
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = 3
-    solver.solve(lm.model, Check())
+    _, seen = solve_and_evaluate(lm, problem, arch, read=(lm.cycles,), work=5, seed=3)
     assert len(seen) >= 2
-    for objective, cycles, r in seen:
-        assert r.valid and objective == cycles == r.cycles
-    assert any(r.cycles > r.compute_cycles for _, _, r in seen)
+    for s in seen:
+        assert s.result.valid and s.objective == s.values[0] == s.result.cycles
+    assert any(s.result.cycles > s.result.compute_cycles for s in seen)
 
 
 def test_tpu_like_fc_delay_and_edp_are_certified():
@@ -232,17 +201,8 @@ def test_bandwidth_past_int64_is_a_relaxation_never_above_the_evaluator():
         Level("DRAM", frozenset("WIO"), 200.0, 200.0, read_bandwidth=1 / 3)))
     lm = build_model(problem, arch, "delay")
     assert not lm.cycles_exact
-    ev = Evaluator(problem, arch)
-    seen = []
-
-    class Check(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self):
-            seen.append((self.value(lm.cycles), ev.evaluate(mapping_from_solution(lm, problem, arch, self.value))))
-
-    solver = cp_model.CpSolver()
-    solver.parameters.max_deterministic_time = 3
-    solver.parameters.num_workers = 1
-    solver.solve(lm.model, Check())
+    _, found = solve_and_evaluate(lm, problem, arch, read=(lm.cycles,), work=3)
+    seen = [(s.values[0], s.result) for s in found]
     assert seen and all(r.valid and r.cycles - 1 <= cycles <= r.cycles for cycles, r in seen)
     sol = solve_layer(problem, arch, SolveOptions(objective="delay", time_limit=5, workers=1))
     assert sol.lower_bound <= sol.value
@@ -284,16 +244,9 @@ def test_model_cycles_equal_the_evaluators_on_random_hierarchies(case):
     lm = build_model(problem, arch, "delay")
     fix(lm, mapping)
     lm.model.clear_objective()
-    points = []
-
-    class Collect(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self):
-            points.append((self.value(lm.cycles), ev.evaluate(mapping_from_solution(lm, problem, arch, self.value))))
-
-    solver = cp_model.CpSolver()
-    solver.parameters.enumerate_all_solutions = True
-    solver.parameters.num_workers = 1
-    assert solver.solve(lm.model, Collect()) == cp_model.OPTIMAL
+    status, found = solve_and_evaluate(lm, problem, arch, read=(lm.cycles,), every=True)
+    assert status == cp_model.OPTIMAL
+    points = [(s.values[0], s.result) for s in found]
     assert points and all(r.valid for _, r in points)
     if lm.cycles_exact:
         assert all(cycles == r.cycles for cycles, r in points)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from brute_force import brute_force_mappings
+from brute_force import brute_force_mappings, valid_space
 from ortools.sat.python import cp_model
-from solvekit import exact_bound, owed_status
+from solvekit import exact_bound, model_pj, owed_status, solve_and_evaluate
 from test_bandwidth import fix
 from test_mesh_cost import PROBLEM, mesh_arch, workload_to_obj_one
 
@@ -23,7 +23,7 @@ from cpmap.core.arch import Arch, Fanout, Level, MeshMemory
 from cpmap.core.options import SolveOptions
 from cpmap.core.problem import conv, fc
 from cpmap.cost.evaluator import Evaluator
-from cpmap.solve.layer import mapping_from_solution, solve_layer
+from cpmap.solve.layer import solve_layer
 from cpmap.solve.model import build_model
 from cpmap.spec.arch import arch_to_obj
 
@@ -75,17 +75,11 @@ CASES = {
     "node-gb": (fc("fcg", N=2, K=2, C=2), in_node(20.0, 1)),
     "mid-mesh": (fc("fcm", N=1, K=2, C=4), mid_mesh()),
 }
-_SPACE: dict = {}
 
 
 def space(name):
     """(Result, Mapping) of every valid mapping of a case (tests/brute_force.py)."""
-    if name not in _SPACE:
-        problem, arch = CASES[name]
-        ev = Evaluator(problem, arch)
-        _SPACE[name] = [(r, m) for r, m in ((ev.evaluate(m), m) for m in brute_force_mappings(problem, arch))
-                        if r.valid]
-    return _SPACE[name]
+    return valid_space(*CASES[name])
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -150,7 +144,6 @@ def test_model_energy_equals_the_evaluators_at_sampled_points(name):
     problem, arch = CASES[name]
     rng = random.Random(7)
     pool = [m for _, m in space(name)]
-    ev = Evaluator(problem, arch)
     seen = 0
     for mapping in rng.sample(pool, min(40, len(pool))):
         for objective in ("energy", "delay"):
@@ -158,22 +151,14 @@ def test_model_energy_equals_the_evaluators_at_sampled_points(name):
             fix(lm, mapping)
             _fix_entry(lm, mapping)
             lm.model.clear_objective()
-            points = []
-
-            class Collect(cp_model.CpSolverSolutionCallback):
-                def on_solution_callback(self):
-                    got = mapping_from_solution(lm, problem, arch, self.value)
-                    assert all(got.levels[j].spatial == mapping.levels[j].spatial for j in lm.mesh_entries)
-                    points.append((self.value(lm.energy) / lm.scale + lm.constant_pj,
-                                   self.value(lm.evaluator_cycles()), ev.evaluate(got)))
-
-            solver = cp_model.CpSolver()
-            solver.parameters.enumerate_all_solutions = True
-            solver.parameters.num_workers = 1
-            assert solver.solve(lm.model, Collect()) == cp_model.OPTIMAL
+            status, points = solve_and_evaluate(lm, problem, arch, read=(lm.energy, lm.evaluator_cycles()),
+                                                every=True)
+            assert status == cp_model.OPTIMAL
             assert points
-            for pj, cycles, r in points:
-                assert r.valid and pj == pytest.approx(r.energy_pj, rel=1e-12) and cycles == r.cycles
+            for p in points:
+                (energy, cycles), r = p.values, p.result
+                assert all(p.mapping.levels[j].spatial == mapping.levels[j].spatial for j in lm.mesh_entries)
+                assert r.valid and model_pj(lm, energy) == pytest.approx(r.energy_pj, rel=1e-12) and cycles == r.cycles
             seen += len(points)
     assert seen >= 40
 
@@ -190,19 +175,8 @@ def test_model_energy_equals_the_evaluators_on_every_solution():
               fanout=Fanout("NoC", (("NY", 4), ("NX", 4)), topology="mesh", hop_energy_pj=10.0),
               memory=MeshMemory("corners", (), 4))), static_pj_per_cycle=50.0)
     lm = build_model(problem, arch, "energy")
-    ev = Evaluator(problem, arch)
-    seen = []
-
-    class Check(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self):
-            r = ev.evaluate(mapping_from_solution(lm, problem, arch, self.value))
-            seen.append((self.objective_value / lm.scale + lm.constant_pj, r))
-
-    solver = cp_model.CpSolver()
-    solver.parameters.max_deterministic_time = 5
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = 3
-    solver.solve(lm.model, Check())
+    _, found = solve_and_evaluate(lm, problem, arch, work=5, seed=3)
+    seen = [(model_pj(lm, s.objective), s.result) for s in found]
     assert len(seen) >= 2
     for pj, r in seen:
         assert r.valid and pj == pytest.approx(r.energy_pj, rel=1e-12)
@@ -232,17 +206,9 @@ def test_too_many_entries_is_a_certified_relaxation(name, monkeypatch):
     truth = min(r.energy_pj for r, _ in space(name))
     lm = build_model(problem, arch)
     assert not lm.mesh_entries
-    ev = Evaluator(problem, arch)
-    seen = []
-
-    class Check(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self):
-            r = ev.evaluate(mapping_from_solution(lm, problem, arch, self.value))
-            seen.append((self.objective_value / lm.scale + lm.constant_pj, r))
-
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    assert solver.solve(lm.model, Check()) == cp_model.OPTIMAL
+    status, found = solve_and_evaluate(lm, problem, arch)
+    assert status == cp_model.OPTIMAL
+    seen = [(model_pj(lm, s.objective), s.result) for s in found]
     assert seen and all(r.valid and pj <= r.energy_pj * (1 + 1e-12) for pj, r in seen)
     assert any(pj < r.energy_pj for pj, r in seen)  # hops are really left out
     sol = solve_layer(problem, arch, SolveOptions(time_limit=60, workers=1))

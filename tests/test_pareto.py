@@ -9,32 +9,27 @@ from __future__ import annotations
 import json
 
 import pytest
-from brute_force import brute_force_mappings
+import test_bandwidth as bandwidth_tests
+from brute_force import valid_space
 from solvekit import owed_status
 
 from cpmap.cli import main
 from cpmap.core.arch import Arch, Fanout, Level
 from cpmap.core.options import SolveOptions
-from cpmap.core.problem import conv, fc
-from cpmap.cost.evaluator import Evaluator
+from cpmap.core.problem import fc
 from cpmap.solve.pareto import ParetoPoint, caps_between, knee_index, non_dominated, pareto_front
 
 ARCH = Arch("tiny4", 16, 1.0, (
     Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=12),
     Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=96, fanout=Fanout("PE", (("X", 4),), energy_pj=2.0)),
     Level("DRAM", frozenset("WIO"), 200.0, 200.0)))
-# the same with finite bandwidths on every level (decimals among them): stalls move the front
-BW_ARCH = Arch("tiny4bw", 16, 1.0, (
-    Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=12, read_bandwidth=1.5),
-    Level("GB", frozenset("WIO"), 6.0, 6.0, capacity=96, read_bandwidth=1, write_bandwidth=0.7,
-          fanout=Fanout("PE", (("X", 4),), energy_pj=2.0)),
-    Level("DRAM", frozenset("WIO"), 200.0, 200.0, read_bandwidth=2, write_bandwidth=2)))
-LAYERS = [fc("fc", N=2, K=4, C=4), conv("conv", K=2, C=2, P=2, Q=1, R=2, S=1)]
+# the same with finite bandwidths on every level (decimals among them): stalls move the front;
+# test_bandwidth's layers on its architecture, so the enumerated spaces are shared
+BW_ARCH, LAYERS = bandwidth_tests.BW_ARCH, bandwidth_tests.LAYERS
 
 
 def exhaustive(problem, arch):
-    ev = Evaluator(problem, arch)
-    return [(r.cycles, r.energy_pj) for r in map(ev.evaluate, brute_force_mappings(problem, arch)) if r.valid]
+    return [(r.cycles, r.energy_pj) for r, _ in valid_space(problem, arch)]
 
 
 @pytest.mark.parametrize("arch", [ARCH, BW_ARCH], ids=lambda a: a.name)

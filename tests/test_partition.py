@@ -10,8 +10,6 @@ import dataclasses
 import json
 import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ortools.sat.python import cp_model
+from solvekit import run_cli
 from test_mesh_cost import mesh_arch
 
 from cpmap.core.constraints import ConstraintError, Constraints, ResolvedConstraints
@@ -199,9 +198,7 @@ def _spec(tmp_path, constraints):
     return spec
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "cpmap", *map(str, args)], capture_output=True, text=True, check=False,
-                          cwd=ROOT, timeout=240)
+_cli = run_cli  # in-process (tests/solvekit.py); test_bad_input covers the process boundary
 
 
 def test_compare_on_a_mesh_respects_the_partition(tmp_path):

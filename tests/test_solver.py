@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 import pytest
-from brute_force import brute_force_mappings
+from brute_force import valid_space
 from ortools.sat.python import cp_model
 
 from cpmap.core.arch import Arch, Fanout, Level
@@ -53,20 +53,9 @@ LAYERS = [
 ]
 
 
-def exhaustive_results(problem, arch) -> list:
-    """(Result, Mapping) of every valid mapping of the space."""
-    ev = Evaluator(problem, arch)
-    results = ((ev.evaluate(m), m) for m in brute_force_mappings(problem, arch))
-    return [(r, m) for r, m in results if r.valid]
-
-
-_EXHAUSTIVE: dict = {}
-
-
 def exhaustive(problem):
-    if problem.name not in _EXHAUSTIVE:
-        _EXHAUSTIVE[problem.name] = exhaustive_results(problem, ARCH)
-    return _EXHAUSTIVE[problem.name]
+    """(Result, Mapping) of every valid mapping of the space (tests/brute_force.py)."""
+    return valid_space(problem, ARCH)
 
 
 @pytest.mark.parametrize("workers", [1, 2])  # one worker runs without the LP (cpmap/solve/tuning.py)
