@@ -27,6 +27,9 @@ class LevelMapping:
     spatial: tuple[tuple[str, tuple[Loop, ...]], ...] = ()
     """(axis, loops) for the fanout below this level; empty when there is none or no
     loop is unrolled."""
+    forward: frozenset[str] = frozenset()
+    """Input tensors (W, I) whose tiles the nodes of this level's mesh fanout fetch by
+    access forwarding (docs/cost-model.md section 10); empty: none."""
 
     def spatial_loops(self) -> tuple[Loop, ...]:
         return tuple(loop for _, loops in self.spatial for loop in loops)
@@ -69,6 +72,7 @@ class Mapping:
             if unknown_t:
                 errs.append(f"{lm.level}.keeps: unknown tensors {sorted(unknown_t)} for a "
                             f"{problem.kind} layer (tensors are {list(problem.tensor_names)})")
+            errs += _forward_errors(lm, lv, tensors)
             if lm.spatial and lv.fanout is None:
                 errs.append(f"{lm.level}.spatial: level {lm.level} has no fanout below it")
                 continue
@@ -108,3 +112,16 @@ class Mapping:
                     errs.append(f"{lm.level}.spatial.{axis}: unrolls {used} > {size} "
                                 f"({lv.fanout.name} axis {axis}; over by {used / size:.2f}x)")
         return errs
+
+
+def _forward_errors(lm: LevelMapping, lv, tensors: set) -> list[str]:
+    """A forwarded tensor must be an input of the layer, on a mesh that allows forwarding."""
+    if not lm.forward:
+        return []
+    if lv.fanout is None or not lv.fanout.forwarding:
+        return [f"{lm.level}.forward: level {lm.level} has no mesh fanout with forwarding: true"]
+    bad = sorted(lm.forward - (tensors - {"O"}))
+    if bad:
+        inputs = ", ".join(sorted(tensors - {"O"}))
+        return [f"{lm.level}.forward: expected input tensors of the layer ({inputs}), got {bad}"]
+    return []

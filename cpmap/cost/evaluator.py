@@ -17,7 +17,7 @@ from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import TENSORS, Problem, window_extent
 from ..core.residency import resident_levels
-from .noc import HopTally, mesh_plan
+from .noc import HopTally, exact_number, mesh_plan
 
 COMPAT = ("timeloop",)
 """Counting modes besides cpmap's own (docs/cost-model.md, "Timeloop-compatible counting")."""
@@ -77,10 +77,10 @@ class Result:
 class _Nest:
     """A mapping in index form, per level innermost first (internal to :class:`Evaluator`)."""
 
-    __slots__ = ("compute_cycles", "irr", "keeps", "mcast", "temporal", "tiles", "used")
+    __slots__ = ("compute_cycles", "forward", "irr", "keeps", "mcast", "temporal", "tiles", "used")
 
-    def __init__(self, temporal, keeps, used, irr, mcast, tiles, compute_cycles):
-        self.temporal, self.keeps, self.used = temporal, keeps, used
+    def __init__(self, temporal, keeps, used, irr, mcast, tiles, compute_cycles, forward):
+        self.temporal, self.keeps, self.used, self.forward = temporal, keeps, used, forward
         self.irr, self.mcast, self.tiles, self.compute_cycles = irr, mcast, tiles, compute_cycles
 
 
@@ -147,7 +147,8 @@ class Evaluator:
         net = [0] * self.nlev  # words crossing the fanout of level j
         levels = self.arch.levels
         tally = HopTally({j: mesh_plan(levels[j].fanout, levels[j].memory, mapping.levels[j].spatial,
-                                       self.tensor_dims) for j in self.meshes}) if self.meshes else None
+                                       self.tensor_dims, mapping.levels[j].forward)
+                          for j in self.meshes}) if self.meshes else None
         for t in self.tensors:
             top = self.resident.get(t, self.nlev - 1)  # the tensor's backing store
             keepers = [i for i in range(top + 1) if t in nest.keeps[i]]
@@ -180,15 +181,16 @@ class Evaluator:
             used[i] = used[i + 1] * math.prod(f for _, f in spatial[i + 1])
         # irrelevant spatial factor per fanout (index = level owning the fanout) and tensor
         irr = [{t: math.prod(f for d, f in spatial[j] if not rel[t][d]) for t in tensors} for j in range(L)]
+        # access forwarding: one memory read per group of nodes needing a tile, as multicast
         mcast = [irr[j] if levels[j].fanout is not None and levels[j].fanout.multicast
-                 else dict.fromkeys(tensors, 1) for j in range(L)]
+                 else {t: irr[j][t] if t in mapping.levels[j].forward else 1 for t in tensors} for j in range(L)]
         # in W, I, O order, not the frozenset's (hash-seed dependent): the result JSON is byte-stable
         tiles = [{t: self.tile_words(t, ext[i]) for t in TENSORS if t in keeps[i]} for i in range(L)]
         for t, r in self.resident.items():  # a resident tensor occupies its level whole
             if t in tiles[r]:
                 tiles[r][t] = self.tile_words(t, ext[L - 1])
         compute_cycles = math.prod(f for loops in temporal for _, f in loops)
-        return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles)
+        return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles, [lm.forward for lm in mapping.levels])
 
     def _count_tensor(self, t: str, keepers: list[int], nest: _Nest, reads, writes, net, tally) -> None:
         """Add tensor ``t``'s fills, read-backs, write-backs, MAC accesses and network words
@@ -269,10 +271,12 @@ class Evaluator:
         noc: dict = {}
         for j, hops in (tally.hops.items() if tally is not None else ()):
             fan, memory = arch.levels[j].fanout, arch.levels[j].memory
-            pj = sum(hops.values()) * fan.hop_energy_pj
+            pj = float(sum(hops.values()) * fan.hop_energy_pj)
             noc[fan.name] = {"nodes_used": tally.plans[j].nodes_used, "energy_pj": pj,
-                             "hops": {t: hops.get(t, 0) for t in tensors},
-                             "channel_words": list(tally.load[j])}
+                             "hops": {t: exact_number(hops.get(t, 0)) for t in tensors},
+                             "channel_words": [exact_number(w) for w in tally.load[j]]}
+            if nest.forward[j]:
+                noc[fan.name]["forward"] = [t for t in tensors if t in nest.forward[j]]
             total += pj
             if memory.bandwidth is not None:
                 # exact decimal division, as for level bandwidths (section 4)

@@ -10,6 +10,7 @@ each refill count gated at the exponent level (:meth:`AccessCounts.versions`).
 from __future__ import annotations
 
 from ..core.slots import Slot
+from .forward import crosses, share_variants
 from .kit import CUT_RATIO, PWL_RATIO
 from .monomial import Mono, prod
 
@@ -26,6 +27,7 @@ class AccessCounts:
         self.cycles_m = builder.cycles_m
         self.top = builder.top  # {tensor: its backing-store level} (the outermost unless resident)
         self.meshes = builder.meshes  # levels whose fanout is a mesh: their words per node (:mod:`.mesh`)
+        self.fwd = builder.fwd  # {(mesh level, tensor): literal} of access forwarding (:mod:`.forward`)
         self.pending: list = []  # (kind, level, tensor, sign, Mono, literal, label) of every count term
 
     def versions(self, t: str, i: int) -> tuple[Mono, Mono]:
@@ -73,9 +75,11 @@ class AccessCounts:
                                                       and self.levels[j].fanout.multicast))
                       else sp_all[j]) for j in range(L)}
 
-        def per_child(i, upto, last):
+        def per_child(i, upto, last, shared=shared):
             """sent(t, i) = used(i) * last divided by the sharing factors of fanouts i+1..upto."""
             return prod([sp_all[j] for j in range(upto + 1, L)] + [shared[j] for j in range(i + 1, upto + 1)] + last)
+
+        variants = [(shared, True)] if is_o else share_variants(self, t, shared)  # access forwarding
 
         innermost = {k: kit.conj([self.keep[k, t]] + [kit.neg(self.keep[j, t]) for j in range(k)], f"inn_{t}{k}")
                      for k in range(L)}
@@ -93,9 +97,13 @@ class AccessCounts:
                     continue
                 if is_o:
                     self._output_terms(t, i, p, F, U, St, pair, innermost, per_child)
-                else:
-                    self._fill_terms(t, i, p, F, St, pair, per_child)
-        self._mac_terms(t, shared, innermost)
+                    continue
+                for sh, lit in variants if crosses(self, t, i, p) else [(shared, True)]:
+                    cond = pair if lit is True else kit.conj([pair, lit], f"fvar_{t}{i}{p}")
+                    self._fill_terms(t, i, p, F, St, cond, lambda i, upto, last, sh=sh: per_child(i, upto, last, sh))
+        for k in range(L):
+            for sh, lit in variants if crosses(self, t, 0, k) else [(shared, True)]:
+                self._mac_terms(t, sh, innermost, k, lit)
 
     def _hop(self, kind, j, t, words: Mono, cond, sign=1) -> None:
         """Words of ``t`` crossing mesh fanout ``j`` as ``kind``, per node (fills,
@@ -137,13 +145,12 @@ class AccessCounts:
         add("reads", i, t, up, inn_pair, "fresh_rb")
         add("reads", i, t, first, inn_pair, "fresh_rb0", -1)
 
-    def _mac_terms(self, t, shared, innermost) -> None:
-        """Per-MAC reads (and O updates) at the innermost keeper k, and their network words."""
+    def _mac_terms(self, t, shared, innermost, k, when=True) -> None:
+        """Per-MAC reads (and O updates) at the innermost keeper k, and their network words
+        (``when``: the literal of a forwarding variant, :mod:`.forward`)."""
         L, sp_all, cycles_m = self.L, self.sp_all, self.cycles_m
-        for k in range(L):
-            lit = innermost[k]
-            if lit is False:
-                continue
+        lit = innermost[k] if when is True else self.kit.conj([innermost[k], when], f"fmac_{t}{k}")
+        if lit is not False:
             per_mac = prod([cycles_m] + [sp_all[j] for j in range(k + 1, L)] + [shared[j] for j in range(1, k + 1)])
             for j in range(1, k + 1):
                 nv = prod([cycles_m] + [sp_all[j2] for j2 in range(j, L)] + [shared[j2] for j2 in range(1, j)])

@@ -102,7 +102,8 @@ def mapping_from_solution(layer_model: LayerModel, problem: Problem, arch: Arch,
                 if sl:
                     spatial.append((ax, sl))
         keeps = frozenset(t for t in problem.tensor_names if _val(value, layer_model.keep[i, t]))
-        levels.append(LevelMapping(lv.name, tuple(loops), keeps, tuple(spatial)))
+        forward = frozenset(t for (j, t), f in layer_model.forward.items() if j == i and value(f))
+        levels.append(LevelMapping(lv.name, tuple(loops), keeps, tuple(spatial), forward))
     return Mapping(tuple(levels))
 
 

@@ -32,6 +32,7 @@ from ..core.arch import Arch
 from ..core.factors import divisors, prime_factors
 from ..core.slots import Slot
 from ..cost.noc import mesh_plan
+from .forward import entry_and, forward_scale, scaled
 from .kit import CUT_RATIO
 
 MAX_ENTRIES = 5000
@@ -63,8 +64,13 @@ class MeshTerms:
     hops: dict = field(default_factory=dict)
     """{level: (word-hops expression, upper bound)}."""
     loads: dict = field(default_factory=dict)
-    """{level: [(channel words expression, upper bound)]} (channels with a bandwidth)."""
+    """{level: [(channel words expression, upper bound)]} (channels with a bandwidth),
+    in 1/scale words like the hops."""
     exact: bool = True
+    scale_of: dict = field(default_factory=dict)
+    """{level: its hops and loads are in 1/scale word-hops and words} (:mod:`.forward`)."""
+    scale: int = 1
+    """lcm of scale_of: the objective's scale K is multiplied by it."""
 
 
 def spatial_entries(b, j: int) -> list[tuple]:
@@ -122,28 +128,49 @@ def add_mesh(b) -> MeshTerms:
         if not entries:
             terms.exact = False
             continue
-        lv = b.levels[j]
-        plans = [mesh_plan(lv.fanout, lv.memory, e, dims) for e in entries]
-        lits = _choose(b, j, entries)
-        terms.entries[j] = list(zip(lits, entries))
-        hops, hi, loads = [], 0, {}
-        for t in b.tensors:
-            for kind in KINDS:
-                w = b.counts.get((f"hop_{kind}", j, t), 0)
-                if isinstance(w, int) and w == 0:
-                    continue
-                w_hi = w if isinstance(w, int) else b.his[f"hop_{kind}", j, t]
-                traffic = [getattr(p, kind)[t] for p in plans]
-                z, z_hi = _times(b, w, w_hi, lits, [tr.links for tr in traffic], f"hops_{kind}{t}")
-                hops.append(z)
-                hi += z_hi
-                for ch in range(len(plans[0].channels)) if lv.memory.bandwidth is not None else ():
-                    z, z_hi = _times(b, w, w_hi, lits, [tr.per_channel[ch] for tr in traffic], f"load{ch}")
-                    e, e_hi = loads.get(ch, (0, 0))
-                    loads[ch] = (e + z, e_hi + z_hi)
-        terms.hops[j] = (sum(hops), hi)
-        terms.loads[j] = [loads[ch] for ch in sorted(loads)]
+        _mesh_terms(b, j, entries, dims, terms)
     return terms
+
+
+def _mesh_terms(b, j: int, entries: list, dims: tuple, terms: MeshTerms) -> None:
+    """Mesh ``j``'s entry literals, word-hops and channel loads (scaled by its forwarding
+    scale, :mod:`.forward`) into ``terms``."""
+    lv = b.levels[j]
+    plans = [mesh_plan(lv.fanout, lv.memory, e, dims) for e in entries]
+    fwd = tuple(t for t in b.tensors if (j, t) in b.fwd)
+    fplans = [mesh_plan(lv.fanout, lv.memory, e, dims, frozenset(fwd)) for e in entries] if fwd else []
+    scale, exact = forward_scale(fplans, fwd, lv.memory.bandwidth is not None)
+    terms.exact = terms.exact and exact
+    terms.scale_of[j], terms.scale = scale, math.lcm(terms.scale, scale)
+    lits = _choose(b, j, entries)
+    terms.entries[j] = list(zip(lits, entries))
+    ys = {t: entry_and(b, lits, b.fwd[j, t]) for t in fwd}
+    hops, hi, loads = [], 0, {}
+    for t in b.tensors:
+        for kind in KINDS:
+            w = b.counts.get((f"hop_{kind}", j, t), 0)
+            if isinstance(w, int) and w == 0:
+                continue
+            w_hi = w if isinstance(w, int) else b.his[f"hop_{kind}", j, t]
+            traffic = [getattr(p, kind)[t] for p in plans]
+            ftraffic = [p.fill[t] for p in fplans] if kind == "fill" and t in ys else None
+
+            def table(get, traffic=traffic, ftraffic=ftraffic, t=t):
+                """(values per entry, (y literal, forwarded minus plain value) pairs)."""
+                values = [scaled(get(tr), scale) for tr in traffic]
+                if ftraffic is None:
+                    return values, ()
+                return values, tuple(zip(ys[t], (scaled(get(f), scale) - v for f, v in zip(ftraffic, values))))
+
+            z, z_hi = _times(b, w, w_hi, lits, *table(lambda tr: tr.links), f"hops_{kind}{t}")
+            hops.append(z)
+            hi += z_hi
+            for ch in range(len(plans[0].channels)) if lv.memory.bandwidth is not None else ():
+                z, z_hi = _times(b, w, w_hi, lits, *table(lambda tr, ch=ch: tr.per_channel[ch]), f"load{ch}")
+                e, e_hi = loads.get(ch, (0, 0))
+                loads[ch] = (e + z, e_hi + z_hi)
+    terms.hops[j] = (sum(hops), hi)
+    terms.loads[j] = [loads[ch] for ch in sorted(loads)]
 
 
 def _choose(b, j: int, entries: list[tuple]) -> list:
@@ -162,16 +189,19 @@ def _choose(b, j: int, entries: list[tuple]) -> list:
     return lits
 
 
-def _times(b, w, w_hi: int, lits, values: list[int], label: str):
-    """(w * sum(literal * value), upper bound): a constant-times or one product variable."""
-    top = max(values)
+def _times(b, w, w_hi: int, lits, values: list[int], extra, label: str):
+    """(w * (sum(literal * value) + sum(y * delta) over ``extra``), upper bound): a
+    constant-times or one product variable."""
+    options = values + [v + d for v, (_, d) in zip(values, extra)] if extra else values
+    extra = [(y, d) for y, d in extra if d]
+    top = max(options)
     if top == 0:
         return 0, 0
     m, kit = b.m, b.kit
-    if len(set(values)) == 1:
+    if len(set(options)) == 1:
         return top * w, top * w_hi
-    x = m.new_int_var(min(values), top, kit.name(label))
-    m.add(x == sum(v * lit for v, lit in zip(values, lits) if v))
+    x = m.new_int_var(min(options), top, kit.name(label))
+    m.add(x == sum(v * lit for v, lit in zip(values, lits) if v) + sum(d * y for y, d in extra))
     if isinstance(w, int):
         return w * x, w * top
     z = m.new_int_var(0, w_hi * top, kit.name(label))
@@ -183,7 +213,7 @@ def add_hop_energy(b, obj, obj_hi, K: int):
     """Add word-hops x hop energy (scaled by ``K``) to the objective; returns it and its
     upper bound.  Static energy is added by :func:`add_static_energy` once cycles exist."""
     for j, (expr, hi) in b.mesh.hops.items():
-        c = math.floor(b.levels[j].fanout.hop_energy_pj * K + 1e-9)
+        c = math.floor(b.levels[j].fanout.hop_energy_pj * (K // b.mesh.scale_of[j]) + 1e-9)
         obj, obj_hi = obj + c * expr, obj_hi + c * hi
     return obj, obj_hi
 

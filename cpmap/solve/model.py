@@ -40,6 +40,7 @@ from ..core.residency import resident_levels
 from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
 from .cycles import BandwidthCycles, attach_cycles
+from .forward import forward_literals
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
 from .mesh import add_hop_energy, add_mesh, add_static_energy, mesh_energies, mesh_levels
 from .monomial import Mono, prod
@@ -71,6 +72,7 @@ class LayerModel:
     cycles_exact: bool = True  # False: ``cycles`` is a relaxation (int64 limits), never above the evaluator's
     add_cycles: object = None  # adds the bandwidth-limited cycles once (energy models only)
     mesh_entries: dict = field(default_factory=dict)  # {level: [(literal, spatial entry)]} (:mod:`.mesh`)
+    forward: dict = field(default_factory=dict)  # {(level, tensor): literal} (:mod:`.forward`)
 
     def evaluator_cycles(self):
         """``cycles``, with the bandwidth-limited cycles added to the model on first use
@@ -338,6 +340,7 @@ class LayerModelBuilder:
     # ---- access counts (docs/cost-model.md section 3)
     def add_counts(self) -> None:
         """Every access count and network word count as a model variable (:mod:`.counts`)."""
+        self.fwd = forward_literals(self)  # access forwarding's literals: the counts branch on them
         counts = AccessCounts(self)
         counts.add_terms()
         self.counts, self.his = counts.materialize()
@@ -354,6 +357,7 @@ class LayerModelBuilder:
         energies = [lv.read_pj for lv in levels] + [lv.write_pj for lv in levels] + \
             [lv.fanout.energy_pj for lv in levels if lv.fanout is not None] + mesh_energies(self.arch)
         K, rounding = energy_scale(energies)
+        K *= self.mesh.scale  # forwarding's hops are multiples of 1/scale words (:mod:`.forward`)
         obj = 0
         obj_hi = 0  # an upper bound of obj (edp sizes its quantum with it)
         for i, lv in enumerate(levels):
@@ -373,7 +377,7 @@ class LayerModelBuilder:
                                  encoding=self.encoding, cycles=cyc.expr, energy=obj, compute_cycles=cyc.expr)
         cycles = attach_cycles(self, layer_model, cyc)
         obj, obj_hi = add_static_energy(self, layer_model, obj, obj_hi, K, cycles.ub)
-        layer_model.energy, layer_model.mesh_entries = obj, self.mesh.entries
+        layer_model.energy, layer_model.mesh_entries, layer_model.forward = obj, self.mesh.entries, self.fwd
         if objective == "energy":
             m.minimize(obj)
         elif objective == "delay":
