@@ -173,6 +173,8 @@ def gen_mesh_arch(c: Chooser) -> Arch:
     static = c.choice((0.0, 0.5, 7.0))
     if c.int(0, 2) > 0:  # 2 times in 3 the mesh allows access forwarding
         levels[j] = replace(levels[j], fanout=replace(mesh, forwarding=True))
+    if c.int(0, 2) > 0:  # and 2 times in 3 buffer sharing
+        levels[j] = replace(levels[j], fanout=replace(levels[j].fanout, sharing=True))
     return Arch("mesh", 16, base.mac_pj, tuple(levels), static_pj_per_cycle=static)
 
 
@@ -266,6 +268,12 @@ def gen_mesh_case(c: Chooser, family: str, budget: int = MAX_MACS):
         fwd = frozenset(t for t in problem.tensor_names if t != "O" and c.bool())
         levels = list(mapping.levels)
         levels[mesh] = replace(levels[mesh], forward=fwd)
+        mapping = Mapping(tuple(levels))
+    if arch.levels[mesh].fanout.sharing:  # share each input the nodes keep and do not forward
+        share = frozenset(t for t in problem.tensor_names if t != "O" and t in mapping.levels[mesh - 1].keeps
+                          and t not in mapping.levels[mesh].forward and c.bool())
+        levels = list(mapping.levels)
+        levels[mesh] = replace(levels[mesh], share=share)
         mapping = Mapping(tuple(levels))
     return problem, arch, mapping
 

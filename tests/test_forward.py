@@ -211,7 +211,7 @@ def test_model_energy_equals_the_evaluators_at_sampled_points(name):
             lm = build_model(problem, arch, objective)
             fix(lm, mapping)
             _fix_entry(lm, mapping)
-            for (j, t), f in lm.forward.items():
+            for (j, t), f in lm.forward[0].items():
                 lm.model.add(f == (t in mapping.levels[j].forward))
             lm.model.clear_objective()
             points = []
@@ -219,7 +219,7 @@ def test_model_energy_equals_the_evaluators_at_sampled_points(name):
             class Collect(cp_model.CpSolverSolutionCallback):
                 def on_solution_callback(self):
                     got = mapping_from_solution(lm, problem, arch, self.value)
-                    assert all(got.levels[j].forward == mapping.levels[j].forward for j, _ in lm.forward)
+                    assert all(got.levels[j].forward == mapping.levels[j].forward for j, _ in lm.forward[0])
                     points.append((self.value(lm.energy) / lm.scale + lm.constant_pj,
                                    self.value(lm.evaluator_cycles()), ev.evaluate(got)))
 

@@ -63,6 +63,7 @@ class Fanout:
     topology: str = "flat"
     hop_energy_pj: float = 0.0
     forwarding: bool = False
+    sharing: bool = False
 
     def __post_init__(self) -> None:
         if not self.axes:
@@ -82,8 +83,9 @@ class Fanout:
                              f"{self.axes[0][1]:,} x {self.axes[1][1]:,}")
         if not self.mesh and self.hop_energy_pj != 0:
             raise ValueError(f"fanout {self.name}: hop_energy_pj needs topology mesh")
-        if self.forwarding and not self.mesh:
-            raise ValueError(f"fanout {self.name}: forwarding needs topology mesh")
+        for option in ("forwarding", "sharing"):
+            if getattr(self, option) and not self.mesh:
+                raise ValueError(f"fanout {self.name}: {option} needs topology mesh")
         if self.hop_energy_pj < 0:
             raise ValueError(f"fanout {self.name}: hop_energy_pj must be >= 0")
 

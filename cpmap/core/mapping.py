@@ -30,6 +30,9 @@ class LevelMapping:
     forward: frozenset[str] = frozenset()
     """Input tensors (W, I) whose tiles the nodes of this level's mesh fanout fetch by
     access forwarding (docs/cost-model.md section 10); empty: none."""
+    share: frozenset[str] = frozenset()
+    """Input tensors held by buffer sharing in the buffers of this level's mesh nodes (one
+    distributed copy per group of nodes needing a tile); empty: none."""
 
     def spatial_loops(self) -> tuple[Loop, ...]:
         return tuple(loop for _, loops in self.spatial for loop in loops)
@@ -115,13 +118,21 @@ class Mapping:
 
 
 def _forward_errors(lm: LevelMapping, lv, tensors: set) -> list[str]:
-    """A forwarded tensor must be an input of the layer, on a mesh that allows forwarding."""
-    if not lm.forward:
-        return []
-    if lv.fanout is None or not lv.fanout.forwarding:
-        return [f"{lm.level}.forward: level {lm.level} has no mesh fanout with forwarding: true"]
-    bad = sorted(lm.forward - (tensors - {"O"}))
-    if bad:
-        inputs = ", ".join(sorted(tensors - {"O"}))
-        return [f"{lm.level}.forward: expected input tensors of the layer ({inputs}), got {bad}"]
-    return []
+    """A forwarded or shared tensor must be an input of the layer, on a mesh that allows
+    the option, and not both."""
+    errs = []
+    for key, option in (("forward", "forwarding"), ("share", "sharing")):
+        listed = getattr(lm, key)
+        if not listed:
+            continue
+        if lv.fanout is None or not getattr(lv.fanout, option):
+            errs.append(f"{lm.level}.{key}: level {lm.level} has no mesh fanout with {option}: true")
+            continue
+        bad = sorted(listed - (tensors - {"O"}))
+        if bad:
+            inputs = ", ".join(sorted(tensors - {"O"}))
+            errs.append(f"{lm.level}.{key}: expected input tensors of the layer ({inputs}), got {bad}")
+    both = sorted(lm.forward & lm.share)
+    if both:
+        errs.append(f"{lm.level}.share: {both} also in forward; a tensor is forwarded or shared, not both")
+    return errs

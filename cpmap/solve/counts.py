@@ -27,7 +27,7 @@ class AccessCounts:
         self.cycles_m = builder.cycles_m
         self.top = builder.top  # {tensor: its backing-store level} (the outermost unless resident)
         self.meshes = builder.meshes  # levels whose fanout is a mesh: their words per node (:mod:`.mesh`)
-        self.fwd = builder.fwd  # {(mesh level, tensor): literal} of access forwarding (:mod:`.forward`)
+        self.fwd, self.share = builder.fwd, builder.share  # {(mesh level, tensor): literal} (:mod:`.forward`)
         self.pending: list = []  # (kind, level, tensor, sign, Mono, literal, label) of every count term
 
     def versions(self, t: str, i: int) -> tuple[Mono, Mono]:
@@ -79,7 +79,8 @@ class AccessCounts:
             """sent(t, i) = used(i) * last divided by the sharing factors of fanouts i+1..upto."""
             return prod([sp_all[j] for j in range(upto + 1, L)] + [shared[j] for j in range(i + 1, upto + 1)] + last)
 
-        variants = [(shared, True)] if is_o else share_variants(self, t, shared)  # access forwarding
+        # access forwarding and buffer sharing
+        variants = [(shared, True, frozenset())] if is_o else share_variants(self, t, shared)
 
         innermost = {k: kit.conj([self.keep[k, t]] + [kit.neg(self.keep[j, t]) for j in range(k)], f"inn_{t}{k}")
                      for k in range(L)}
@@ -98,11 +99,12 @@ class AccessCounts:
                 if is_o:
                     self._output_terms(t, i, p, F, U, St, pair, innermost, per_child)
                     continue
-                for sh, lit in variants if crosses(self, t, i, p) else [(shared, True)]:
+                for sh, lit, div in variants if crosses(self, t, i, p) else [(shared, True, frozenset())]:
                     cond = pair if lit is True else kit.conj([pair, lit], f"fvar_{t}{i}{p}")
-                    self._fill_terms(t, i, p, F, St, cond, lambda i, upto, last, sh=sh: per_child(i, upto, last, sh))
+                    self._fill_terms(t, i, p, F, St, cond, lambda i, upto, last, sh=sh: per_child(i, upto, last, sh),
+                                     i + 1 in div)
         for k in range(L):
-            for sh, lit in variants if crosses(self, t, 0, k) else [(shared, True)]:
+            for sh, lit, _ in variants if crosses(self, t, 0, k) else [(shared, True, frozenset())]:
                 self._mac_terms(t, sh, innermost, k, lit)
 
     def _hop(self, kind, j, t, words: Mono, cond, sign=1) -> None:
@@ -113,12 +115,18 @@ class AccessCounts:
             per = self.sp_rel[t, j] if kind == "readback" else self.sp_all[j]
             self._add(f"hop_{kind}", j, t, words.over(per), cond, f"hop_{kind}", sign)
 
-    def _fill_terms(self, t, i, p, F, St, pair, per_child) -> None:
-        """W or I filled into level i from its parent p."""
-        self._add("writes", i, t, per_child(i, i, [F, St]), pair, "fill")
+    def _fill_terms(self, t, i, p, F, St, pair, per_child, shared_below=False) -> None:
+        """W or I filled into level i from its parent p (``shared_below``: level i's nodes
+        share t across the mesh above them: each word is written at one node of a group)."""
+        mine = per_child(i, i, [F, St])
+        if shared_below:  # divided by g = the mesh's spatial factors irrelevant to t
+            mine = (mine * self.sp_rel[t, i + 1]).over(self.sp_all[i + 1])
+        self._add("writes", i, t, mine, pair, "fill")
         self._add("reads", p, t, per_child(i, p, [F, St]), pair, "fill_src")
+        if (p + 1, t) in self.share:  # buffer sharing: read at the node holding the word
+            self._hop("remote", p + 1, t, per_child(i, p, [F, St]), pair)
         for j in range(i + 1, p + 1):
-            self._add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_fill")
+            self._add("net", j, None, mine if j == i + 1 else per_child(i, j - 1, [F, St]), pair, "net_fill")
             self._hop("fill", j, t, per_child(i, j - 1, [F, St]), pair)
 
     def _output_terms(self, t, i, p, F, U, St, pair, innermost, per_child) -> None:
@@ -157,6 +165,8 @@ class AccessCounts:
                 self._add("net", j, None, nv, lit, "net_mac")
                 self._hop("reduce" if t == "O" else "fill", j, t, nv, lit)
             self._add("reads", k, t, per_mac, lit, "mac_r")
+            if (k + 1, t) in self.share:
+                self._hop("remote", k + 1, t, per_mac, lit)
             if t == "O":
                 self._add("writes", k, t, per_mac, lit, "mac_w")
                 if k == self.top[t]:  # only the backing store keeps O: its first touches are fresh

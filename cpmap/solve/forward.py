@@ -32,44 +32,43 @@ MAX_SCALE = 5040
 larger lcm is capped here (a relaxation) to keep the scaled objective inside int64."""
 
 
-def forward_literals(b) -> dict:
-    """{(mesh level, input tensor): BoolVar} for every mesh fanout that allows forwarding."""
-    out = {}
-    for j in b.meshes:
-        if b.levels[j].fanout.forwarding:
-            for t in b.tensors:
-                if t != "O":
-                    out[j, t] = b.m.new_bool_var(b.kit.name(f"fwd{j}{t}"))
-    return out
-
-
-def share_variants(counts, t: str, shared: dict) -> list[tuple[dict, object]]:
-    """[(sharing factor per fanout, literal)]: the terms of ``t`` are added once per
-    variant, gated by its literal (True: one variant, as without forwarding)."""
-    variants = [(shared, True)]
-    for (j, u), f in counts.fwd.items():
-        if u != t or counts.levels[j].fanout.multicast:
+def share_variants(counts, t: str, shared: dict) -> list[tuple[dict, object, frozenset]]:
+    """[(sharing factor per fanout, literal, meshes whose child writes and network words
+    are divided by g)]: the terms of ``t`` are added once per variant, gated by its literal
+    (one variant, True, as without the options).  Per mesh: neither option; forwarding
+    (counts change only without multicast); buffer sharing (the nodes' writes / g, and the
+    parent's reads / g as a multicast's)."""
+    variants = [(shared, True, frozenset())]
+    kit = counts.kit
+    for j in sorted({j for j, u in (*counts.fwd, *counts.share) if u == t}):
+        mcast = counts.levels[j].fanout.multicast
+        f = counts.fwd.get((j, t)) if not mcast else None
+        s = counts.share.get((j, t))
+        if f is None and s is None:
             continue
-        variants = [(v, counts.kit.conj([lit, counts.kit.neg(f)], f"nofwd_{t}{j}")) for v, lit in variants] + \
-                   [(v | {j: counts.sp_rel[t, j]}, counts.kit.conj([lit, f], f"fwd_{t}{j}")) for v, lit in variants]
+        alts = [(kit.conj([kit.neg(x) for x in (f, s) if x is not None], f"plain_{t}{j}"), False, False)]
+        alts += [(f, True, False)] if f is not None else []
+        alts += [(s, not mcast, True)] if s is not None else []
+        variants = [(v | ({j: counts.sp_rel[t, j]} if like_mcast else {}), kit.conj([lit, a], f"opt_{t}{j}"),
+                     div | ({j} if divide else set()))
+                    for v, lit, div in variants for a, like_mcast, divide in alts]
     return variants
 
 
 def crosses(counts, t: str, lo: int, hi: int) -> bool:
-    """Whether words moving between levels ``lo`` and ``hi`` (lo < hi) cross a mesh that
-    may forward ``t`` without multicast (so their counts have variants)."""
-    return any(u == t and lo < j <= hi and not counts.levels[j].fanout.multicast for j, u in counts.fwd)
+    """Whether words moving between levels ``lo`` and ``hi`` (lo < hi) cross a mesh whose
+    options change the counts of ``t`` (so their terms have variants)."""
+    return any(u == t and lo < j <= hi and (not counts.levels[j].fanout.multicast or (j, u) in counts.share)
+               for j, u in (*counts.fwd, *counts.share))
 
 
-def forward_scale(plans: list, tensors: tuple[str, ...], loads: bool) -> tuple[int, bool]:
-    """(scale, exact): the lcm of the denominators of the forwarded fills' links (and
-    channel loads when the channels have a bandwidth) over every entry's plan, capped."""
+def forward_scale(traffic: list, loads: bool) -> tuple[int, bool]:
+    """(scale, exact): the lcm of the denominators of the links (and channel loads when the
+    channels have a bandwidth) of the forwarded and shared transfers of every entry, capped."""
     scale = 1
-    for plan in plans:
-        for t in tensors:
-            tr = plan.fill[t]
-            for x in (tr.links, *(tr.per_channel if loads else ())):
-                scale = math.lcm(scale, x.denominator)
+    for tr in traffic:
+        for x in (tr.links, *(tr.per_channel if loads else ())):
+            scale = math.lcm(scale, x.denominator)
     if scale > MAX_SCALE:
         return MAX_SCALE, False
     return scale, True

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from ..core.arch import Arch
 from ..core.factors import divisors, prime_factors
 from ..core.slots import Slot
-from ..cost.noc import mesh_plan
+from ..cost.noc import Traffic, mesh_plan
 from .forward import entry_and, forward_scale, scaled
 from .kit import CUT_RATIO
 
@@ -39,7 +39,7 @@ MAX_ENTRIES = 5000
 """Spatial entries of one mesh enumerated at most (4x4 meshes and AlexNet layers: <= a few
 hundred); beyond it the mesh is relaxed (no hops, no channel limit)."""
 
-KINDS = ("fill", "reduce", "readback")
+KINDS = ("fill", "reduce", "readback", "remote")
 
 
 def mesh_levels(arch: Arch) -> tuple[int, ...]:
@@ -133,18 +133,26 @@ def add_mesh(b) -> MeshTerms:
 
 
 def _mesh_terms(b, j: int, entries: list, dims: tuple, terms: MeshTerms) -> None:
-    """Mesh ``j``'s entry literals, word-hops and channel loads (scaled by its forwarding
-    scale, :mod:`.forward`) into ``terms``."""
+    """Mesh ``j``'s entry literals, word-hops and channel loads (in 1/scale units for access
+    forwarding and buffer sharing, :mod:`.forward`) into ``terms``."""
     lv = b.levels[j]
     plans = [mesh_plan(lv.fanout, lv.memory, e, dims) for e in entries]
-    fwd = tuple(t for t in b.tensors if (j, t) in b.fwd)
-    fplans = [mesh_plan(lv.fanout, lv.memory, e, dims, frozenset(fwd)) for e in entries] if fwd else []
-    scale, exact = forward_scale(fplans, fwd, lv.memory.bandwidth is not None)
+    options = {}  # {tensor: [(y literals per entry, the entries' plans with the option)]}
+    for lits_of, key in ((b.fwd, "forward"), (b.share, "share")):
+        chosen = frozenset(t for t in b.tensors if (j, t) in lits_of)
+        if chosen:
+            with_option = [mesh_plan(lv.fanout, lv.memory, e, dims, **{key: chosen}) for e in entries]
+            for t in chosen:
+                options.setdefault(t, []).append((lits_of[j, t], with_option))
+    moved = [getattr(p, kind)[t] for t, opts in options.items() for _, ps in opts for p in ps
+             for kind in ("fill", "remote") if t in getattr(p, kind)]
+    scale, exact = forward_scale(moved, lv.memory.bandwidth is not None)
     terms.exact = terms.exact and exact
     terms.scale_of[j], terms.scale = scale, math.lcm(terms.scale, scale)
     lits = _choose(b, j, entries)
     terms.entries[j] = list(zip(lits, entries))
-    ys = {t: entry_and(b, lits, b.fwd[j, t]) for t in fwd}
+    options = {t: [(entry_and(b, lits, lit), ps) for lit, ps in opts] for t, opts in options.items()}
+    none = Traffic(0, (0,) * len(plans[0].channels), 1)
     hops, hi, loads = [], 0, {}
     for t in b.tensors:
         for kind in KINDS:
@@ -152,15 +160,15 @@ def _mesh_terms(b, j: int, entries: list, dims: tuple, terms: MeshTerms) -> None
             if isinstance(w, int) and w == 0:
                 continue
             w_hi = w if isinstance(w, int) else b.his[f"hop_{kind}", j, t]
-            traffic = [getattr(p, kind)[t] for p in plans]
-            ftraffic = [p.fill[t] for p in fplans] if kind == "fill" and t in ys else None
+            traffic = [getattr(p, kind).get(t, none) for p in plans]
+            alts = [(ys, [getattr(p, kind).get(t, none) for p in ps]) for ys, ps in options.get(t, ())
+                    if kind in ("fill", "remote")]
 
-            def table(get, traffic=traffic, ftraffic=ftraffic, t=t):
-                """(values per entry, (y literal, forwarded minus plain value) pairs)."""
+            def table(get, traffic=traffic, alts=alts):
+                """(values per entry, (y literal, value with the option minus without) pairs)."""
                 values = [scaled(get(tr), scale) for tr in traffic]
-                if ftraffic is None:
-                    return values, ()
-                return values, tuple(zip(ys[t], (scaled(get(f), scale) - v for f, v in zip(ftraffic, values))))
+                return values, tuple((y, scaled(get(o), scale) - v) for ys, opt in alts
+                                     for y, o, v in zip(ys, opt, values))
 
             z, z_hi = _times(b, w, w_hi, lits, *table(lambda tr: tr.links), f"hops_{kind}{t}")
             hops.append(z)
@@ -192,7 +200,8 @@ def _choose(b, j: int, entries: list[tuple]) -> list:
 def _times(b, w, w_hi: int, lits, values: list[int], extra, label: str):
     """(w * (sum(literal * value) + sum(y * delta) over ``extra``), upper bound): a
     constant-times or one product variable."""
-    options = values + [v + d for v, (_, d) in zip(values, extra)] if extra else values
+    # extra: per option, one (y, delta) per entry (at most one y is true: one entry, one option)
+    options = values + [values[k % len(values)] + d for k, (_, d) in enumerate(extra)]
     extra = [(y, d) for y, d in extra if d]
     top = max(options)
     if top == 0:

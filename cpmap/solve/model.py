@@ -40,12 +40,12 @@ from ..core.residency import resident_levels
 from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
 from .cycles import BandwidthCycles, attach_cycles
-from .forward import forward_literals
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
 from .mesh import add_hop_energy, add_mesh, add_static_energy, mesh_energies, mesh_levels
 from .monomial import Mono, prod
 from .nodes import add_min_nodes
 from .order import add_loop_order
+from .sharing import held_tiles, option_literals
 
 
 @dataclass
@@ -72,7 +72,7 @@ class LayerModel:
     cycles_exact: bool = True  # False: ``cycles`` is a relaxation (int64 limits), never above the evaluator's
     add_cycles: object = None  # adds the bandwidth-limited cycles once (energy models only)
     mesh_entries: dict = field(default_factory=dict)  # {level: [(literal, spatial entry)]} (:mod:`.mesh`)
-    forward: dict = field(default_factory=dict)  # {(level, tensor): literal} (:mod:`.forward`)
+    forward: tuple = ({}, {})  # ({(level, tensor): literal} of forwarding, of sharing) (:mod:`.forward`)
 
     def evaluator_cycles(self):
         """``cycles``, with the bandwidth-limited cycles added to the model on first use
@@ -320,6 +320,7 @@ class LayerModelBuilder:
         """Exact integer tile sizes against each capacity (tangent cuts give the LP the
         log view)."""
         kit, m = self.kit, self.m
+        self.fwd, self.share = option_literals(self)  # forwarding and sharing (:mod:`.forward`)
         for i, lv in enumerate(self.levels):
             if lv.unbounded:
                 continue
@@ -327,6 +328,7 @@ class LayerModelBuilder:
             tiles = {t: kit.term(self.S[t, i], f"tile_{t}{i}") for t, _ in kept}
             for tt in tiles.values():
                 kit.cut(tt, CUT_RATIO)
+            tiles = held_tiles(self, i, tiles)  # buffer sharing: ceil(tile / g) of a shared tensor
             if lv.capacity is not None:
                 m.add(sum(kit.gated(tiles[t], k, f"cap_{lv.name}{t}") for t, k in kept) <= lv.capacity)
                 continue
@@ -340,7 +342,6 @@ class LayerModelBuilder:
     # ---- access counts (docs/cost-model.md section 3)
     def add_counts(self) -> None:
         """Every access count and network word count as a model variable (:mod:`.counts`)."""
-        self.fwd = forward_literals(self)  # access forwarding's literals: the counts branch on them
         counts = AccessCounts(self)
         counts.add_terms()
         self.counts, self.his = counts.materialize()
@@ -377,7 +378,7 @@ class LayerModelBuilder:
                                  encoding=self.encoding, cycles=cyc.expr, energy=obj, compute_cycles=cyc.expr)
         cycles = attach_cycles(self, layer_model, cyc)
         obj, obj_hi = add_static_energy(self, layer_model, obj, obj_hi, K, cycles.ub)
-        layer_model.energy, layer_model.mesh_entries, layer_model.forward = obj, self.mesh.entries, self.fwd
+        layer_model.energy, layer_model.mesh_entries, layer_model.forward = obj, self.mesh.entries, (self.fwd, self.share)
         if objective == "energy":
             m.minimize(obj)
         elif objective == "delay":
