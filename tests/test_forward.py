@@ -282,3 +282,40 @@ def test_cli_solve_reports_forwarding(tmp_path):
     assert evaluate(problem, arch, written).energy_pj == pytest.approx(truth[0].energy_pj, rel=1e-12)
     report = next((out / "evaluations").iterdir()).read_text()
     assert "NoC forwarded: " in report
+
+
+def test_capped_scale_is_a_certified_relaxation(monkeypatch):
+    """Past MAX_SCALE the 1/g fractions are rounded down: at every solution the objective
+    is at most the evaluator's energy (below it somewhere), the bound stays at or below
+    the exhaustive optimum, and OPTIMAL still needs a certified gap."""
+    import cpmap.solve.forward as forward
+
+    monkeypatch.setattr(forward, "MAX_SCALE", 1)
+    problem, arch = CASES["worked-2x3"]
+    truth = min(r.energy_pj for r, _ in space("worked-2x3"))
+    lm = build_model(problem, arch)
+    ev = Evaluator(problem, arch)
+    seen = []
+
+    class Check(cp_model.CpSolverSolutionCallback):
+        def on_solution_callback(self):
+            r = ev.evaluate(mapping_from_solution(lm, problem, arch, self.value))
+            seen.append((self.objective_value / lm.scale + lm.constant_pj, r))
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.enumerate_all_solutions = False
+    assert solver.solve(lm.model, Check()) == cp_model.OPTIMAL
+    assert seen and all(r.valid and pj <= r.energy_pj * (1 + 1e-12) for pj, r in seen)
+    # the rounding shows where a fractional forwarding is priced: fix I forwarded on the example
+    lm2 = build_model(problem, arch)
+    fix(lm2, MAPPING)
+    _fix_entry(lm2, MAPPING)
+    lm2.model.add(lm2.forward[0][1, "I"] == 1)
+    lm2.model.add(lm2.forward[0][1, "W"] == 0)
+    solver.solve(lm2.model)
+    r = ev.evaluate(forwarded(MAPPING, 1, "I"))
+    assert solver.objective_value / lm2.scale + lm2.constant_pj < r.energy_pj
+    sol = solve_layer(problem, arch, SolveOptions(time_limit=60, workers=1))
+    assert sol.lower_bound <= truth * (1 + 1e-12) and sol.value >= truth * (1 - 1e-12)
+    assert (sol.status == "OPTIMAL") == (sol.gap <= 1e-3)
