@@ -267,11 +267,41 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         """Spatial indices of the fanout attached to level j (j >= 1)."""
         return pe[off[j]:off[j - 1]]
 
-    def unmerged(pe: tuple, lo: int, hi: int, attr: str) -> tuple:
+    def forwarded(j: int, t: str) -> bool:
+        """Whether the mapping fetches t across the mesh of level j by access forwarding."""
+        return t in getattr(mapping.levels[j], "forward", ())
+
+    def shared(j: int, t: str) -> bool:
+        """Whether the nodes of the mesh of level j hold t by buffer sharing."""
+        return 0 < j < L and t in getattr(mapping.levels[j], "share", ())
+
+    def group_of(x: int, t: str, index: tuple) -> list:
+        """The nodes of mesh x whose spatial indices equal ``index`` at every loop over a dim
+        of t: the nodes that need the same tile of t."""
+        loops = [(d, f) for _, ls in mapping.levels[x].spatial for d, f in ls]
+        keep = [k for k, (d, _) in enumerate(loops) if d in tensors[t].dims]
+        return [meshes[x].node(ix) for ix in itertools.product(*(range(f) for _, f in loops))
+                if all(ix[k] == index[k] for k in keep)]
+
+    def remote(x: int, t: str, inst: tuple, n: int) -> None:
+        """n words of shared t read at the buffer of node ``inst`` (an instance of level
+        x - 1): each word lives at one member of the group, 1/g of them at each."""
+        group = group_of(x, t, inst[off[x]:off[x - 1]])
+        me = meshes[x].node(inst[off[x]:off[x - 1]])
+        hop[fanout_of[x].name][t] += Fraction(n, len(group)) * sum(len(xy_route(me, m)) for m in group)
+
+    def read_at(i: int, inst: tuple, t: str, n: int) -> None:
+        read(i, inst, t, n)
+        if shared(i + 1, t):
+            remote(i + 1, t, inst, n)
+
+    def unmerged(pe: tuple, lo: int, hi: int, attr: str, t: str = "O") -> tuple:
         """Indices at fanouts of levels lo..hi that cannot merge (no multicast / no
-        reduction): children differing there are separate transfers."""
+        reduction; a forwarding group fetches one copy like a multicast): children
+        differing there are separate transfers."""
         return tuple(fanout_slice(pe, j) for j in range(lo, hi + 1)
-                     if fanout_of[j] is not None and not getattr(fanout_of[j], attr))
+                     if fanout_of[j] is not None and not getattr(fanout_of[j], attr)
+                     and not (attr == "multicast" and (forwarded(j, t) or shared(j, t))))
 
     meshes = {x: MeshWalk(arch.levels[x], mapping.levels[x]) for x in range(L)
               if fanout_of[x] is not None and getattr(fanout_of[x], "mesh", False)}
@@ -294,6 +324,13 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             key = (prefix[:off[x]], ident, below) + (() if merge else (node,))
             groups.setdefault(key, [n, set()])[1].add(node)
         for key, (n, nodes) in groups.items():
+            if forwarded(x, t) or shared(x, t):  # each member fetches n/g words (and forwards them)
+                for node in nodes:
+                    k, fetch = mw.serve({node})
+                    tree = set().union(*(xy_route(node, other) for other in nodes)) if forwarded(x, t) else ()
+                    hop[fanout_of[x].name][t] += Fraction(n, len(nodes)) * (fetch + len(tree))
+                    chan[x][(key[0], k)] = chan[x].get((key[0], k), 0) + Fraction(n, len(nodes))
+                continue
             k, links = mw.serve(nodes)
             hop[fanout_of[x].name][t] += n * links
             chan[x][(key[0], k)] = chan[x].get((key[0], k), 0) + n
@@ -499,19 +536,23 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                 for inst in changed:
                     n = words(i, t, ids[inst])
                     tile_max[names[i]][t] = max(tile_max[names[i]][t], n)
-                    write(i, inst, t, n)  # every child instance receives its own copy
+                    # every child instance receives its own copy; shared: its 1/g of the group's
+                    write(i, inst, t, Fraction(n, len(group_of(i + 1, t, inst[off[i + 1]:off[i]])))
+                          if shared(i + 1, t) else n)
                 # one parent read per group of simultaneous identical requests that can
                 # be multicast from one parent instance
-                for key in {(inst[:off[p]], ids[inst], unmerged(inst, i + 1, p, "multicast"))
+                for key in {(inst[:off[p]], ids[inst], unmerged(inst, i + 1, p, "multicast", t))
                             for inst in changed}:
-                    read(p, key[0], t, words(i, t, key[1]))
+                    read_at(p, key[0], t, words(i, t, key[1]))
                 for x in range(i + 1, p + 1):
                     if fanout_of[x] is None:
                         continue
-                    keys = {(inst[:off[x - 1]], ids[inst], unmerged(inst, i + 1, x - 1, "multicast"))
+                    keys = {(inst[:off[x - 1]], ids[inst], unmerged(inst, i + 1, x - 1, "multicast", t))
                             for inst in changed}
-                    net[fanout_of[x].name] += sum(words(i, t, k[1]) for k in keys)
-                    route(x, t, [k + (words(i, t, k[1]),) for k in keys], fanout_of[x].multicast)
+                    per = len(group_of(x, t, next(iter(keys))[0][off[x]:off[x - 1]])) if x == i + 1 and shared(x, t) else 1
+                    net[fanout_of[x].name] += sum(Fraction(words(i, t, k[1]), per) for k in keys)
+                    route(x, t, [k + (words(i, t, k[1]),) for k in keys],
+                          fanout_of[x].multicast or forwarded(x, t) or shared(x, t))
 
         # ---- O: write-backs inner -> outer, then read-backs outer -> inner
         o_changed = {}
@@ -547,13 +588,14 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
             k = innermost[t]
             rel = rel_pos[t]
             reqs = [(pe, tuple(v[j] for j in rel)) for pe, v in zip(pes, full)]
-            for key in {(pe[:off[k]], ident, unmerged(pe, 1, k, "multicast")) for pe, ident in reqs}:
-                read(k, key[0], t, 1)
+            for key in {(pe[:off[k]], ident, unmerged(pe, 1, k, "multicast", t)) for pe, ident in reqs}:
+                read_at(k, key[0], t, 1)
             for x in range(1, k + 1):
                 if fanout_of[x] is not None:
-                    keys = {(pe[:off[x - 1]], ident, unmerged(pe, 1, x - 1, "multicast")) for pe, ident in reqs}
+                    keys = {(pe[:off[x - 1]], ident, unmerged(pe, 1, x - 1, "multicast", t)) for pe, ident in reqs}
                     net[fanout_of[x].name] += len(keys)
-                    route(x, t, [key + (1,) for key in keys], fanout_of[x].multicast)
+                    route(x, t, [key + (1,) for key in keys],
+                          fanout_of[x].multicast or forwarded(x, t) or shared(x, t))
         k = innermost["O"]
         o_t = tensors["O"]
         updates: dict[tuple, int] = {}
@@ -622,7 +664,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
     for x, mw in meshes.items():
         used = len(instances[x])
         per = [sum(n for (_, k), n in chan[x].items() if k == ch) for ch in range(len(mw.channels))]
-        channel_words[fanout_of[x].name] = per
+        channel_words[fanout_of[x].name] = [_json_number(w) for w in per]
         bw = arch.levels[x].memory.bandwidth
         if bw is not None:
             bw = Fraction(str(bw))
@@ -638,7 +680,8 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         if lv.fanout is not None:
             energy += net[lv.fanout.name] * lv.fanout.energy_pj
     for x in meshes:
-        energy += sum(hop[fanout_of[x].name].values()) * fanout_of[x].hop_energy_pj
+        energy += float(sum(hop[fanout_of[x].name].values()) * fanout_of[x].hop_energy_pj)
+        hop[fanout_of[x].name] = {t: _json_number(n) for t, n in hop[fanout_of[x].name].items()}
     static_pj = getattr(arch, "static_pj_per_cycle", 0.0) * cyc_even
     energy += static_pj
 
@@ -659,6 +702,12 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         channel_words=channel_words,
         static_pj=static_pj,
     )
+
+
+def _json_number(x):
+    """Word counts with forwarding's 1/g shares: whole ones as int, the others as float."""
+    x = Fraction(x)
+    return x.numerator if x.denominator == 1 else x.numerator / x.denominator
 
 
 # ------------------------------------------------------------------------ comparison

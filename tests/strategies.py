@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 from hypothesis import strategies as st
 
@@ -169,7 +170,12 @@ def gen_mesh_arch(c: Chooser) -> Arch:
     lv = levels[j]
     levels[j] = Level(lv.name, lv.keeps, lv.read_pj, lv.write_pj, lv.capacity, lv.partitions,
                       lv.read_bandwidth, lv.write_bandwidth, mesh, memory)
-    return Arch("mesh", 16, base.mac_pj, tuple(levels), static_pj_per_cycle=c.choice((0.0, 0.5, 7.0)))
+    static = c.choice((0.0, 0.5, 7.0))
+    if c.int(0, 2) > 0:  # 2 times in 3 the mesh allows access forwarding
+        levels[j] = replace(levels[j], fanout=replace(mesh, forwarding=True))
+    if c.int(0, 2) > 0:  # and 2 times in 3 buffer sharing
+        levels[j] = replace(levels[j], fanout=replace(levels[j].fanout, sharing=True))
+    return Arch("mesh", 16, base.mac_pj, tuple(levels), static_pj_per_cycle=static)
 
 
 # ----------------------------------------------------------------------- mappings
@@ -257,7 +263,19 @@ def gen_mesh_case(c: Chooser, family: str, budget: int = MAX_MACS):
     mesh = next(j for j, lv in enumerate(arch.levels) if lv.fanout is not None and lv.fanout.mesh)
     psum = [d for d in problem.dims if d not in problem.tensor("O").dims and problem.size[d] > 1]
     force = c.choice(psum) if psum and arch.levels[mesh].fanout.reduction and c.int(0, 2) == 0 else None
-    return problem, arch, gen_mapping(c, problem, arch, prefer=mesh, force=force)
+    mapping = gen_mapping(c, problem, arch, prefer=mesh, force=force)
+    if arch.levels[mesh].fanout.forwarding:  # forward each input tensor or not
+        fwd = frozenset(t for t in problem.tensor_names if t != "O" and c.bool())
+        levels = list(mapping.levels)
+        levels[mesh] = replace(levels[mesh], forward=fwd)
+        mapping = Mapping(tuple(levels))
+    if arch.levels[mesh].fanout.sharing:  # share each input the nodes keep and do not forward
+        share = frozenset(t for t in problem.tensor_names if t != "O" and t in mapping.levels[mesh - 1].keeps
+                          and t not in mapping.levels[mesh].forward and c.bool())
+        levels = list(mapping.levels)
+        levels[mesh] = replace(levels[mesh], share=share)
+        mapping = Mapping(tuple(levels))
+    return problem, arch, mapping
 
 
 @st.composite

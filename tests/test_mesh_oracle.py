@@ -5,7 +5,11 @@ by link (tests/oracle.py; docs/cost-model.md section 10).
 6 layer families x 350 derandomized cases = 2,100 comparisons per run: 2x2 to 3x3 meshes
 (and 4x2, 2x4, 4x3, so that two dims share an axis), corner, per-node and explicit
 channels, multicast and reduction on and off, a reduction dim partitioned across the
-mesh in a third of the cases (input partitioning), channel bandwidths, static energy.
+mesh in a third of the cases (input partitioning), channel bandwidths, static energy, and
+access forwarding and buffer sharing each allowed on 2 meshes in 3, each input tensor
+forwarded, shared (when the nodes keep it) or neither (in seeded samples: 260 of 600
+cases forward some tensor, 123 of them without multicast, 29 with fractional word-hops
+or channel words; 329 of 2,500 share some tensor, 213 with remote-read hops).
 Every count of the flat model is compared too (tests/oracle.py's ``compare``)."""
 
 from __future__ import annotations

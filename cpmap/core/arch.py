@@ -51,6 +51,8 @@ class Fanout:
     added in the network before one update reaches the parent.  ``topology="mesh"``: the
     children are nodes of a 2D mesh, ``axes`` = (rows, columns), and every word is also
     charged ``hop_energy_pj`` per link it crosses (docs/cost-model.md, section 10).
+    ``forwarding`` (mesh only): a mapping may choose, per input tensor, TANGRAM's access
+    forwarding across this mesh (docs/cost-model.md, section 10, "Access forwarding").
     """
 
     name: str
@@ -60,6 +62,8 @@ class Fanout:
     energy_pj: float = 0.0
     topology: str = "flat"
     hop_energy_pj: float = 0.0
+    forwarding: bool = False
+    sharing: bool = False
 
     def __post_init__(self) -> None:
         if not self.axes:
@@ -79,6 +83,9 @@ class Fanout:
                              f"{self.axes[0][1]:,} x {self.axes[1][1]:,}")
         if not self.mesh and self.hop_energy_pj != 0:
             raise ValueError(f"fanout {self.name}: hop_energy_pj needs topology mesh")
+        for option in ("forwarding", "sharing"):
+            if getattr(self, option) and not self.mesh:
+                raise ValueError(f"fanout {self.name}: {option} needs topology mesh")
         if self.hop_energy_pj < 0:
             raise ValueError(f"fanout {self.name}: hop_energy_pj must be >= 0")
 

@@ -27,6 +27,12 @@ class LevelMapping:
     spatial: tuple[tuple[str, tuple[Loop, ...]], ...] = ()
     """(axis, loops) for the fanout below this level; empty when there is none or no
     loop is unrolled."""
+    forward: frozenset[str] = frozenset()
+    """Input tensors (W, I) whose tiles the nodes of this level's mesh fanout fetch by
+    access forwarding (docs/cost-model.md section 10); empty: none."""
+    share: frozenset[str] = frozenset()
+    """Input tensors held by buffer sharing in the buffers of this level's mesh nodes (one
+    distributed copy per group of nodes needing a tile); empty: none."""
 
     def spatial_loops(self) -> tuple[Loop, ...]:
         return tuple(loop for _, loops in self.spatial for loop in loops)
@@ -64,6 +70,7 @@ class Mapping:
             if unknown_t:
                 errs.append(f"{lm.level}.keeps: unknown tensors {sorted(unknown_t)} for a "
                             f"{problem.kind} layer (tensors are {list(problem.tensor_names)})")
+            errs += _forward_errors(lm, lv, tensors)
             if lm.spatial and lv.fanout is None:
                 errs.append(f"{lm.level}.spatial: level {lm.level} has no fanout below it")
                 continue
@@ -113,4 +120,25 @@ def _loop_errors(loops: tuple[Loop, ...], dims: set[str], level: str, part: str,
         seen.add(d)
         if not isinstance(f, int) or isinstance(f, bool) or f < 1:
             errs.append(f"{level}.{part}.{d}: factor must be an integer >= 1, got {f!r}")
+    return errs
+
+
+def _forward_errors(lm: LevelMapping, lv, tensors: set) -> list[str]:
+    """A forwarded or shared tensor must be an input of the layer, on a mesh that allows
+    the option, and not both."""
+    errs = []
+    for key, option in (("forward", "forwarding"), ("share", "sharing")):
+        listed = getattr(lm, key)
+        if not listed:
+            continue
+        if lv.fanout is None or not getattr(lv.fanout, option):
+            errs.append(f"{lm.level}.{key}: level {lm.level} has no mesh fanout with {option}: true")
+            continue
+        bad = sorted(listed - (tensors - {"O"}))
+        if bad:
+            inputs = ", ".join(sorted(tensors - {"O"}))
+            errs.append(f"{lm.level}.{key}: expected input tensors of the layer ({inputs}), got {bad}")
+    both = sorted(lm.forward & lm.share)
+    if both:
+        errs.append(f"{lm.level}.share: {both} also in forward; a tensor is forwarded or shared, not both")
     return errs

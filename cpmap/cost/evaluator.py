@@ -17,7 +17,7 @@ from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import TENSORS, Problem, window_extent
 from ..core.residency import resident_levels
-from .noc import HopTally, mesh_plan
+from .noc import HopTally, exact_number, mesh_plan
 
 COMPAT = ("timeloop",)
 """Counting modes besides cpmap's own (docs/cost-model.md, "Timeloop-compatible counting")."""
@@ -77,10 +77,11 @@ class Result:
 class _Nest:
     """A mapping in index form, per level innermost first (internal to :class:`Evaluator`)."""
 
-    __slots__ = ("compute_cycles", "irr", "keeps", "mcast", "temporal", "tiles", "used")
+    __slots__ = ("compute_cycles", "forward", "irr", "keeps", "mcast", "shared", "temporal", "tiles", "used")
 
-    def __init__(self, temporal, keeps, used, irr, mcast, tiles, compute_cycles):
-        self.temporal, self.keeps, self.used = temporal, keeps, used
+    def __init__(self, temporal, keeps, used, irr, mcast, tiles, compute_cycles, forward, shared):
+        self.temporal, self.keeps, self.used, self.forward = temporal, keeps, used, forward
+        self.shared = shared  # per level: the tensors its buffers share across the mesh above it
         self.irr, self.mcast, self.tiles, self.compute_cycles = irr, mcast, tiles, compute_cycles
 
 
@@ -153,7 +154,8 @@ class Evaluator:
         net = [0] * self.nlev  # words crossing the fanout of level j
         levels = self.arch.levels
         tally = HopTally({j: mesh_plan(levels[j].fanout, levels[j].memory, mapping.levels[j].spatial,
-                                       self.tensor_dims) for j in self.meshes}) if self.meshes else None
+                                       self.tensor_dims, mapping.levels[j].forward, mapping.levels[j].share)
+                          for j in self.meshes}) if self.meshes else None
         for t in self.tensors:
             top = self.resident.get(t, self.nlev - 1)  # the tensor's backing store
             keepers = [i for i in range(top + 1) if t in nest.keeps[i]]
@@ -186,14 +188,20 @@ class Evaluator:
         # irrelevant spatial factor per fanout (index = level owning the fanout) and tensor
         ones = self.ones
         irr = [{t: math.prod(f for d, f in sp if not rel[t][d]) for t in tensors} if sp else ones for sp in spatial]
-        mcast = [irr[j] if self.multicasts[j] else ones for j in range(L)]
+        # access forwarding, buffer sharing: one memory read per group of nodes needing a tile
+        mcast = []
+        for j in range(L):
+            grouped = mapping.levels[j].forward | mapping.levels[j].share
+            mcast.append(irr[j] if self.multicasts[j] else
+                         {t: irr[j][t] if t in grouped else 1 for t in tensors} if grouped else ones)
         # in W, I, O order, not the frozenset's (hash-seed dependent): the result JSON is byte-stable
         tiles = [{t: self.tile_words(t, ext[i]) for t in TENSORS if t in keeps[i]} for i in range(L)]
         for t, r in self.resident.items():  # a resident tensor occupies its level whole
             if t in tiles[r]:
                 tiles[r][t] = self.tile_words(t, ext[L - 1])
         compute_cycles = math.prod(f for loops in temporal for _, f in loops)
-        return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles)
+        return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles, [lm.forward for lm in mapping.levels],
+                     [lm.share for lm in mapping.levels[1:]] + [frozenset()])
 
     def _count_tensor(self, t: str, keepers: list[int], nest: _Nest, reads, writes, net, tally) -> None:
         """Add tensor ``t``'s fills, read-backs, write-backs, MAC accesses and network words
@@ -214,16 +222,20 @@ class Evaluator:
             between = range(i + 1, p + 1)
             g = math.prod(share[j][t] for j in between)
             back = used[i] * (F - U) * S // g if t == "O" else 0
+            # buffer sharing: the g_s nodes of a group hold one copy, each word written once
+            g_s = nest.irr[i + 1][t] if t in nest.shared[i] else 1
             if t == "O":
                 writes[p][t] += sent // g
                 reads[p][t] += back
                 writes[i][t] += back * g if to_all else back
             else:
-                writes[i][t] += sent
+                writes[i][t] += sent // g_s
                 reads[p][t] += sent // g
+                if tally is not None and t in nest.shared[p]:  # read where the word lives
+                    tally.add(p + 1, t, "remote", sent // g)
             below = 1
             for j in between:
-                net[j] += sent // below + (back * g // below if to_all else back)
+                net[j] += sent // below // (g_s if j == i + 1 else 1) + (back * g // below if to_all else back)
                 if tally is not None:
                     tally.add(j, t, "reduce" if t == "O" else "fill", sent // below)
                     tally.add(j, t, "readback", back)
@@ -247,6 +259,8 @@ class Evaluator:
             reads[k][t] += updates - fresh
         else:
             reads[k][t] += self.macs // below
+            if tally is not None and t in nest.shared[k]:
+                tally.add(k + 1, t, "remote", self.macs // below)
 
     def _result(self, nest: _Nest, reads, writes, net, errors: list[str], tally) -> Result:
         """Energy (pJ), cycles and the report structures from the counts."""
@@ -275,10 +289,13 @@ class Evaluator:
         noc: dict = {}
         for j, hops in (tally.hops.items() if tally is not None else ()):
             fan, memory = arch.levels[j].fanout, arch.levels[j].memory
-            pj = sum(hops.values()) * fan.hop_energy_pj
+            pj = float(sum(hops.values()) * fan.hop_energy_pj)
             noc[fan.name] = {"nodes_used": tally.plans[j].nodes_used, "energy_pj": pj,
-                             "hops": {t: hops.get(t, 0) for t in tensors},
-                             "channel_words": list(tally.load[j])}
+                             "hops": {t: exact_number(hops.get(t, 0)) for t in tensors},
+                             "channel_words": [exact_number(w) for w in tally.load[j]]}
+            for key, listed in (("forward", nest.forward[j]), ("share", nest.shared[j - 1])):
+                if listed:
+                    noc[fan.name][key] = [t for t in tensors if t in listed]
             total += pj
             if memory.bandwidth is not None:
                 # exact decimal division, as for level bandwidths (section 4)
@@ -333,7 +350,11 @@ class Evaluator:
                 if missing:
                     errors.append(f"{lv.name}.keeps: the outermost level must keep {sorted(missing)}")
                 continue
-            words = {t: tiles[i][t] for t in sorted(keeps[i])}
+            # buffer sharing: a node holds ceil(1/g) of a shared tile (word k at member k mod g)
+            shared = mapping.levels[i + 1].share
+            words = {t: -(-tiles[i][t] // irr[i + 1][t]) if t in shared else tiles[i][t] for t in sorted(keeps[i])}
+            errors += [f"{arch.levels[i + 1].name}.share: {t} is shared across {arch.levels[i + 1].fanout.name} "
+                       f"but {lv.name} does not keep it" for t in sorted(shared - keeps[i])]
             if lv.capacity is not None:
                 used = sum(words.values())
                 if used > lv.capacity:

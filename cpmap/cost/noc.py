@@ -22,12 +22,25 @@ and the nodes that send or receive it; this module says how many links it crosse
   channels: as listed; ``per_node``: row-major).  For one node this is its nearest channel.
 * **Read-backs** of partial sums reach one member per group: the one whose indices over
   the tensor's irrelevant loops are all 0, from the group's channel.
+* **Access forwarding** (TANGRAM) of an input tensor the mapping lists in ``forward``:
+  the group is the g children that need the same tile (whatever the multicast flag);
+  each member fetches a disjoint 1/g of the tile from its own nearest channel (first in
+  channel order on ties; its own vault with ``per_node``) along the XY route, then sends
+  that share to the other members along the XY tree rooted at itself spanning the group.
+  Per word of the group's tile: ``(1/g) * sum over members (route + tree links)``, an
+  exact fraction; each member's channel serves 1/g of the tile.
+* **Buffer sharing** of an input tensor the mapping lists in ``share``: the g children
+  that need the same tile hold one distributed copy (word k of the tile at member k mod
+  g): each member fetches its 1/g from its own nearest channel (no forwarding step), and
+  every read of the tensor at a member's buffer is of a word spread evenly over the
+  group, so it crosses ``(1/g) * sum over members m' of hops(reader, m')`` links.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 
 from ..core.arch import Fanout, MeshMemory
@@ -45,8 +58,8 @@ class Traffic:
     and write-backs, counted per child; the groups for read-backs, counted per group).
     ``words`` so counted cost ``words / spread * links`` word-hops."""
 
-    links: int
-    per_channel: tuple[int, ...]
+    links: int | Fraction
+    per_channel: tuple[int | Fraction, ...]
     spread: int
 
 
@@ -63,6 +76,9 @@ class MeshPlan:
     """{tensor: Traffic} of partial sums or outputs sent up to memory."""
     readback: dict
     """{tensor: Traffic} of partial sums read back to one node per group."""
+    remote: dict = field(default_factory=dict)
+    """{tensor: Traffic} of the reads of a shared tensor at the nodes' buffers: the
+    links from the reader to the member holding each word, 1/g of the tile at each."""
 
 
 def tree_links(src: Node, nodes) -> int:
@@ -97,19 +113,28 @@ def node_of(fanout: Fanout, spatial, index: tuple[int, ...]) -> Node:
 
 
 @lru_cache(maxsize=4096)
-def mesh_plan(fanout: Fanout, memory: MeshMemory, spatial, tensors: tuple[tuple[str, frozenset], ...]) -> MeshPlan:
+def mesh_plan(fanout: Fanout, memory: MeshMemory, spatial, tensors: tuple[tuple[str, frozenset], ...],
+              forward: frozenset = frozenset(), share: frozenset = frozenset()) -> MeshPlan:
     """The plan of ``fanout`` when its level's mapping unrolls ``spatial``;
-    ``tensors`` = ((name, dims it depends on), ...)."""
+    ``tensors`` = ((name, dims it depends on), ...); ``forward``, ``share``: the input
+    tensors fetched by access forwarding, held by buffer sharing."""
     channels = memory.coordinates(*fanout.shape)
     loops = [d for _, ls in spatial for d, _ in ls]
     children = list(itertools.product(*(range(f) for _, ls in spatial for _, f in ls)))
     nodes = {idx: node_of(fanout, spatial, idx) for idx in children}
-    fill, reduce, readback = {}, {}, {}
+    fill, reduce, readback, remote = {}, {}, {}, {}
     for t, dims in tensors:
         relevant = [k for k, d in enumerate(loops) if d in dims]
+        per_node = memory.placement == "per_node"
+        if t in forward or t in share:
+            groups = [[nodes[c] for c in g] for g in _groups(children, relevant)]
+            fill[t] = _forwarded(channels, per_node, groups, len(children), t in forward)
+            if t in share:
+                pairs = sum(hops(a, b) for g in groups for a in g for b in g)
+                remote[t] = Traffic(Fraction(pairs, len(groups[0])), (0,) * len(channels), len(children))
+            continue
         shares = fanout.reduction if t == "O" else fanout.multicast
         groups = _groups(children, relevant if shares else range(len(loops)))
-        per_node = memory.placement == "per_node"
         traffic = [(_serve(channels, [nodes[c] for c in g], per_node), g) for g in groups]
         per_channel = _count(channels, [ch for (ch, _), _ in traffic])
         down = Traffic(sum(links for (_, links), _ in traffic), per_channel, len(children))
@@ -120,7 +145,7 @@ def mesh_plan(fanout: Fanout, memory: MeshMemory, spatial, tensors: tuple[tuple[
                                   per_channel, len(groups))
         else:
             fill[t] = down
-    return MeshPlan(len(children), channels, fill, reduce, readback)
+    return MeshPlan(len(children), channels, fill, reduce, readback, remote)
 
 
 class HopTally:
@@ -144,6 +169,27 @@ class HopTally:
         load = self.load[j]
         for k, n in enumerate(tr.per_channel):
             load[k] += per_group * n
+
+
+def _forwarded(channels: tuple[Node, ...], per_node: bool, groups: list[list[Node]], spread: int,
+               tree: bool = True) -> Traffic:
+    """Access forwarding: every member of a group fetches 1/g of its tile from its nearest
+    channel and multicasts it to the others along the XY tree rooted at itself (buffer
+    sharing, ``tree`` False: it keeps its share)."""
+    links, per = 0, [0] * len(channels)
+    g = len(groups[0])  # every group has the product of the irrelevant factors as members
+    for members in groups:
+        for node in members:
+            k, fetch = _serve(channels, [node], per_node)
+            links += fetch + (tree_links(node, members) if tree else 0)
+            per[k] += 1
+    return Traffic(Fraction(links, g), tuple(Fraction(n, g) for n in per), spread)
+
+
+def exact_number(x):
+    """An exact count as JSON holds it: an int when whole, else the nearest float (word-hops
+    and channel words of access forwarding are multiples of 1/g)."""
+    return int(x) if x == int(x) else float(x)
 
 
 def _groups(children: list, keys) -> list[list]:

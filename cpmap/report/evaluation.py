@@ -121,7 +121,13 @@ def _noc_section(result, tensors: list[str], arch: Arch | None = None) -> list[s
         rows.append([fan, "total", fmt_count(sum(hops.values())), fmt_pj(noc["energy_pj"]),
                      _channels(noc["channel_words"])])
     header = ["", "tensor", "word-hops", "pJ", "words per channel"]
-    return ["Mesh NoC (word-hops: words x links crossed, all instances)", *table(header, rows, left=2)]
+    forwarded = [f"  {fan} forwarded: {', '.join(noc['forward'])} (access forwarding: each node of a group "
+                 "fetches 1/g of the tile from its nearest channel and multicasts it to the others)"
+                 for fan, noc in result.noc.items() if noc.get("forward")]
+    forwarded += [f"  {fan} shared: {', '.join(noc['share'])} (buffer sharing: one copy per group, 1/g at "
+                  "each node; reads of it cross to the node holding the word)"
+                  for fan, noc in result.noc.items() if noc.get("share")]
+    return ["Mesh NoC (word-hops: words x links crossed, all instances)", *table(header, rows, left=2), *forwarded]
 
 
 def partition_lines(problem: Problem, arch: Arch, mapping) -> list[list[str]]:

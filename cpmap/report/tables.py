@@ -21,7 +21,10 @@ def fmt_pj(x: float) -> str:
 
 
 def fmt_count(n: int) -> str:
-    """A count (words, cycles, MACs) with thousands separators."""
+    """A count (words, cycles, MACs) with thousands separators; a fractional one (access
+    forwarding's 1/g shares of words) with 2 decimals."""
+    if isinstance(n, float) and not n.is_integer():
+        return f"{n:,.2f}"
     return f"{n:,}"
 
 

@@ -10,6 +10,7 @@ each refill count gated at the exponent level (:meth:`AccessCounts.versions`).
 from __future__ import annotations
 
 from ..core.slots import Slot
+from .forward import crosses, share_variants
 from .kit import CUT_RATIO, PWL_RATIO
 from .monomial import Mono, prod
 
@@ -26,6 +27,7 @@ class AccessCounts:
         self.cycles_m = builder.cycles_m
         self.top = builder.top  # {tensor: its backing-store level} (the outermost unless resident)
         self.meshes = builder.meshes  # levels whose fanout is a mesh: their words per node (:mod:`.mesh`)
+        self.fwd, self.share = builder.fwd, builder.share  # {(mesh level, tensor): literal} (:mod:`.forward`)
         self.pending: list = []  # (kind, level, tensor, sign, Mono, literal, label) of every count term
 
     def versions(self, t: str, i: int) -> tuple[Mono, Mono]:
@@ -73,9 +75,12 @@ class AccessCounts:
                                                       and self.levels[j].fanout.multicast))
                       else sp_all[j]) for j in range(L)}
 
-        def per_child(i, upto, last):
+        def per_child(i, upto, last, shared=shared):
             """sent(t, i) = used(i) * last divided by the sharing factors of fanouts i+1..upto."""
             return prod([sp_all[j] for j in range(upto + 1, L)] + [shared[j] for j in range(i + 1, upto + 1)] + last)
+
+        # access forwarding and buffer sharing
+        variants = [(shared, True, frozenset())] if is_o else share_variants(self, t, shared)
 
         innermost = {k: kit.conj([self.keep[k, t]] + [kit.neg(self.keep[j, t]) for j in range(k)], f"inn_{t}{k}")
                      for k in range(L)}
@@ -93,9 +98,14 @@ class AccessCounts:
                     continue
                 if is_o:
                     self._output_terms(t, i, p, F, U, St, pair, innermost, per_child)
-                else:
-                    self._fill_terms(t, i, p, F, St, pair, per_child)
-        self._mac_terms(t, shared, innermost)
+                    continue
+                for sh, lit, div in variants if crosses(self, t, i, p) else [(shared, True, frozenset())]:
+                    cond = pair if lit is True else kit.conj([pair, lit], f"fvar_{t}{i}{p}")
+                    self._fill_terms(t, i, p, F, St, cond, lambda i, upto, last, sh=sh: per_child(i, upto, last, sh),
+                                     i + 1 in div)
+        for k in range(L):
+            for sh, lit, _ in variants if crosses(self, t, 0, k) else [(shared, True, frozenset())]:
+                self._mac_terms(t, sh, innermost, k, lit)
 
     def _hop(self, kind, j, t, words: Mono, cond, sign=1) -> None:
         """Words of ``t`` crossing mesh fanout ``j`` as ``kind``, per node (fills,
@@ -105,12 +115,18 @@ class AccessCounts:
             per = self.sp_rel[t, j] if kind == "readback" else self.sp_all[j]
             self._add(f"hop_{kind}", j, t, words.over(per), cond, f"hop_{kind}", sign)
 
-    def _fill_terms(self, t, i, p, F, St, pair, per_child) -> None:
-        """W or I filled into level i from its parent p."""
-        self._add("writes", i, t, per_child(i, i, [F, St]), pair, "fill")
+    def _fill_terms(self, t, i, p, F, St, pair, per_child, shared_below=False) -> None:
+        """W or I filled into level i from its parent p (``shared_below``: level i's nodes
+        share t across the mesh above them: each word is written at one node of a group)."""
+        mine = per_child(i, i, [F, St])
+        if shared_below:  # divided by g = the mesh's spatial factors irrelevant to t
+            mine = (mine * self.sp_rel[t, i + 1]).over(self.sp_all[i + 1])
+        self._add("writes", i, t, mine, pair, "fill")
         self._add("reads", p, t, per_child(i, p, [F, St]), pair, "fill_src")
+        if (p + 1, t) in self.share:  # buffer sharing: read at the node holding the word
+            self._hop("remote", p + 1, t, per_child(i, p, [F, St]), pair)
         for j in range(i + 1, p + 1):
-            self._add("net", j, None, per_child(i, j - 1, [F, St]), pair, "net_fill")
+            self._add("net", j, None, mine if j == i + 1 else per_child(i, j - 1, [F, St]), pair, "net_fill")
             self._hop("fill", j, t, per_child(i, j - 1, [F, St]), pair)
 
     def _output_terms(self, t, i, p, F, U, St, pair, innermost, per_child) -> None:
@@ -137,19 +153,20 @@ class AccessCounts:
         add("reads", i, t, up, inn_pair, "fresh_rb")
         add("reads", i, t, first, inn_pair, "fresh_rb0", -1)
 
-    def _mac_terms(self, t, shared, innermost) -> None:
-        """Per-MAC reads (and O updates) at the innermost keeper k, and their network words."""
+    def _mac_terms(self, t, shared, innermost, k, when=True) -> None:
+        """Per-MAC reads (and O updates) at the innermost keeper k, and their network words
+        (``when``: the literal of a forwarding variant, :mod:`.forward`)."""
         L, sp_all, cycles_m = self.L, self.sp_all, self.cycles_m
-        for k in range(L):
-            lit = innermost[k]
-            if lit is False:
-                continue
+        lit = innermost[k] if when is True else self.kit.conj([innermost[k], when], f"fmac_{t}{k}")
+        if lit is not False:
             per_mac = prod([cycles_m] + [sp_all[j] for j in range(k + 1, L)] + [shared[j] for j in range(1, k + 1)])
             for j in range(1, k + 1):
                 nv = prod([cycles_m] + [sp_all[j2] for j2 in range(j, L)] + [shared[j2] for j2 in range(1, j)])
                 self._add("net", j, None, nv, lit, "net_mac")
                 self._hop("reduce" if t == "O" else "fill", j, t, nv, lit)
             self._add("reads", k, t, per_mac, lit, "mac_r")
+            if (k + 1, t) in self.share:
+                self._hop("remote", k + 1, t, per_mac, lit)
             if t == "O":
                 self._add("writes", k, t, per_mac, lit, "mac_w")
                 if k == self.top[t]:  # only the backing store keeps O: its first touches are fresh

@@ -76,7 +76,7 @@ def add_bandwidth_cycles(builder, compute: Term) -> BandwidthCycles:
                 exact = exact and level[2]
         for k, (words, words_hi) in enumerate(mesh.loads.get(i, ())):
             # a memory channel of a mesh (docs/cost-model.md section 10): its words at its bandwidth
-            level = _rate_cycles(builder, i, f"ch{k}_", words, words_hi, lv.memory.bandwidth)
+            level = _rate_cycles(builder, i, f"ch{k}_", words, words_hi, lv.memory.bandwidth, mesh.scale_of[i])
             if level is not None:
                 limits.append(level[:2])
                 exact = exact and level[2]
@@ -120,11 +120,13 @@ def _level_cycles(builder, i: int, kind: str, bandwidth: float) -> tuple | None:
     return _rate_cycles(builder, i, kind, words, words_hi, bandwidth)
 
 
-def _rate_cycles(builder, i: int, kind: str, words, words_hi: int, bandwidth: float) -> tuple | None:
-    """(B, upper bound of B, exact) for ``words`` (total over level i's instances) moved
-    at ``bandwidth`` words per cycle per instance; None as for :func:`_level_cycles`."""
+def _rate_cycles(builder, i: int, kind: str, words, words_hi: int, bandwidth: float, scale: int = 1) -> tuple | None:
+    """(B, upper bound of B, exact) for ``words`` / ``scale`` (total over level i's
+    instances; a mesh's channel words are in 1/scale words, :mod:`.forward`) moved at
+    ``bandwidth`` words per cycle per instance; None as for :func:`_level_cycles`."""
     kit, m = builder.kit, builder.m
     p, q = bandwidth_ratio(bandwidth)
+    p *= scale
     if words_hi * q <= p:
         return None  # B <= 1 for every mapping
     used, used_hi = _instances(builder, i)

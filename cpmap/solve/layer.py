@@ -104,7 +104,9 @@ def mapping_from_solution(layer_model: LayerModel, problem: Problem, arch: Arch,
                 if sl:
                     spatial.append((ax, sl))
         keeps = frozenset(t for t in problem.tensor_names if _val(value, layer_model.keep[i, t]))
-        levels.append(LevelMapping(lv.name, tuple(loops), keeps, tuple(spatial)))
+        forward, share = (frozenset(t for (j, t), f in lits.items() if j == i and value(f))
+                          for lits in layer_model.forward)
+        levels.append(LevelMapping(lv.name, tuple(loops), keeps, tuple(spatial), forward, share))
     return Mapping(tuple(levels))
 
 

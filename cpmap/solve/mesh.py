@@ -31,14 +31,15 @@ from dataclasses import dataclass, field
 from ..core.arch import Arch
 from ..core.factors import divisors, prime_factors
 from ..core.slots import Slot
-from ..cost.noc import mesh_plan
+from ..cost.noc import Traffic, mesh_plan
+from .forward import entry_and, forward_scale, scaled
 from .kit import CUT_RATIO
 
 MAX_ENTRIES = 5000
 """Spatial entries of one mesh enumerated at most (4x4 meshes and AlexNet layers: <= a few
 hundred); beyond it the mesh is relaxed (no hops, no channel limit)."""
 
-KINDS = ("fill", "reduce", "readback")
+KINDS = ("fill", "reduce", "readback", "remote")
 
 
 def mesh_levels(arch: Arch) -> tuple[int, ...]:
@@ -63,8 +64,13 @@ class MeshTerms:
     hops: dict = field(default_factory=dict)
     """{level: (word-hops expression, upper bound)}."""
     loads: dict = field(default_factory=dict)
-    """{level: [(channel words expression, upper bound)]} (channels with a bandwidth)."""
+    """{level: [(channel words expression, upper bound)]} (channels with a bandwidth),
+    in 1/scale words like the hops."""
     exact: bool = True
+    scale_of: dict = field(default_factory=dict)
+    """{level: its hops and loads are in 1/scale word-hops and words} (:mod:`.forward`)."""
+    scale: int = 1
+    """lcm of scale_of: the objective's scale K is multiplied by it."""
 
 
 def spatial_entries(b, j: int) -> list[tuple]:
@@ -122,28 +128,57 @@ def add_mesh(b) -> MeshTerms:
         if not entries:
             terms.exact = False
             continue
-        lv = b.levels[j]
-        plans = [mesh_plan(lv.fanout, lv.memory, e, dims) for e in entries]
-        lits = _choose(b, j, entries)
-        terms.entries[j] = list(zip(lits, entries))
-        hops, hi, loads = [], 0, {}
-        for t in b.tensors:
-            for kind in KINDS:
-                w = b.counts.get((f"hop_{kind}", j, t), 0)
-                if isinstance(w, int) and w == 0:
-                    continue
-                w_hi = w if isinstance(w, int) else b.his[f"hop_{kind}", j, t]
-                traffic = [getattr(p, kind)[t] for p in plans]
-                z, z_hi = _times(b, w, w_hi, lits, [tr.links for tr in traffic], f"hops_{kind}{t}")
-                hops.append(z)
-                hi += z_hi
-                for ch in range(len(plans[0].channels)) if lv.memory.bandwidth is not None else ():
-                    z, z_hi = _times(b, w, w_hi, lits, [tr.per_channel[ch] for tr in traffic], f"load{ch}")
-                    e, e_hi = loads.get(ch, (0, 0))
-                    loads[ch] = (e + z, e_hi + z_hi)
-        terms.hops[j] = (sum(hops), hi)
-        terms.loads[j] = [loads[ch] for ch in sorted(loads)]
+        _mesh_terms(b, j, entries, dims, terms)
     return terms
+
+
+def _mesh_terms(b, j: int, entries: list, dims: tuple, terms: MeshTerms) -> None:
+    """Mesh ``j``'s entry literals, word-hops and channel loads (in 1/scale units for access
+    forwarding and buffer sharing, :mod:`.forward`) into ``terms``."""
+    lv = b.levels[j]
+    plans = [mesh_plan(lv.fanout, lv.memory, e, dims) for e in entries]
+    options = {}  # {tensor: [(y literals per entry, the entries' plans with the option)]}
+    for lits_of, key in ((b.fwd, "forward"), (b.share, "share")):
+        chosen = frozenset(t for t in b.tensors if (j, t) in lits_of)
+        if chosen:
+            with_option = [mesh_plan(lv.fanout, lv.memory, e, dims, **{key: chosen}) for e in entries]
+            for t in chosen:
+                options.setdefault(t, []).append((lits_of[j, t], with_option))
+    moved = [getattr(p, kind)[t] for t, opts in options.items() for _, ps in opts for p in ps
+             for kind in ("fill", "remote") if t in getattr(p, kind)]
+    scale, exact = forward_scale(moved, lv.memory.bandwidth is not None)
+    terms.exact = terms.exact and exact
+    terms.scale_of[j], terms.scale = scale, math.lcm(terms.scale, scale)
+    lits = _choose(b, j, entries)
+    terms.entries[j] = list(zip(lits, entries))
+    options = {t: [(entry_and(b, lits, lit), ps) for lit, ps in opts] for t, opts in options.items()}
+    none = Traffic(0, (0,) * len(plans[0].channels), 1)
+    hops, hi, loads = [], 0, {}
+    for t in b.tensors:
+        for kind in KINDS:
+            w = b.counts.get((f"hop_{kind}", j, t), 0)
+            if isinstance(w, int) and w == 0:
+                continue
+            w_hi = w if isinstance(w, int) else b.his[f"hop_{kind}", j, t]
+            traffic = [getattr(p, kind).get(t, none) for p in plans]
+            alts = [(ys, [getattr(p, kind).get(t, none) for p in ps]) for ys, ps in options.get(t, ())
+                    if kind in ("fill", "remote")]
+
+            def table(get, traffic=traffic, alts=alts):
+                """(values per entry, (y literal, value with the option minus without) pairs)."""
+                values = [scaled(get(tr), scale) for tr in traffic]
+                return values, tuple((y, scaled(get(o), scale) - v) for ys, opt in alts
+                                     for y, o, v in zip(ys, opt, values))
+
+            z, z_hi = _times(b, w, w_hi, lits, *table(lambda tr: tr.links), f"hops_{kind}{t}")
+            hops.append(z)
+            hi += z_hi
+            for ch in range(len(plans[0].channels)) if lv.memory.bandwidth is not None else ():
+                z, z_hi = _times(b, w, w_hi, lits, *table(lambda tr, ch=ch: tr.per_channel[ch]), f"load{ch}")
+                e, e_hi = loads.get(ch, (0, 0))
+                loads[ch] = (e + z, e_hi + z_hi)
+    terms.hops[j] = (sum(hops), hi)
+    terms.loads[j] = [loads[ch] for ch in sorted(loads)]
 
 
 def _choose(b, j: int, entries: list[tuple]) -> list:
@@ -162,16 +197,20 @@ def _choose(b, j: int, entries: list[tuple]) -> list:
     return lits
 
 
-def _times(b, w, w_hi: int, lits, values: list[int], label: str):
-    """(w * sum(literal * value), upper bound): a constant-times or one product variable."""
-    top = max(values)
+def _times(b, w, w_hi: int, lits, values: list[int], extra, label: str):
+    """(w * (sum(literal * value) + sum(y * delta) over ``extra``), upper bound): a
+    constant-times or one product variable."""
+    # extra: per option, one (y, delta) per entry (at most one y is true: one entry, one option)
+    options = values + [values[k % len(values)] + d for k, (_, d) in enumerate(extra)]
+    extra = [(y, d) for y, d in extra if d]
+    top = max(options)
     if top == 0:
         return 0, 0
     m, kit = b.m, b.kit
-    if len(set(values)) == 1:
+    if len(set(options)) == 1:
         return top * w, top * w_hi
-    x = m.new_int_var(min(values), top, kit.name(label))
-    m.add(x == sum(v * lit for v, lit in zip(values, lits) if v))
+    x = m.new_int_var(min(options), top, kit.name(label))
+    m.add(x == sum(v * lit for v, lit in zip(values, lits) if v) + sum(d * y for y, d in extra))
     if isinstance(w, int):
         return w * x, w * top
     z = m.new_int_var(0, w_hi * top, kit.name(label))
@@ -183,7 +222,7 @@ def add_hop_energy(b, obj, obj_hi, K: int):
     """Add word-hops x hop energy (scaled by ``K``) to the objective; returns it and its
     upper bound.  Static energy is added by :func:`add_static_energy` once cycles exist."""
     for j, (expr, hi) in b.mesh.hops.items():
-        c = math.floor(b.levels[j].fanout.hop_energy_pj * K + 1e-9)
+        c = math.floor(b.levels[j].fanout.hop_energy_pj * (K // b.mesh.scale_of[j]) + 1e-9)
         obj, obj_hi = obj + c * expr, obj_hi + c * hi
     return obj, obj_hi
 

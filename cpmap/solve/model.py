@@ -45,6 +45,7 @@ from .mesh import add_hop_energy, add_mesh, add_static_energy, mesh_energies, me
 from .monomial import Mono, prod
 from .nodes import add_min_nodes
 from .order import add_loop_order
+from .sharing import held_tiles, option_literals
 
 
 @dataclass
@@ -71,6 +72,7 @@ class LayerModel:
     cycles_exact: bool = True  # False: ``cycles`` is a relaxation (int64 limits), never above the evaluator's
     add_cycles: object = None  # adds the bandwidth-limited cycles once (energy models only)
     mesh_entries: dict = field(default_factory=dict)  # {level: [(literal, spatial entry)]} (:mod:`.mesh`)
+    forward: tuple = ({}, {})  # ({(level, tensor): literal} of forwarding, of sharing) (:mod:`.forward`)
 
     def evaluator_cycles(self):
         """``cycles``, with the bandwidth-limited cycles added to the model on first use
@@ -318,6 +320,7 @@ class LayerModelBuilder:
         """Exact integer tile sizes against each capacity (tangent cuts give the LP the
         log view)."""
         kit, m = self.kit, self.m
+        self.fwd, self.share = option_literals(self)  # forwarding and sharing (:mod:`.forward`)
         for i, lv in enumerate(self.levels):
             if lv.unbounded:
                 continue
@@ -325,6 +328,7 @@ class LayerModelBuilder:
             tiles = {t: kit.term(self.S[t, i], f"tile_{t}{i}") for t, _ in kept}
             for tt in tiles.values():
                 kit.cut(tt, CUT_RATIO)
+            tiles = held_tiles(self, i, tiles)  # buffer sharing: ceil(tile / g) of a shared tensor
             if lv.capacity is not None:
                 m.add(sum(kit.gated(tiles[t], k, f"cap_{lv.name}{t}") for t, k in kept) <= lv.capacity)
                 continue
@@ -354,6 +358,7 @@ class LayerModelBuilder:
         energies = [lv.read_pj for lv in levels] + [lv.write_pj for lv in levels] + \
             [lv.fanout.energy_pj for lv in levels if lv.fanout is not None] + mesh_energies(self.arch)
         K, rounding = energy_scale(energies)
+        K *= self.mesh.scale  # forwarding's hops are multiples of 1/scale words (:mod:`.forward`)
         obj = 0
         obj_hi = 0  # an upper bound of obj (edp sizes its quantum with it)
         for i, lv in enumerate(levels):
@@ -373,7 +378,7 @@ class LayerModelBuilder:
                                  encoding=self.encoding, cycles=cyc.expr, energy=obj, compute_cycles=cyc.expr)
         cycles = attach_cycles(self, layer_model, cyc)
         obj, obj_hi = add_static_energy(self, layer_model, obj, obj_hi, K, cycles.ub)
-        layer_model.energy, layer_model.mesh_entries = obj, self.mesh.entries
+        layer_model.energy, layer_model.mesh_entries, layer_model.forward = obj, self.mesh.entries, (self.fwd, self.share)
         if objective == "energy":
             m.minimize(obj)
         elif objective == "delay":

@@ -33,7 +33,8 @@ from .loader import read_yaml
 _ARCH_KEYS = ("name", "word_bits", "mac_energy_pj", "static_energy_pj_per_cycle", "levels")
 _LEVEL_KEYS = ("name", "capacity", "partitions", "keeps", "read_energy_pj", "write_energy_pj",
                "read_bandwidth", "write_bandwidth", "fanout", "memory", "channel_bandwidth")
-_FANOUT_KEYS = ("name", "axes", "multicast", "reduction", "energy_pj_per_word", "topology", "hop_energy_pj")
+_FANOUT_KEYS = ("name", "axes", "multicast", "reduction", "energy_pj_per_word", "topology", "hop_energy_pj",
+                "forwarding", "sharing")
 _MEMORY_HELP = "corners, per_node or a list of [row, column] channel coordinates"
 
 
@@ -160,11 +161,16 @@ def _fanout(obj: Any, path: str) -> Fanout:
         raise Invalid(at(path, "hop_energy_pj"), "missing required field for a mesh (pJ per word per hop)")
     if topology != "mesh" and "hop_energy_pj" in body:
         raise Invalid(at(path, "hop_energy_pj"), "expected only with topology: mesh")
+    for option in ("forwarding", "sharing"):
+        if topology != "mesh" and option in body:
+            raise Invalid(at(path, option), "expected only with topology: mesh")
     return from_core(path, Fanout, req(body, "name", name_str, path), axes,
                  multicast=opt(body, "multicast", boolean, path, True),
                  reduction=opt(body, "reduction", boolean, path, True),
                  energy_pj=opt(body, "energy_pj_per_word", energy_pj, path, 0.0),
-                 topology=topology, hop_energy_pj=opt(body, "hop_energy_pj", energy_pj, path, 0.0))
+                 topology=topology, hop_energy_pj=opt(body, "hop_energy_pj", energy_pj, path, 0.0),
+                 forwarding=opt(body, "forwarding", boolean, path, False),
+                 sharing=opt(body, "sharing", boolean, path, False))
 
 
 
@@ -189,6 +195,7 @@ def arch_to_obj(arch: Arch) -> dict:
                              "reduction": f.reduction, "energy_pj_per_word": f.energy_pj}
             if f.mesh:
                 out["fanout"] |= {"topology": "mesh", "hop_energy_pj": f.hop_energy_pj}
+            out["fanout"] |= {k: True for k in ("forwarding", "sharing") if getattr(f, k)}
         if lv.memory is not None:
             m = lv.memory
             out["memory"] = [list(rc) for rc in m.channels] if m.placement == "channels" else m.placement

@@ -33,7 +33,7 @@ from .fields import (
 from .loader import read_yaml
 
 _MAPPING_FILE_KEYS = ("layer", "mapping")
-_MAPPING_LEVEL_KEYS = ("level", "keeps", "temporal", "spatial")
+_MAPPING_LEVEL_KEYS = ("level", "keeps", "temporal", "spatial", "forward", "share")
 _FACTORS = mapping_of(pos_int, "a mapping dim -> factor like {K: 2, C: 3}")
 _SPATIAL = mapping_of(_FACTORS, "a mapping axis -> {dim: factor} like {Y: {R: 3}, X: {P: 11}}")
 
@@ -69,7 +69,9 @@ def _level_mapping(obj: Any, path: str) -> LevelMapping:
     return LevelMapping(level=req(body, "level", name_str, path),
                         temporal=opt(body, "temporal", _FACTORS, path, ()),
                         keeps=req(body, "keeps", tensor_set, path),
-                        spatial=opt(body, "spatial", _SPATIAL, path, ()))
+                        spatial=opt(body, "spatial", _SPATIAL, path, ()),
+                        forward=opt(body, "forward", tensor_set, path, frozenset()),
+                        share=opt(body, "share", tensor_set, path, frozenset()))
 
 
 def bind_mapping(spec: MappingSpec, problem: Problem, arch: Arch, file: str = "<mapping>") -> Mapping:
@@ -113,6 +115,9 @@ def _level_mapping_obj(lm: LevelMapping) -> dict:
                            "temporal": _factors_obj(lm.temporal, lm.level)}
     if lm.spatial:
         out["spatial"] = {axis: _factors_obj(loops, lm.level) for axis, loops in lm.spatial}
+    for key in ("forward", "share"):
+        if getattr(lm, key):
+            out[key] = [t for t in TENSORS if t in getattr(lm, key)]
     return out
 
 
