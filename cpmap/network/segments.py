@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from ..core.arch import Arch
 from ..core.errors import CpmapError
 from ..core.problem import Problem
-from ..core.residency import with_resident
+from ..core.residency import instances_above, with_resident
 from ..core.workload import Layer
 
 
@@ -91,14 +91,18 @@ def batch_share(problem: Problem, groups: int) -> Problem:
 
 
 def resident_fits(problem: Problem, arch: Arch) -> bool:
-    """Whether the resident tensors alone fit their level (capacity, or each its partition).
-    When they do not, no mapping exists (every mapping's tiles include them whole), so the
-    variant is dropped without a solve; the layer solve would prove it INFEASIBLE."""
+    """Whether the resident tensors alone can fit their level (capacity, or each its
+    partition); at a level with ``n`` instances each holds a share of at least ``1/n`` of
+    the tensor (the shares cover it).  When they cannot, no mapping exists (every mapping's
+    tiles include them), so the variant is dropped without a solve; the layer solve would
+    prove it INFEASIBLE."""
     by_level: dict[str, int] = {}
     for t, lv_name in problem.resident:
-        by_level[lv_name] = by_level.get(lv_name, 0) + problem.tensor_words(t)
-        lv = arch.levels[arch.level_index(lv_name)]
-        if lv.partitions is not None and problem.tensor_words(t) > lv.partition(t):
+        i = arch.level_index(lv_name)
+        least = -(-problem.tensor_words(t) // instances_above(arch, i))
+        by_level[lv_name] = by_level.get(lv_name, 0) + least
+        lv = arch.levels[i]
+        if lv.partitions is not None and least > lv.partition(t):
             return False
     return all(arch.levels[arch.level_index(n)].capacity is None
                or w <= arch.levels[arch.level_index(n)].capacity for n, w in by_level.items())
