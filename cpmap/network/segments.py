@@ -26,6 +26,7 @@ from ..core.errors import CpmapError
 from ..core.problem import Problem
 from ..core.residency import instances_above, with_resident
 from ..core.workload import Layer
+from .exchange import linked, on_nodes
 
 
 @dataclass(frozen=True)
@@ -46,18 +47,21 @@ class Variant:
 
 
 def buffer_level(arch: Arch, where: str = "pipeline") -> str:
-    """The on-chip level intermediates stay in: the outermost one with a single instance
-    (no fanout above it) that may keep both I and O.  A clear error if there is none,
-    starting with ``where`` (the spec file and field that asked for the pipeline)."""
+    """The on-chip level intermediates stay in: the outermost one that may keep both I and
+    O with no fanout above it, or with exactly one mesh above it (per-node buffers of a
+    node array: each node holds its share, and moves between partitions are priced by
+    the mesh, :mod:`.exchange`).  A clear error if there is none, starting with ``where``
+    (the spec file and field that asked for the pipeline)."""
     for i in range(len(arch.levels) - 2, -1, -1):
         lv = arch.levels[i]
-        if any(up.fanout is not None for up in arch.levels[i + 1:]):
+        above = [up.fanout for up in arch.levels[i + 1:] if up.fanout is not None]
+        if above and (len(above) > 1 or not above[0].mesh):
             break
         if {"I", "O"} <= lv.keeps:
             return lv.name
-    raise CpmapError(f"{where}: expected mode none on architecture {arch.name}: it has no single-instance "
-                     "on-chip level that may keep I and O, so intermediates cannot stay on chip (temporal "
-                     "pipelining needs one)")
+    raise CpmapError(f"{where}: expected mode none on architecture {arch.name}: it has no on-chip level that "
+                     "may keep I and O with no fanout or one mesh above it, so intermediates cannot stay on "
+                     "chip (temporal pipelining needs one)")
 
 
 def segments(layers: tuple[Layer, ...], max_degree: int) -> list[tuple[int, ...]]:
@@ -132,6 +136,8 @@ def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_group
             for k, lay in enumerate(lays):
                 res = ({"I": buf} if k > 0 else {}) | ({"O": buf} if k < len(lays) - 1 else {})
                 probs.append(with_resident(batch_share(lay.problem, g), res))
+            if on_nodes(arch, buf) and not all(linked(a.problem, b.problem) for a, b in zip(lays, lays[1:])):
+                continue  # no element correspondence between an output and the next input
             if all(resident_fits(p, arch) for p in probs):
                 out.append(Variant(names, g, tuple(probs), buf))
     return out
