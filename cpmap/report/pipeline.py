@@ -62,9 +62,11 @@ def format_pipeline(data: dict, files: list[str] | None = None) -> str:
              f"({t['solved']} solved now, {t['cached']} from the cache)"), ""]
     rows = []
     for k, s in enumerate(data["segments"], 1):
-        where = ", ".join(f"{i['from']}->{i['to']} in {i['level']}"
-                          + (f" ({i['instances']} nodes, each its share)" if i["instances"] > 1 else "")
-                          for i in s["intermediates"]) or "DRAM"
+        inter = s["intermediates"]
+        where = "DRAM"
+        if inter:  # one buffer level per segment
+            nodes = f" (each of {inter[0]['instances']} nodes its share)" if inter[0]["instances"] > 1 else ""
+            where = ", ".join(f"{i['from']}->{i['to']}" for i in inter) + f" in {inter[0]['level']}{nodes}"
         rows.append([str(k), " -> ".join(s["layers"]), where, str(s["groups"]), fmt_num(s["energy_pj"]),
                      fmt_num(s["exchange_pj"]), fmt_count(s["cycles"]), fmt_num(s["lower_bound"])])
     lines += table(["#", "layers", "intermediates", "groups", "energy pJ", "moves pJ", "cycles", "bound"], rows,
