@@ -627,10 +627,22 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         ids = cur_id[(i, "O")]
         o_write_back(i, list(instances[i]), dict(ids))
 
-    top = o_store[o_levels[-1]][()]
+    top: dict = {}
+    for inst, store in o_store[o_levels[-1]].items():  # a resident O: one store per instance
+        clash = set(top) & set(store)
+        if clash:
+            raise OracleError(f"O elements {sorted(clash)[:3]} end in several instances of "
+                              f"{names[o_levels[-1]]}: their partial sums are never added")
+        top.update(store)
     tile_max[names[L - 1]] = {t: words(L - 1, t, tuple(0 for _ in rel_pos[t])) for t in sorted(keeps[L - 1])}
-    for t, r in resident.items():  # the whole tensor sits in its resident level
-        tile_max[names[r]][t] = words(L - 1, t, tuple(0 for _ in rel_pos[t]))
+    for t, r in resident.items():  # each instance of the resident level holds what it touches, all run long
+        touched: dict[tuple, set] = {inst: set() for inst in instances[r]}
+        for tt in steps:
+            tb = _contribution(t_loops, tt, dim_pos, D)
+            for pe in pes:
+                vals = {d: tb[j] + pe_val[pe][j] for j, d in enumerate(dims)}
+                touched[pe[:off[r]]].add(element_coord(tensors[t], vals))
+        tile_max[names[r]][t] = max(len(v) for v in touched.values())
 
     ok = True
     if check_output:

@@ -197,8 +197,8 @@ def test_an_infeasible_ilp_says_so():
     assert solve_ilp(model) is None
 
 
-def test_spatial_needs_the_multi_node_model():
-    with pytest.raises(ValueError, match="multi-node"):
+def test_spatial_is_refused_as_not_implemented():
+    with pytest.raises(ValueError, match="not implemented"):
         PipelineOptions("spatial")
 
 

@@ -164,7 +164,6 @@ def test_keeps_must_follow_the_residency():
 @pytest.mark.parametrize("resident, message", [
     ({"I": "DRAM"}, "expected an on-chip level"),
     ({"I": "XX"}, "expected an on-chip level"),
-    ({"I": "RF"}, "several instances"),
 ])
 def test_bad_residency_is_a_clear_error(resident, message):
     problem, arch, _ = worked_example()

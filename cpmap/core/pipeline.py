@@ -3,8 +3,8 @@
 ``mode`` ``none`` solves every layer alone (input from DRAM, output to DRAM); ``temporal``
 lets segments of up to ``max_degree`` chained layers run one after another on the whole
 array, each intermediate left in the global buffer for the next layer (docs/pipeline.md).
-``spatial`` and ``both`` (layers on disjoint node regions) need the multi-node model and
-are not available yet.
+On a node array the intermediates stay in the per-node buffers, each node its share.
+``spatial`` and ``both`` (layers on disjoint node regions) are not implemented.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class PipelineOptions:
     def __post_init__(self) -> None:
         if self.mode not in PIPELINE_MODES:
             if self.mode in MULTI_NODE_MODES:
-                raise ValueError(f"pipeline mode {self.mode!r} needs the multi-node (mesh NoC) model, "
-                                 "which is not available yet; use 'temporal' or 'none'")
+                raise ValueError(f"pipeline mode {self.mode!r} (layers on disjoint node regions) is not "
+                                 "implemented; use 'temporal' (one node or a mesh of nodes) or 'none'")
             raise ValueError(f"unknown pipeline mode {self.mode!r}; expected one of {', '.join(PIPELINE_MODES)}")
         if self.max_degree < 1:
             raise ValueError(f"max_degree must be >= 1, got {self.max_degree}")

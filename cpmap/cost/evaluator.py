@@ -16,7 +16,7 @@ from ..core.arch import Arch, bandwidth_cycles
 from ..core.errors import MappingError
 from ..core.mapping import Mapping
 from ..core.problem import TENSORS, Problem, window_extent
-from ..core.residency import resident_levels
+from ..core.residency import resident_levels, resident_mapping_errors
 from .noc import HopTally, exact_number, mesh_plan
 
 COMPAT = ("timeloop",)
@@ -196,9 +196,13 @@ class Evaluator:
                          {t: irr[j][t] if t in grouped else 1 for t in tensors} if grouped else ones)
         # in W, I, O order, not the frozenset's (hash-seed dependent): the result JSON is byte-stable
         tiles = [{t: self.tile_words(t, ext[i]) for t in TENSORS if t in keeps[i]} for i in range(L)]
-        for t, r in self.resident.items():  # a resident tensor occupies its level whole
+        for t, r in self.resident.items():  # a resident tensor's share occupies each instance whole
             if t in tiles[r]:
-                tiles[r][t] = self.tile_words(t, ext[L - 1])
+                share = ext[L - 1][:]
+                for j in range(r + 1, L):  # the spatial loops above r spread it over the instances
+                    for d, f in spatial[j]:
+                        share[d] //= f
+                tiles[r][t] = self.tile_words(t, share)
         compute_cycles = math.prod(f for loops in temporal for _, f in loops)
         return _Nest(temporal, keeps, used, irr, mcast, tiles, compute_cycles, [lm.forward for lm in mapping.levels],
                      [lm.share for lm in mapping.levels[1:]] + [frozenset()])
@@ -332,10 +336,10 @@ class Evaluator:
 
     def _validate(self, mapping: Mapping, keeps, irr, tiles) -> list[str]:
         """Every resource rule the mapping breaks, each with where and by how much."""
-        arch = self.arch
+        arch, problem = self.arch, self.problem
         errors = mapping.fanout_errors(arch)
         if self.resident:
-            errors += self._resident_errors(keeps)
+            errors += self._resident_errors(keeps) + resident_mapping_errors(problem, mapping, self.resident)
         for i, (lm, lv) in enumerate(zip(mapping.levels, arch.levels)):
             extra = keeps[i] - lv.keeps
             if extra:

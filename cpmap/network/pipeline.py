@@ -30,6 +30,7 @@ from ..solve.layer import LayerSolution
 from ..spec.solve import SolvePlan
 from .batch import BatchResult, run_batch
 from .cache import Cache
+from .exchange import exchange_pj
 from .progress import Progress
 from .segments import Variant, variants
 
@@ -51,6 +52,8 @@ class Candidate:
     value: float | None
     bound: float
     infeasible: bool
+    exchange_pj: float = 0.0
+    """Of ``energy_pj``: the intermediates' moves between node partitions (:mod:`.exchange`)."""
 
 
 @dataclass(frozen=True)
@@ -136,15 +139,16 @@ def _solve_problems(plan: SolvePlan, vs: list[Variant], jobs, cache, progress) -
     return {p: o.solution for p, o in zip(unique, batch.outcomes)}, batch
 
 
-def _candidate(v: Variant, sols: dict, objective: str) -> Candidate:
+def _candidate(v: Variant, sols: dict, objective: str, arch: Arch) -> Candidate:
     ss = tuple(sols.get(p) for p in v.problems)
     infeasible = any(s is not None and s.status == "INFEASIBLE" for s in ss)
     bound = v.groups * sum((s.lower_bound or 0.0) if s is not None else 0.0 for s in ss)
     if infeasible or any(s is None or s.best is None for s in ss):
         return Candidate(v, ss, None, None, None, bound, infeasible)
-    energy = v.groups * sum(s.best.result.energy_pj for s in ss)
+    moves = v.groups * exchange_pj(v.problems, tuple(s.best.mapping for s in ss), arch, v.buffer)
+    energy = v.groups * sum(s.best.result.energy_pj for s in ss) + moves
     cycles = v.groups * sum(s.best.result.cycles for s in ss)
-    return Candidate(v, ss, energy, cycles, energy if objective == "energy" else float(cycles), bound, False)
+    return Candidate(v, ss, energy, cycles, energy if objective == "energy" else float(cycles), bound, False, moves)
 
 
 def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None = None,
@@ -158,7 +162,7 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     degree = options.max_degree if options.mode == "temporal" else 1
     vs = variants(plan.layers, plan.arch, degree, options.batch_groups, f"{plan.file}: solve.pipeline.mode")
     sols, batch = _solve_problems(plan, vs, jobs, cache, progress)
-    cands = tuple(_candidate(v, sols, objective) for v in vs)
+    cands = tuple(_candidate(v, sols, objective, plan.arch) for v in vs)
     names = tuple(lay.name for lay in plan.layers)
     base = [c for c in cands if len(c.variant.layers) == 1]
     complete = all(c.value is not None for c in base)

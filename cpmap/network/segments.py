@@ -24,8 +24,9 @@ from dataclasses import dataclass, replace
 from ..core.arch import Arch
 from ..core.errors import CpmapError
 from ..core.problem import Problem
-from ..core.residency import with_resident
+from ..core.residency import instances_above, with_resident
 from ..core.workload import Layer
+from .exchange import linked, on_nodes
 
 
 @dataclass(frozen=True)
@@ -46,18 +47,21 @@ class Variant:
 
 
 def buffer_level(arch: Arch, where: str = "pipeline") -> str:
-    """The on-chip level intermediates stay in: the outermost one with a single instance
-    (no fanout above it) that may keep both I and O.  A clear error if there is none,
-    starting with ``where`` (the spec file and field that asked for the pipeline)."""
+    """The on-chip level intermediates stay in: the outermost one that may keep both I and
+    O with no fanout above it, or with exactly one mesh above it (per-node buffers of a
+    node array: each node holds its share, and moves between partitions are priced by
+    the mesh, :mod:`.exchange`).  A clear error if there is none, starting with ``where``
+    (the spec file and field that asked for the pipeline)."""
     for i in range(len(arch.levels) - 2, -1, -1):
         lv = arch.levels[i]
-        if any(up.fanout is not None for up in arch.levels[i + 1:]):
+        above = [up.fanout for up in arch.levels[i + 1:] if up.fanout is not None]
+        if above and (len(above) > 1 or not above[0].mesh):
             break
         if {"I", "O"} <= lv.keeps:
             return lv.name
-    raise CpmapError(f"{where}: expected mode none on architecture {arch.name}: it has no single-instance "
-                     "on-chip level that may keep I and O, so intermediates cannot stay on chip (temporal "
-                     "pipelining needs one)")
+    raise CpmapError(f"{where}: expected mode none on architecture {arch.name}: it has no on-chip level that "
+                     "may keep I and O with no fanout or one mesh above it, so intermediates cannot stay on "
+                     "chip (temporal pipelining needs one)")
 
 
 def segments(layers: tuple[Layer, ...], max_degree: int) -> list[tuple[int, ...]]:
@@ -91,14 +95,18 @@ def batch_share(problem: Problem, groups: int) -> Problem:
 
 
 def resident_fits(problem: Problem, arch: Arch) -> bool:
-    """Whether the resident tensors alone fit their level (capacity, or each its partition).
-    When they do not, no mapping exists (every mapping's tiles include them whole), so the
-    variant is dropped without a solve; the layer solve would prove it INFEASIBLE."""
+    """Whether the resident tensors alone can fit their level (capacity, or each its
+    partition); at a level with ``n`` instances each holds a share of at least ``1/n`` of
+    the tensor (the shares cover it).  When they cannot, no mapping exists (every mapping's
+    tiles include them), so the variant is dropped without a solve; the layer solve would
+    prove it INFEASIBLE."""
     by_level: dict[str, int] = {}
     for t, lv_name in problem.resident:
-        by_level[lv_name] = by_level.get(lv_name, 0) + problem.tensor_words(t)
-        lv = arch.levels[arch.level_index(lv_name)]
-        if lv.partitions is not None and problem.tensor_words(t) > lv.partition(t):
+        i = arch.level_index(lv_name)
+        least = -(-problem.tensor_words(t) // instances_above(arch, i))
+        by_level[lv_name] = by_level.get(lv_name, 0) + least
+        lv = arch.levels[i]
+        if lv.partitions is not None and least > lv.partition(t):
             return False
     return all(arch.levels[arch.level_index(n)].capacity is None
                or w <= arch.levels[arch.level_index(n)].capacity for n, w in by_level.items())
@@ -128,6 +136,8 @@ def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_group
             for k, lay in enumerate(lays):
                 res = ({"I": buf} if k > 0 else {}) | ({"O": buf} if k < len(lays) - 1 else {})
                 probs.append(with_resident(batch_share(lay.problem, g), res))
+            if on_nodes(arch, buf) and not all(linked(a.problem, b.problem) for a, b in zip(lays, lays[1:])):
+                continue  # no element correspondence between an output and the next input
             if all(resident_fits(p, arch) for p in probs):
                 out.append(Variant(names, g, tuple(probs), buf))
     return out

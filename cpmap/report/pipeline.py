@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..core.output import atomic_write_text
+from ..core.residency import instances_above
 from ..network.pipeline import Candidate, PipelineResult
 from ..spec.mapping import mapping_to_obj
 from .plots import schedule_png
@@ -25,11 +26,13 @@ def _layer_json(name: str, problem, sol) -> dict:
             "mapping": {"layer": name, "mapping": mapping_to_obj(best.mapping)} if best else None}
 
 
-def _segment_json(c: Candidate) -> dict:
+def _segment_json(c: Candidate, arch) -> dict:
     v = c.variant
+    nodes = instances_above(arch, arch.level_index(v.buffer)) if v.buffer else 1
     return {"layers": list(v.layers), "groups": v.groups,
-            "intermediates": [{"from": a, "to": b, "level": v.buffer} for a, b in zip(v.layers, v.layers[1:])],
-            "energy_pj": c.energy_pj, "cycles": c.cycles, "lower_bound": c.bound,
+            "intermediates": [{"from": a, "to": b, "level": v.buffer, "instances": nodes}
+                              for a, b in zip(v.layers, v.layers[1:])],
+            "energy_pj": c.energy_pj, "exchange_pj": c.exchange_pj, "cycles": c.cycles, "lower_bound": c.bound,
             "layer_results": [_layer_json(n, p, s) for n, p, s in zip(v.layers, v.problems, c.solutions)]}
 
 
@@ -40,7 +43,7 @@ def pipeline_json(r: PipelineResult) -> dict:
         "workload": plan.workload.name, "arch": plan.arch.name, "objective": r.objective,
         "pipeline": {"mode": o.mode, "max_degree": o.max_degree, "time_overhead": o.time_overhead,
                      "batch_groups": list(o.batch_groups)},
-        "segments": [_segment_json(c) for c in r.schedule],
+        "segments": [_segment_json(c, plan.arch) for c in r.schedule],
         "total": {"energy_pj": r.energy_pj, "cycles": r.cycles, "value": r.value, "lower_bound": r.bound,
                   "gap": r.gap, "layer_by_layer": {"energy_pj": r.baseline_energy_pj, "cycles": r.baseline_cycles},
                   "energy_gain": r.gain, "delay_change": change, "candidates": len(r.candidates),
@@ -59,10 +62,15 @@ def format_pipeline(data: dict, files: list[str] | None = None) -> str:
              f"({t['solved']} solved now, {t['cached']} from the cache)"), ""]
     rows = []
     for k, s in enumerate(data["segments"], 1):
-        where = ", ".join(f"{i['from']}->{i['to']} in {i['level']}" for i in s["intermediates"]) or "DRAM"
+        inter = s["intermediates"]
+        where = "DRAM"
+        if inter:  # one buffer level per segment
+            nodes = f" (each of {inter[0]['instances']} nodes its share)" if inter[0]["instances"] > 1 else ""
+            where = ", ".join(f"{i['from']}->{i['to']}" for i in inter) + f" in {inter[0]['level']}{nodes}"
         rows.append([str(k), " -> ".join(s["layers"]), where, str(s["groups"]), fmt_num(s["energy_pj"]),
-                     fmt_count(s["cycles"]), fmt_num(s["lower_bound"])])
-    lines += table(["#", "layers", "intermediates", "groups", "energy pJ", "cycles", "bound"], rows, left=3)
+                     fmt_num(s["exchange_pj"]), fmt_count(s["cycles"]), fmt_num(s["lower_bound"])])
+    lines += table(["#", "layers", "intermediates", "groups", "energy pJ", "moves pJ", "cycles", "bound"], rows,
+                   left=3)
     lines.append("")
     rows = [[lay["name"], " ".join(f"{x}@{lv}" for x, lv in lay["resident"].items()) or "-",
              str(lay["batch_share"] or "-"), lay["status"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..core.arch import Arch
 from ..core.constraints import ResolvedConstraints, dataflow_conflict
 from ..core.problem import Problem
-from ..core.residency import resident_levels
+from ..core.residency import instances_above, resident_levels
 
 
 def explain_infeasible(problem: Problem, arch: Arch, cons: ResolvedConstraints) -> str:
@@ -45,7 +45,8 @@ def _resident_overflow(problem: Problem, arch: Arch) -> str:
         by_level.setdefault(r, []).append(t)
     for r, ts in by_level.items():
         lv = arch.levels[r]
-        words = {t: problem.tensor_words(t) for t in ts}
+        n = instances_above(arch, r)  # each instance holds a share: at least 1/n of the tensor
+        words = {t: -(-problem.tensor_words(t) // n) for t in ts}
         parts = " + ".join(f"{t} {w}" for t, w in words.items())
         if lv.capacity is not None and sum(words.values()) > lv.capacity:
             return (f"the resident tensors need {sum(words.values())} words ({parts}) > capacity "

@@ -36,7 +36,6 @@ from ..core.constraints import ResolvedConstraints
 from ..core.errors import CpmapError
 from ..core.factors import divisors, prime_factors
 from ..core.problem import Problem, window_extent
-from ..core.residency import resident_levels
 from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
 from .cycles import BandwidthCycles, attach_cycles
@@ -45,6 +44,7 @@ from .mesh import add_hop_energy, add_mesh, add_static_energy, mesh_energies, me
 from .monomial import Mono, prod
 from .nodes import add_min_nodes
 from .order import add_loop_order
+from .residency import add_residency
 from .sharing import held_tiles, option_literals
 
 
@@ -237,27 +237,29 @@ class LayerModelBuilder:
     def add_tiles(self) -> None:
         """The tile of every tensor at every level, as a monomial (windows through exact
         tables with a log column)."""
-        self.S = {(t.name, i): self._tile(t, i) for t in self.problem.tensors for i in range(self.L)}
+        self.S = {(t.name, i): self.tile_mono(t, i) for t in self.problem.tensors for i in range(self.L)}
 
-    def _tile(self, t, i) -> Mono:
+    def tile_mono(self, t, i, below=None, tag=None) -> Mono:
+        """The tile of ``t`` over the slots ``below`` accepts (default: levels <= ``i``);
+        ``tag`` names its window tables when ``below`` is not the default."""
+        below = below or (lambda s, i=i: s.level <= i)
         mono = Mono()
         for k, ax in enumerate(t.axes):
             if len(ax.terms) == 1:
-                mono = mono * self._at([ax.terms[0][0]], lambda s, i=i: s.level <= i)
+                mono = mono * self._at([ax.terms[0][0]], below)
                 continue
-            key = (t.name, i, k)
-            if key not in self.kit.windows and not self._add_window(key, ax, i):
+            key = (t.name, i, k) if tag is None else (t.name, tag, k)
+            if key not in self.kit.windows and not self._add_window(key, ax, below):
                 (_, c0), (_, c1) = ax.terms
                 mono = mono * Mono(window_extent(c0, c1, 1, 1))
                 continue
             mono = mono * Mono(1, {}, (key,))
         return mono
 
-    def _add_window(self, key, ax, i) -> bool:
-        """The window extent of axis ``ax`` at level ``i`` as a table over the exponent sums
-        of its two dims; False when both dims are 1 below ``i`` (a constant)."""
+    def _add_window(self, key, ax, below) -> bool:
+        """The window extent of axis ``ax`` over the slots ``below`` accepts as a table over
+        the exponent sums of its two dims; False when both dims are 1 there (a constant)."""
         kit, m, slots = self.kit, self.m, self.slots
-        below = lambda s: s.level <= i
         (d0, c0), (d1, c1) = ax.terms
         e0, e1 = self._exps_at(d0, below), self._exps_at(d1, below)
         p0 = [p for p in kit.primes[d0] if e0[p]]
@@ -279,9 +281,9 @@ class LayerModelBuilder:
                 rows.append([f0.get(p, 0) for p in p0] + [f1.get(p, 0) for p in p1]
                             + [w, math.floor(math.log(w) * CUT_SCALE)])
         ws = sorted({r[-2] for r in rows})
-        tname = key[0]
-        wv = m.new_int_var_from_domain(cp_model.Domain.from_values(ws), kit.name(f"win_{tname}{i}"))
-        lw = m.new_int_var(0, max(r[-1] for r in rows), kit.name(f"lnwin_{tname}{i}"))
+        tname, where = key[0], key[1]
+        wv = m.new_int_var_from_domain(cp_model.Domain.from_values(ws), kit.name(f"win_{tname}{where}"))
+        lw = m.new_int_var(0, max(r[-1] for r in rows), kit.name(f"lnwin_{tname}{where}"))
         m.add_allowed_assignments(s0 + s1 + [wv, lw], rows)
         kit.windows[key] = (wv, lw, max(ws))
         return True
@@ -302,19 +304,8 @@ class LayerModelBuilder:
                     self.keep[i, t] = self.m.new_bool_var(f"keep_{lv.name}_{t}")
 
     def add_residency(self) -> None:
-        """A resident tensor (docs/cost-model.md section 11) is kept at its level and at
-        no level above, so that level is its backing store (its parent-less top keeper:
-        the counts stop there); its "tile" there is the whole tensor, a constant."""
-        for t, r in resident_levels(self.problem, self.arch).items():
-            fixed = self.cons.keeps.get(r)
-            if fixed is not None and t not in fixed:
-                raise CpmapError(f"constraints.keeps.{self.levels[r].name}: {t} is resident in "
-                                 f"{self.levels[r].name}, so the level must keep it")
-            self.keep[r, t] = True
-            for j in range(r + 1, self.L):
-                self.keep[j, t] = False
-            self.S[t, r] = Mono(self.problem.tensor_words(t))
-            self.top[t] = r
+        """Resident tensors (docs/cost-model.md section 11): :func:`.residency.add_residency`."""
+        add_residency(self)
 
     def add_capacities(self) -> None:
         """Exact integer tile sizes against each capacity (tangent cuts give the LP the

@@ -208,8 +208,8 @@ def _pipeline(v: Any, path: str) -> PipelineOptions:
     body = check_keys(v, PIPELINE_KEYS, path, "a pipeline mapping")
     mode = opt(body, "mode", choice(PIPELINE_MODES + MULTI_NODE_MODES), path, "none")
     if mode in MULTI_NODE_MODES:
-        raise Invalid(f"{path}.mode", f"{mode} pipelining needs the multi-node (mesh NoC) model, which is not "
-                      "available yet; expected none | temporal")
+        raise Invalid(f"{path}.mode", f"{mode} pipelining (layers on disjoint node regions) is not "
+                      "implemented; expected none | temporal (one node or a mesh of nodes)")
     overhead = opt(body, "time_overhead", _overhead, path)
     groups = opt(body, "batch_groups", _groups, path, (1,))
     return PipelineOptions(mode, opt(body, "max_degree", pos_int, path, 4), overhead, groups)
