@@ -6,6 +6,9 @@ with one worker and a fixed deterministic-time limit, and the table shows, per l
 the deterministic time spent, the status and the remaining gap of the model's own
 objective.  Deterministic time is a count of work that does not depend on the machine
 load, so runs on a shared machine compare; wall seconds are printed for information.
+Avenue ``solver`` runs cpmap's own ``solve_layer`` (one worker: the whole model, then the
+split over the keep literals of cpmap/solve/split.py) with the limit as its work limit and
+the tie-break off, ``solver_tie`` with the tie-break; their gap is the certified one.
 
     python bench/avenues.py [--limit 10] [--avenues base,params,...] [--only SUBSTRING]
                             [--out bench/results/avenues.json]
@@ -74,6 +77,8 @@ BUILD = {  # avenue -> build_model keyword arguments
 
 def run_case(problem, arch, avenue: str, limit: float, seed: int) -> dict:
     t0 = time.perf_counter()
+    if avenue in ("solver", "solver_tie"):
+        return _solver_row(problem, arch, limit, seed, tie_break=avenue == "solver_tie", t0=t0)
     lm = build_model(problem, arch, "energy", None, "exact", **BUILD.get(avenue, {}))
     built = time.perf_counter() - t0
     solver = cp_model.CpSolver()
@@ -99,6 +104,20 @@ def run_case(problem, arch, avenue: str, limit: float, seed: int) -> dict:
     return {**tie, "status": solver.status_name(st), "det_time": round(solver.deterministic_time, 3),
             "wall_s": round(time.perf_counter() - t0, 2), "build_s": round(built, 2),
             "gap": gap, "value_pj": value, "bound_pj": bound}
+
+
+def _solver_row(problem, arch, limit: float, seed: int, tie_break: bool, t0: float) -> dict:
+    """cpmap's own solve_layer (one worker, so the split over keep literals of
+    cpmap/solve/split.py when the first solve does not prove), the work limit ``limit``, no
+    wall-clock limit in practice: its deterministic time (the tie-break's too with
+    ``solver_tie``), status and certified gap."""
+    from cpmap.core.options import SolveOptions
+    from cpmap.solve.layer import solve_layer
+    sol = solve_layer(problem, arch, SolveOptions(workers=1, seed=seed, time_limit=40 * limit + 60,
+                                                  work_limit=limit, tie_break=tie_break))
+    return {"status": sol.status, "det_time": round(sol.work, 3), "wall_s": round(time.perf_counter() - t0, 2),
+            "build_s": None, "gap": sol.gap, "value_pj": sol.value, "bound_pj": sol.lower_bound,
+            "stopped_by": sol.stopped_by}
 
 
 def _hybrid(lm, limit: float, seed: int, first: float = 1.0) -> dict:
@@ -229,7 +248,8 @@ def main() -> int:
     if args.hong_kung:
         return hong_kung_table(arch)
     avenues = args.avenues.split(",")
-    unknown = [a for a in avenues if a not in PARAMS and a not in BUILD and a not in ("gbuf_split", "hybrid")]
+    own = ("gbuf_split", "hybrid", "solver", "solver_tie")
+    unknown = [a for a in avenues if a not in PARAMS and a not in BUILD and a not in own]
     if unknown:
         ap.error(f"unknown avenue(s) {unknown}; expected some of {sorted(set(PARAMS) | set(BUILD))}")
     probs = {(label, b): pr for b in (1, 16) for label, pr in problems(b)}

@@ -16,7 +16,7 @@ from ortools.sat.python import cp_model
 
 from ..core.arch import Arch
 from ..core.constraints import ResolvedConstraints
-from ..core.mapping import LevelMapping, Mapping
+from ..core.mapping import Mapping
 from ..core.objectives import SECONDARY, objective_value
 from ..core.options import SolveOptions
 from ..core.problem import Problem
@@ -26,6 +26,8 @@ from .budget import Budget, set_params, stop_reason
 from .infeasible import explain_infeasible
 from .model import LayerModel, build_model
 from .order import classes_unproved
+from .readback import Progress, mapping_from_solution
+from .split import SPLIT_FIRST_WORK, continue_split, splits
 
 TIE_BREAK_SHARE = 0.02
 """Share of the time and work limits for the secondary objective after a proof."""
@@ -76,72 +78,6 @@ class LayerSolution:
             return None
         v = self.value
         return max(0.0, (v - self.lower_bound) / v) if v > 0 else 0.0
-
-
-def mapping_from_solution(layer_model: LayerModel, problem: Problem, arch: Arch, value) -> Mapping:
-    """Read a mapping back from solver values.  Level j's loops irrelevant to the chosen
-    tensor go innermost; with no tensor chosen, the loops relevant to every tensor do.
-    Either realizes exactly the reuse the model assumed."""
-    rel = {t.name: t.dims for t in problem.tensors}
-    shared = {d for d in problem.dims if all(d in t.dims for t in problem.tensors)}
-    levels = []
-    for i, lv in enumerate(arch.levels):
-        loops = [(d, layer_model.factor(value, d, s)) for d in problem.dims for s in layer_model.slots
-                 if s.level == i and not s.spatial]
-        loops = [(d, f) for d, f in loops if f > 1]
-        chosen = next((t for t in problem.tensor_names if (i, t) in layer_model.inner and value(layer_model.inner[i, t])), None)
-        if chosen is not None:
-            loops = [lp for lp in loops if lp[0] in rel[chosen]] + [lp for lp in loops if lp[0] not in rel[chosen]]
-        else:
-            loops = sorted(loops, key=lambda lp: lp[0] in shared)  # stable: shared loops innermost
-        spatial = []
-        if i in layer_model.mesh_entries:  # a mesh: the chosen entry, its order included
-            spatial = list(next(e for lit, e in layer_model.mesh_entries[i] if value(lit)))
-        elif lv.fanout is not None:
-            for ax, _ in lv.fanout.axes:
-                sl = tuple((d, layer_model.factor(value, d, s)) for d in problem.dims for s in layer_model.slots
-                           if s.level == i and s.axis == ax and layer_model.factor(value, d, s) > 1)
-                if sl:
-                    spatial.append((ax, sl))
-        keeps = frozenset(t for t in problem.tensor_names if _val(value, layer_model.keep[i, t]))
-        forward, share = (frozenset(t for (j, t), f in lits.items() if j == i and value(f))
-                          for lits in layer_model.forward)
-        levels.append(LevelMapping(lv.name, tuple(loops), keeps, tuple(spatial), forward, share))
-    return Mapping(tuple(levels))
-
-
-def _val(value, v) -> int:
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    return int(value(v))
-
-
-class _Progress(cp_model.CpSolverSolutionCallback):
-    """Keeps the last (best) solution's values so that an interrupted solve still returns
-    the best mapping found; reports each one to ``on_solution`` if given, and stops the
-    search at the first solution after ``should_stop()`` turns true."""
-
-    def __init__(self, layer_model: LayerModel, problem: Problem, arch: Arch, on_solution=None,
-                 should_stop=None):
-        super().__init__()
-        self.layer_model, self.problem, self.arch, self.on_solution = layer_model, problem, arch, on_solution
-        self.should_stop = should_stop
-        self.mapping: Mapping | None = None
-        self.bound: float | None = None
-        self.incumbents: list[Mapping] = []
-        self.stopped = False
-
-    def on_solution_callback(self) -> None:
-        self.mapping = mapping_from_solution(self.layer_model, self.problem, self.arch, self.value)
-        self.incumbents.append(self.mapping)
-        self.bound = self.best_objective_bound
-        if self.on_solution is not None:
-            self.on_solution(self.wall_time, self.mapping)
-        if self.should_stop is not None and self.should_stop():
-            self.stopped = True
-            self.stop_search()
 
 
 def _bound(layer_model: LayerModel, raw: float, objective: str) -> float:
@@ -232,21 +168,30 @@ def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max
 def _solve_once(layer_model: LayerModel, problem: Problem, arch: Arch, options: SolveOptions, on_solution,
                 k: int, budget: Budget, should_stop=None) -> tuple:
     """One CP-SAT solve of the model, the ``k``-th of ``top_k``: (solver, progress, status,
-    interrupted by Ctrl-C or ``should_stop``, stop reason, budget left).  It may spend an
-    equal share of what is left for the solves still to come (the first keeps back the
-    tie-break's share of the time limit)."""
+    interrupted by Ctrl-C or ``should_stop``, stop reason, budget left, raw bound).  It may
+    spend an equal share of what is left for the solves still to come (the first keeps back
+    the tie-break's share of the time limit).  A first one-worker energy solve not proved
+    within :data:`~cpmap.solve.split.SPLIT_FIRST_WORK` goes on as a split over the keep
+    literals (:mod:`cpmap.solve.split`)."""
     solver = cp_model.CpSolver()
     solves_left = max(1, options.top_k - k)
     reserve = TIE_BREAK_SHARE if k == 0 and options.tie_break else 0.0
     work = None if budget.work is None else budget.work / solves_left
-    set_params(solver, options, budget.seconds_left(reserve) / solves_left, work)
-    progress = _Progress(layer_model, problem, arch, on_solution if k == 0 else None, should_stop)
+    split = k == 0 and splits(layer_model, options) and (work is None or work > SPLIT_FIRST_WORK)
+    first = SPLIT_FIRST_WORK if split else work
+    set_params(solver, options, budget.seconds_left(reserve) / solves_left, first)
+    progress = Progress(layer_model, problem, arch, on_solution if k == 0 else None, should_stop)
     try:
         st, interrupted = solver.solve(layer_model.model, progress), False
     except KeyboardInterrupt:
         st, interrupted = cp_model.FEASIBLE if progress.mapping else cp_model.UNKNOWN, True
     interrupted = interrupted or progress.stopped
-    return solver, progress, st, interrupted, stop_reason(solver, st, interrupted, work), budget.spent(solver)
+    stop, budget = stop_reason(solver, st, interrupted, first), budget.spent(solver)
+    if split and stop == "work_limit":
+        return continue_split(layer_model, problem, arch, options, (solver, progress, st), budget, reserve,
+                              on_solution, should_stop)
+    raw = progress.bound if interrupted else solver.best_objective_bound
+    return solver, progress, st, interrupted, stop, budget, raw
 
 
 def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = None,
@@ -278,21 +223,20 @@ def solve_layer(problem: Problem, arch: Arch, options: SolveOptions | None = Non
     found: list[Candidate] = []
     status, bound, reason, stopped_by = "UNKNOWN", None, "", ""
     for k in range(max(1, options.top_k)):
-        solver, progress, st, interrupted, stop, budget = _solve_once(
+        solver, progress, st, interrupted, stop, budget, raw = _solve_once(
             layer_model, problem, arch, options, on_solution, k, budget, should_stop)
         if k == 0 and st == cp_model.INFEASIBLE:
             # CP-SAT 9.15 has proved models infeasible whose only fault was a valid tangent
             # cut with coefficients near 1e11 (a conv with prime dims 1021 and 4093; see
             # tests/test_huge_layers.py): confirm on the same model without the cuts
             layer_model = _build(problem, arch, options, constraints, max_cycles, tangent_cuts=False)
-            solver, progress, st, interrupted, stop, budget = _solve_once(
+            solver, progress, st, interrupted, stop, budget, raw = _solve_once(
                 layer_model, problem, arch, options, on_solution, k, budget, should_stop)
         if k == 0:
             stopped_by = stop
             if progress.mapping is None:
                 return _without_mapping(problem, arch, options, constraints, stop, time.perf_counter() - start,
                                         budget.used)
-            raw = progress.bound if interrupted else solver.best_objective_bound
             bound = _bound(layer_model, raw, options.objective)
             status = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
             reason = {"interrupted": "interrupted: best mapping so far", "time_limit": "time limit reached",
@@ -345,7 +289,7 @@ def _without_mapping(problem: Problem, arch: Arch, options: SolveOptions, constr
                          stopped_by=stop, work=work)
 
 
-def _candidate(problem: Problem, arch: Arch, options: SolveOptions, progress: _Progress, first: bool) -> Candidate:
+def _candidate(problem: Problem, arch: Arch, options: SolveOptions, progress: Progress, first: bool) -> Candidate:
     """The solve's mapping, re-scored by the evaluator; under a relaxed objective (pwl,
     edp) an earlier incumbent of the first solve can score better, and then it is taken."""
     result = evaluate(problem, arch, progress.mapping)

@@ -33,7 +33,6 @@ from ortools.sat.python import cp_model
 
 from ..core.arch import Arch
 from ..core.constraints import ResolvedConstraints
-from ..core.errors import CpmapError
 from ..core.factors import divisors, prime_factors
 from ..core.problem import Problem, window_extent
 from ..core.slots import Slot, slots_of
