@@ -17,8 +17,9 @@ Per network, three phases:
    structure -- the point of this benchmark.  Counted: the candidates, the layer problems they
    contain (what a solver without dedupe would solve), the unique problems after dedupe
    (identical (layer shape, residency, batch share) problems solved once) and how many were
-   solved now.  ``--cache DIR`` keeps the solves between runs (default: a fresh temporary
-   directory).
+   solved now.  The networks share one cache (ResNet-152's problems are ResNet-50's shapes,
+   so after ResNet-50 it solves none); ``--cache DIR`` keeps it between runs (default: a
+   fresh temporary directory).
 2. **The whole pipeline from the cache**: the same call again, every problem cached
    (listing candidates, cache lookups and re-evaluation of every stored mapping, both ILPs).
 3. **The ILP alone**: :func:`~cpmap.network.pipeline.segment_ilp` (Pyomo model build) and
@@ -80,7 +81,7 @@ def _ilp_times(names, covers, costs, delays=None, cap=None):
 def run_network(name: str, args, workdir: Path, cache_root: Path) -> dict:
     plan = _plan(name, args, workdir)
     opts = PipelineOptions("temporal", args.max_degree, None, tuple(int(g) for g in args.groups.split(",")))
-    cache = Cache(cache_root / f"cache-{name}")
+    cache = Cache(cache_root / "cache")  # one for all networks: their identical problems are solved once
     load0 = loadavg()
     t0 = time.perf_counter()
     first = run_pipeline(plan, opts, jobs=args.jobs, cache=cache)
