@@ -154,10 +154,10 @@ def run_nnd(network: str, config: str, args) -> dict:
 def nnd_columns(networks: list[str], args) -> dict:
     """{network: {config: entry}}, from the saved file and, as asked, fresh runs (saved back)."""
     path = Path(args.nnd_results)
-    saved = json.loads(path.read_text()) if path.exists() and args.nnd == "reuse" else {"runs": {}}
+    saved = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     runs = saved.setdefault("runs", {})
     todo = [(n, c) for n in networks if n in NND_NETS for c in NND_CONFIGS
-            if f"{n}/b{args.batch}/{c}" not in runs or "energy" not in runs[f"{n}/b{args.batch}/{c}"]]
+            if args.nnd == "run" or "energy" not in runs.get(f"{n}/b{args.batch}/{c}", {})]
     why = nnd_available(args.nnd_python) if todo else None
     for n, c in todo:
         key = f"{n}/b{args.batch}/{c}"
