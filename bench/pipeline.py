@@ -156,7 +156,7 @@ def nnd_columns(networks: list[str], args) -> dict:
     path = Path(args.nnd_results)
     saved = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     runs = saved.setdefault("runs", {})
-    todo = [(n, c) for n in networks if n in NND_NETS for c in NND_CONFIGS
+    todo = [(n, c) for n in networks if n in NND_NETS for c in args.nnd_configs.split(",")
             if args.nnd == "run" or "energy" not in runs.get(f"{n}/b{args.batch}/{c}", {})]
     why = nnd_available(args.nnd_python) if todo else None
     for n, c in todo:
@@ -215,6 +215,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--nnd", choices=("reuse", "run", "skip"), default="reuse")
     ap.add_argument("--nnd-python", default=sys.executable, help="a Python with nn-dataflow 2.1 installed")
+    ap.add_argument("--nnd-configs", default=",".join(NND_CONFIGS), help="which of them to run when missing")
     ap.add_argument("--nnd-processes", type=int, default=2)
     ap.add_argument("--nnd-timeout", type=float, default=3600.0)
     ap.add_argument("--nnd-results", default=str(ROOT / "bench" / "results" / "pipeline_nnd.json"))
@@ -222,6 +223,8 @@ def main() -> int:
     args = ap.parse_args()
     networks = args.networks.split(",")
     runs = [tuple(r.split(":", 1)) for r in args.runs.split(",") if r]
+    if set(args.nnd_configs.split(",")) - set(NND_CONFIGS):
+        ap.error(f"--nnd-configs: expected some of {', '.join(NND_CONFIGS)}")
     if any(len(r) != 2 for r in runs):
         ap.error("--runs: expected ARCH:MODE pairs, e.g. eyeriss:temporal")
     rows = []
