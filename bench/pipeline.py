@@ -4,6 +4,7 @@ networks, each run from an empty cache, beside nn_dataflow 2.1's inter-layer pip
     python bench/pipeline.py [--networks alexnet,vgg16] [--batch 16] [--runs RUN,...]
                              [--time-limit 10] [--max-degree 4] [--groups 1,2,4,8,16]
                              [--layers A,B,...] [--jobs N] [--nnd reuse|run|skip] [--nnd-python PY]
+                             [--nnd-configs layer_by_layer,interlayer,save_writeback] [--nnd-processes 2]
                              [--out bench/results/pipeline.json]
 
 **cpmap runs.**  ``--runs`` lists ``ARCH:MODE`` pairs (default :data:`RUNS`): ``ARCH`` a spec
