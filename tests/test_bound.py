@@ -9,11 +9,13 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from strategies import FAMILIES, cases
+from test_residency import resident_cases
 
 from cpmap.cli import main
 from cpmap.core.arch import Arch, Level
 from cpmap.core.errors import SpecError
 from cpmap.core.problem import conv, fc
+from cpmap.core.residency import with_resident
 from cpmap.cost.evaluator import evaluate
 from cpmap.cost.floor import compulsory_floor
 from cpmap.network.bound import judge
@@ -21,6 +23,7 @@ from cpmap.spec.claims import read_claims
 
 PROPERTY = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+RESIDENT_PROPERTY = settings(PROPERTY, max_examples=350)
 
 
 def test_floor_by_hand():
@@ -92,3 +95,33 @@ def test_cli_bound_refutes_a_claim_below_the_bound(tmp_path, capsys):
     assert data["network"]["cycles"]["claim"]["impossible"] is False  # 30 >= the 24-cycle bound
     assert main(["bound", str(tmp_path / "s.yaml"), "--claim", str(tmp_path / "missing.csv")]) == 2
     assert "cannot read file" in capsys.readouterr().err
+
+
+def test_floor_leaves_resident_tensors_out():
+    # the fc of test_floor_by_hand with I resident in RF: 24 MACs + W 12 words read at 100 pJ
+    # + O 6 written at 120 pJ = 24 + 1,200 + 720 = 1,944 pJ; with O resident too: 1,224 pJ
+    arch = Arch("a", 16, 1.0, (Level("RF", frozenset("WIO"), 1.0, 1.0, capacity=64),
+                               Level("DRAM", frozenset("WIO"), 100.0, 120.0)))
+    f = compulsory_floor(with_resident(fc("fc", N=2, K=3, C=4), {"I": "RF"}), arch)
+    assert (f.energy_pj, f.dram_words, f.cycles) == (1_944.0, 18, 24)
+    f = compulsory_floor(with_resident(fc("fc", N=2, K=3, C=4), {"I": "RF", "O": "RF"}), arch)
+    assert (f.energy_pj, f.dram_words) == (1_224.0, 12)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_floor_is_below_every_mapping_with_residency(family):
+    # 6 families x 350 derandomized cases = 2,100 resident problems (I, O or both on chip)
+    @RESIDENT_PROPERTY
+    @given(resident_cases(family))
+    def check(case):
+        problem, arch, mapping = case
+        r, f = evaluate(problem, arch, mapping), compulsory_floor(problem, arch)
+        assert f.energy_pj <= r.energy_pj * (1 + 1e-12)
+        assert f.cycles <= r.cycles
+        top = arch.levels[-1].name
+        on_chip = {t for t, _ in problem.resident}
+        moved = sum(r.accesses[top][t]["reads"] + r.accesses[top][t]["writes"] for t in problem.tensor_names
+                    if t not in on_chip)
+        assert moved >= f.dram_words
+
+    check()

@@ -271,3 +271,19 @@ def test_chain_with_a_small_buffer_equals_brute_force(tmp_path):
     best_e, _ = brute_force_network(plan, runs)
     assert r.energy_pj == pytest.approx(best_e, rel=1e-12)
     assert r.bound <= best_e * (1 + 1e-12)
+
+
+def test_an_unproved_layer_is_bounded_by_its_floor(energy_run, plan):
+    # f1 (fc K=2, C=4, N=2) reading its input resident in GB (candidate p1+f1, one group): by hand,
+    # 16 MACs x 1 pJ + W 8 words read from DRAM x 200 + O 4 words written x 200 = 2,416 pJ (I is on chip)
+    cand = next(c for c in energy_run.candidates if c.variant.layers == ("p1", "f1") and c.variant.groups == 1)
+    problem, sol = cand.variant.problems[1], cand.solutions[1]
+    assert problem.resident == (("I", "GB"),)
+    assert pipeline_mod.layer_bound(problem, plan.arch, None, "energy") == 2_416.0
+    unproved = dataclasses.replace(sol, status="FEASIBLE", lower_bound=0.0)
+    assert pipeline_mod.layer_bound(problem, plan.arch, unproved, "energy") == 2_416.0
+    # proved: the solver's bound (the optimum, 2,572 pJ in docs/pipeline.md) is the larger
+    assert sol.status == "OPTIMAL" and sol.lower_bound == pytest.approx(2_572.0)
+    assert pipeline_mod.layer_bound(problem, plan.arch, sol, "energy") == sol.lower_bound
+    # cycles: 16 MACs over 2 PEs at least
+    assert pipeline_mod.layer_bound(problem, plan.arch, None, "delay") == 8.0

@@ -10,9 +10,10 @@ variant per segment with a Pyomo model solved by HiGHS (:func:`segment_ilp`):
   ``groups x`` the sum of its layers' evaluated values under the variant's residency;
 * optionally the schedule's delay at most ``(1 + time_overhead)`` x layer-by-layer's.
 
-The **network lower bound** is the same ILP on the layers' certified lower bounds, without
-the delay cap (dropping a constraint only lowers a minimum): every schedule of the space costs
-at least the sum of its layers' bounds, which is at least that ILP's optimum.
+The **network lower bound** is the same ILP on the layers' certified lower bounds
+(:func:`layer_bound`: the solver's bound or the compulsory floor, the larger), without the
+delay cap (dropping a constraint only lowers a minimum): every schedule of the space costs at
+least the sum of its layers' bounds, which is at least that ILP's optimum.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..core.options import SolveOptions
 from ..core.pipeline import PipelineOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
+from ..cost.floor import compulsory_floor
 from ..solve.layer import LayerSolution
 from ..spec.solve import SolvePlan
 from .batch import BatchResult, run_batch
@@ -41,8 +43,8 @@ ILP_SOLVER = "highs"
 @dataclass(frozen=True)
 class Candidate:
     """A variant with its layers' solutions.  ``energy_pj``, ``cycles`` and ``value`` are
-    None unless every layer has a mapping; ``bound`` is in the objective's unit (a layer
-    without a certified bound contributes 0); ``infeasible``: some layer is proven to have
+    None unless every layer has a mapping; ``bound`` is in the objective's unit (each layer's
+    :func:`layer_bound`); ``infeasible``: some layer is proven to have
     no mapping (its resident data cannot fit)."""
 
     variant: Variant
@@ -139,10 +141,21 @@ def _solve_problems(plan: SolvePlan, vs: list[Variant], jobs, cache, progress) -
     return {p: o.solution for p, o in zip(unique, batch.outcomes)}, batch
 
 
+def layer_bound(problem: Problem, arch: Arch, solution: LayerSolution | None, objective: str) -> float:
+    """A certified lower bound of ``problem``'s ``objective`` (pJ or cycles) over every
+    mapping: the larger of the solver's bound (when it has one) and the compulsory floor
+    (resident tensors left out), so a layer the solver did not prove still bounds its
+    candidate by its DRAM traffic -- a batch-grouped segment's weights, read once per group."""
+    floor = compulsory_floor(problem, arch)
+    least = floor.energy_pj if objective == "energy" else float(floor.cycles)
+    solver = solution.lower_bound if solution is not None else None
+    return least if solver is None else max(least, solver)
+
+
 def _candidate(v: Variant, sols: dict, objective: str, arch: Arch) -> Candidate:
     ss = tuple(sols.get(p) for p in v.problems)
     infeasible = any(s is not None and s.status == "INFEASIBLE" for s in ss)
-    bound = v.groups * sum((s.lower_bound or 0.0) if s is not None else 0.0 for s in ss)
+    bound = v.groups * math.fsum(layer_bound(p, arch, s, objective) for p, s in zip(v.problems, ss))
     if infeasible or any(s is None or s.best is None for s in ss):
         return Candidate(v, ss, None, None, None, bound, infeasible)
     moves = v.groups * exchange_pj(v.problems, tuple(s.best.mapping for s in ss), arch, v.buffer)
