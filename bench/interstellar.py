@@ -71,7 +71,7 @@ def sweep(work: Path, name: str, workloads: list, vary: dict, args, **extra) -> 
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"sweep": body}, sort_keys=False))
     spec = load_sweep_spec(str(path))
-    cache = Cache(work / name / "cache")
+    cache = Cache(Path(args.cache) / name if args.cache else work / name / "cache")
     load, t0, cpu0 = loadavg(), time.perf_counter(), cpu_seconds()
     result = run_sweep(spec, jobs=args.jobs, cache=cache, **extra)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
@@ -136,6 +136,7 @@ def run_record(name: str, run: dict, args) -> dict:
         if not lr["cached"]:
             stops[lr["stopped_by"]] = stops.get(lr["stopped_by"], 0) + 1
     return {"benchmark": f"interstellar-{name}", **git_commit(ROOT), "quick": args.quick, "noc_pj": args.noc_pj,
+            "cache": args.cache,
             "time_limit": args.time_limit, "work_limit": args.work_limit, "jobs": args.jobs,
             "wall_seconds": run["wall_seconds"], "cpu_seconds": run["cpu_seconds"], "loadavg_before": run["loadavg_before"],
             "loadavg_after": run["loadavg_after"], "layer_problems": res.layer_solves, "unique_problems": res.unique,
@@ -177,12 +178,10 @@ def dataflows(dw: bool) -> list[tuple[str, str]]:
     return [(f"{a}|{b}", f"{dims[a]}|{dims[b]}") for a, b in itertools.combinations(PAPER_LOOPS, 2)]
 
 
-def study_dataflow(work: Path, args) -> dict:
+def dataflow_entries(args, variants) -> tuple[list, list]:
+    """(sweep workload entries, what each is) of the dataflow study for ``variants``."""
     layers = [("AlexNet CONV3", ALEXNET, "conv3", False), ("MobileNet CONV14 (dw)", MOBILENET, "conv14", True),
               ("MobileNet CONV15 (pw)", MOBILENET, "conv15", False)]
-    # (variant, utilization floor): "exact" unrolls only the two loops; "replicated" also lets
-    # each axis unroll other loops besides its required one (Eyeriss-style replication)
-    variants = [("exact", 0.75), ("replicated", 0.75)] + ([] if args.quick else [("exact", 0.0)])
     if args.quick:
         layers = layers[:1]
     entries, meta = [], []
@@ -204,15 +203,39 @@ def study_dataflow(work: Path, args) -> dict:
             entries.append({"workload": file, "batch": 16, "layers": [layer], "constraints": cons})
             meta.append({"layer": label, "dataflow": name, "cpmap": flow or "-", "variant": variant,
                          "min_utilization": floor})
-    rf = ["512 B"] if args.quick else ["512 B", "64 B"]
-    run = sweep(work, "dataflow", entries, {"capacity": {"RF": rf, "GBUF": ["128 KiB"]}}, args)
-    rec = run_record("dataflow", run, args)
-    rows, summary = [], []
-    for p in rec["points"]:
-        for m, net in zip(meta, p["networks"]):
+    return entries, meta
+
+
+def study_dataflow(work: Path, args) -> dict:
+    # (variant, utilization floor): "exact" unrolls only the two loops; "replicated" also lets
+    # each axis unroll other loops besides its required one (Eyeriss-style replication)
+    variants = [("exact", 0.75), ("replicated", 0.75)] + ([("exact", 0.0)] if args.no_floor else [])
+    rows, recs = [], []
+    for rf in ["512 B"] if args.quick else ["512 B", "64 B"]:
+        # the 64 B RF: exact dataflows only unless --replicated-64 (the replicated spaces are
+        # the slow ones; the 2-core machine under load could not fit both in the time we had)
+        mine = variants if rf == "512 B" or args.replicated_64 else [v for v in variants if v[0] == "exact"]
+        entries, meta = dataflow_entries(args, mine)
+        run = sweep(work, f"dataflow-{rf.replace(' ', '')}", entries, {"capacity": {"RF": [rf],
+                                                                                    "GBUF": ["128 KiB"]}}, args)
+        rec = run_record("dataflow", run, args)
+        recs.append(rec)
+        for m, net in zip(meta, rec["points"][0]["networks"]):
             lr = net[0]
-            rows.append({**m, "rf": p["params"][0], **{k: lr[k] for k in ("status", "energy_pj", "utilization",
-                                                                         "gap", "reason")}})
+            rows.append({**m, "rf": rf, **{k: lr[k] for k in ("status", "energy_pj", "utilization", "gap", "reason",
+                                                             "work", "stopped_by", "cached")}})
+    rec = {**recs[0], "runs": [{k: r[k] for k in ("wall_seconds", "cpu_seconds", "loadavg_before", "loadavg_after",
+                                                  "layer_problems", "unique_problems", "solved", "from_cache",
+                                                  "work_seconds", "stopped_by")} for r in recs]}
+    for k in ("layer_problems", "unique_problems", "solved", "from_cache", "work_seconds", "wall_seconds",
+              "cpu_seconds"):
+        rec[k] = sum(r[k] for r in recs)
+    rec["stopped_by"] = {}
+    for r in recs:
+        for k, v in r["stopped_by"].items():
+            rec["stopped_by"][k] = rec["stopped_by"].get(k, 0) + v
+    rec["loadavg_after"] = recs[-1]["loadavg_after"]
+    summary = []
     frees = {(r["rf"], r["layer"], r["min_utilization"]): r for r in rows if r["dataflow"] == "free"}
     for (rf_size, label, variant, floor), group in itertools.groupby(
             rows, key=lambda r: (r["rf"], r["layer"], r["variant"], r["min_utilization"])):
@@ -299,7 +322,7 @@ def study_sizing(work: Path, args) -> dict:
 def study_rf2(work: Path, args) -> dict:
     rf = [64, 128] if args.quick else [64, 128, 256]
     inner = [None, 16] if args.quick else [None, 16, 32]
-    buffers = [256] if args.quick else [128, 256]
+    buffers = [int(x) for x in args.buffer.split(",")] if args.buffer else [256]  # the paper's best buffer
     vary = {"capacity": {"RF": [f"{b} B" for b in rf], "GBUF": [f"{k} KiB" for k in buffers]},
             "extra_level": {"name": "RF0", "inside": "RF", "sizes": [None if s is None else f"{s} B" for s in inner]}}
     run = sweep(work, "rf2", [alexnet_entry(args)], vary, args)
@@ -372,7 +395,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study", choices=[*STUDIES, "all"])
     ap.add_argument("--quick", action="store_true", help="a few points and layers: checks that it runs")
-    ap.add_argument("--time-limit", type=float, default=120.0, help="wall seconds per layer solve (default 120)")
+    ap.add_argument("--time-limit", type=float, default=900.0,
+                    help="wall seconds per layer solve (default 900: generous, the work limit should stop first)")
     ap.add_argument("--work-limit", type=float, default=20.0,
                     help="CP-SAT deterministic seconds per layer solve (default 20)")
     ap.add_argument("--jobs", type=int, default=None, help="parallel solves (default: the cores)")
@@ -380,8 +404,14 @@ def main() -> int:
     ap.add_argument("--networks", default=",".join(TABLE_VI), help="suite: comma-separated models/ names")
     ap.add_argument("--noc-pj", type=float, default=None,
                     help="pJ per word on the PE array network instead of the arch's 0.12 (sensitivity)")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="dataflow: also solve each exact dataflow without the utilization floor")
+    ap.add_argument("--replicated-64", action="store_true",
+                    help="dataflow: the replicated variant on the 64 B RF too (slow)")
+    ap.add_argument("--cache", default=None,
+                    help="a cache directory to use instead of an empty one (resume an interrupted run)")
     ap.add_argument("--rf", default=None, help="sizing: RF sizes in bytes, e.g. 32,64,512")
-    ap.add_argument("--buffer", default=None, help="sizing: buffer sizes in KiB, e.g. 128,256")
+    ap.add_argument("--buffer", default=None, help="sizing, rf2: buffer sizes in KiB, e.g. 128,256")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
     for name in STUDIES if args.study == "all" else [args.study]:
