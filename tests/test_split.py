@@ -132,6 +132,7 @@ def always_split(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(layer_mod, "SPLIT_FIRST_WORK", 1e-4)
+    monkeypatch.setattr(split_mod, "ENABLED", True)
     monkeypatch.setattr(split_mod, "split_search", counted)
     return calls
 
