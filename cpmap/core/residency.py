@@ -15,9 +15,8 @@ reading DRAM, and must never share its cache entry.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import math
+from dataclasses import replace
 
 from .arch import Arch
 from .errors import CpmapError

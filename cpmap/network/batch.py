@@ -31,7 +31,15 @@ from ..solve.layer import LayerSolution, solve_layer
 from ..spec.solve import SolvePlan
 from .cache import PROVEN, Cache, problem_key
 from .engine import Engine
-from .pool import SolveFn, available_cores, error_solution, solve_in_worker, solve_inline, terminate, worker_init
+from .pool import (
+    SolveFn,
+    available_cores,
+    error_solution,
+    solve_in_worker,
+    solve_inline,
+    terminate,
+    worker_init,
+)
 from .progress import Progress
 
 GRACE_SECONDS = 10.0

@@ -20,6 +20,7 @@ proves INFEASIBLE in its layer solves is not a candidate either.  Single-layer s
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from ..core.arch import Arch
 from ..core.errors import CpmapError
@@ -136,7 +137,7 @@ def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_group
             for k, lay in enumerate(lays):
                 res = ({"I": buf} if k > 0 else {}) | ({"O": buf} if k < len(lays) - 1 else {})
                 probs.append(with_resident(batch_share(lay.problem, g), res))
-            if on_nodes(arch, buf) and not all(linked(a.problem, b.problem) for a, b in zip(lays, lays[1:])):
+            if on_nodes(arch, buf) and not all(linked(a.problem, b.problem) for a, b in pairwise(lays)):
                 continue  # no element correspondence between an output and the next input
             if all(resident_fits(p, arch) for p in probs):
                 out.append(Variant(names, g, tuple(probs), buf))
