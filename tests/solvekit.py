@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -125,3 +126,11 @@ def run_cli(*args, process: bool = False) -> subprocess.CompletedProcess:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     return subprocess.CompletedProcess(["cpmap", *argv], code, out.getvalue(), err.getvalue())
+
+
+def foreground_sigint() -> None:
+    """``preexec_fn`` of a child a test sends Ctrl-C to: SIGINT back to its default, as for a
+    terminal's foreground job.  A shell starts background jobs (a CI runner's ``cmd &``,
+    ``nohup``) with SIGINT ignored, every child inherits that, and Python then keeps
+    ignoring it: the child would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

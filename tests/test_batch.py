@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from solvekit import TINY_ARCH, TINY_WORKLOAD, tiny_spec
+from solvekit import TINY_ARCH, TINY_WORKLOAD, foreground_sigint, tiny_spec
 
 from cpmap.core.output import atomic_write_text
 from cpmap.network.batch import run_batch
@@ -300,7 +300,7 @@ def test_ctrl_c_exits_130_and_rerun_continues(tmp_path):
     cmd = [sys.executable, "-m", "cpmap", "solve", str(spec), "--json", "-q", "--jobs", "1", "--workers", "1",
            "--out", str(tmp_path / "o")]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=foreground_sigint)
     cache_dir = tmp_path / "cache"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(cache_dir.rglob("*.json")) and proc.poll() is None:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from solvekit import foreground_sigint
 
 from cpmap.cli import main
 from cpmap.core.energy_table import INTERSTELLAR_TABLE_IV
@@ -334,7 +335,7 @@ def test_ctrl_c_exits_130_and_rerun_continues(tmp_path):
     cmd = [sys.executable, "-m", "cpmap", "sweep", str(spec), "--json", "-q", "--jobs", "1", "--out",
            str(tmp_path / "o")]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=foreground_sigint)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list((tmp_path / "cache").rglob("*.json")) and proc.poll() is None:
         time.sleep(0.1)
