@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 from ortools.sat.python import cp_model
+from pytest import approx
 
 from cpmap.cli import main
 from cpmap.core.mapping import Mapping
@@ -134,3 +135,22 @@ def foreground_sigint() -> None:
     ``nohup``) with SIGINT ignored, every child inherits that, and Python then keeps
     ignoring it: the child would never see the test's Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def solver_meets_enumeration(problem, arch, mappings) -> bool:
+    """Solve ``problem`` (one worker) and assert against the least evaluator energy over
+    ``mappings`` (every mapping of its space): the bound never above it, the value equal to
+    it, the status the one owed (:func:`owed_status`).  False, without solving, when no
+    mapping is valid."""
+    from cpmap.core.options import SolveOptions
+    from cpmap.solve.layer import solve_layer
+
+    ev = Evaluator(problem, arch)
+    results = [r for r in (ev.evaluate(m) for m in mappings) if r.valid]
+    if not results:
+        return False
+    truth = min(r.energy_pj for r in results)
+    sol = solve_layer(problem, arch, SolveOptions(time_limit=60, workers=1))
+    assert sol.lower_bound <= truth * (1 + 1e-12), (arch, problem)
+    assert owed_status(sol, problem, arch) and sol.value == approx(truth, rel=1e-12), (arch, problem)
+    return True
