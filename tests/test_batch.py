@@ -187,6 +187,24 @@ def test_search_cut_short_is_cached_for_its_real_time(tmp_path):
     assert json.loads(path.read_text())["time_limit"] == 5.0  # the full solve replaced it
 
 
+def test_answer_stopped_by_the_wall_clock_stands_for_its_limit(tmp_path):
+    """A FEASIBLE answer that the 5 s wall limit stopped at 4.9 s (limits are honoured
+    within 10%) is reused for another 5 s request (a re-run could only repeat the same
+    search on a different clock) but not for 6 s."""
+    plan = replace(_plan(tmp_path, layers=["conv1"]), workers=1, time_limit=5.0)
+    cache = Cache(tmp_path / "cache")
+
+    def stopped(problem, arch, options):
+        return replace(solver.solve_layer(problem, arch, options), status="FEASIBLE", solve_seconds=4.9,
+                       stopped_by="time_limit")
+
+    run_batch(plan, cache=cache, solve=stopped)
+    (path,) = (tmp_path / "cache").rglob("*.json")
+    assert json.loads(path.read_text())["time_limit"] == 5.0
+    assert run_batch(plan, cache=cache, solve=CountingSolve()).cache_hits == 1
+    assert run_batch(replace(plan, time_limit=6.0), cache=cache, solve=CountingSolve()).cache_hits == 0
+
+
 def test_cache_key_changes_with_what_matters(tmp_path):
     plan = _plan(tmp_path)
     arch, layer = plan.arch, plan.layers[1]

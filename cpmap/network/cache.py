@@ -184,13 +184,17 @@ class Cache:
         ``os.replace``); a failure to write is a warning, not an error.  An unproven
         answer records the limits it stands for: the work limit that stopped it with no
         time limit (None: a longer wall-clock limit would not change it), the time limit
-        that stopped it with no work limit, and for any other stop (Ctrl-C reaching a
+        that stopped it (the one requested, even if the solve reported slightly less) with
+        no work limit, and for any other stop (Ctrl-C reaching a
         worker whose parent ignores it) the seconds and work it actually took, so that it
         never passes for a full search."""
         seconds, work = options.time_limit, options.work
         if solution.status not in PROVEN:
             stop = solution.stopped_by
-            seconds = None if stop == "work_limit" else min(seconds, solution.solve_seconds)
+            # a wall-clock stop searched for the whole limit (honoured within 10%), so the
+            # answer stands for it even when the clock read a little under it
+            seconds = (None if stop == "work_limit" else seconds if stop == "time_limit"
+                       else min(seconds, solution.solve_seconds))
             work = None if stop == "time_limit" else solution.work if stop != "work_limit" else work
         mappings = [mapping_to_obj(c.mapping) for c in (solution.alternatives or
                                                           ((solution.best,) if solution.best else ()))]
