@@ -189,7 +189,7 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
         gap = result.gap
         if gap is not None and gap <= options.gap_target:
             break
-        stuck = () if result.schedule else [c for c in result.candidates if len(c.variant.layers) == 1]
+        stuck = [c for c in result.candidates if len(c.variant.layers) == 1 and c.value is None]  # block a schedule
         todo = to_refine(result.schedule + result.bound_selection + tuple(stuck))
         if not todo:
             break
