@@ -126,9 +126,8 @@ def run_cpmap(network: str, arch: str, mode: str, args, workdir: Path) -> dict:
         "multi_layer_segments": sum(1 for c in r.schedule if len(c.variant.layers) > 1),
         "candidates": len(r.candidates), "unique_problems": r.batch.unique, "solved": r.batch.solved,
         "moves_pj": sum(c.exchange_pj for c in r.schedule),
-        "refinements": [{"problems": x.problems, "proved": x.proved, "time_limit": x.time_limit,
-                         "work_limit": x.work_limit, "gap_before": x.gap_before, "gap_after": x.gap_after}
-                        for x in r.refinements],
+        "refinements": [{"problems": x.problems, "proved": x.proved, "factor": x.factor,
+                         "gap_before": x.gap_before, "gap_after": x.gap_after} for x in r.refinements],
         "first_gap": r.refinements[0].gap_before if r.refinements else r.gap,
         "weak_bounds": _weak_bounds(r), "wall_seconds": wall, "cpu_seconds": cpu, "jobs": r.batch.jobs,
         "workers": r.batch.workers, "loadavg_before": load_before, "loadavg_after": loadavg(),

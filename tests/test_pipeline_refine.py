@@ -48,10 +48,12 @@ def test_refinement_proves_the_selected_problems_and_meets_brute_force(plan):
     r = run_pipeline(plan, PipelineOptions("temporal", 3, None, (1, 2), gap_target=0.0, refine_rounds=3), jobs=1)
     rounds = r.refinements
     assert [x.round for x in rounds] == [1, 2]  # the third is not needed: the gap closed
-    assert [x.work_limit for x in rounds] == pytest.approx([WORK * REFINE_FACTOR, WORK * REFINE_FACTOR ** 2])
-    assert [x.time_limit for x in rounds] == pytest.approx([GUARD * 4, GUARD * 16])
-    assert rounds[0].gap_before is None and rounds[0].proved >= 1  # round 1 made the schedule possible
-    assert rounds[1].gap_before > 0 and rounds[1].gap_after == pytest.approx(0.0, abs=1e-12)
+    # round 1 (no schedule yet): every selected unproved problem at 4x; round 2: c1's, still
+    # unproved at 4x (it needs 0.005-0.008 det s), at 16x, and only as many as the gap needs
+    assert [x.factor for x in rounds] == [REFINE_FACTOR, REFINE_FACTOR ** 2]
+    assert rounds[0].gap_before is None and rounds[0].gap_after > 0 and rounds[0].proved < rounds[0].problems
+    assert rounds[1].proved == rounds[1].problems < rounds[0].problems
+    assert rounds[1].gap_after == pytest.approx(0.0, abs=1e-12)
     best_e, _ = brute_force_network(plan)
     assert r.energy_pj == pytest.approx(best_e, rel=1e-12)
     assert r.bound <= best_e * (1 + 1e-12)
@@ -163,3 +165,29 @@ def test_refinement_on_a_node_array_keeps_the_bound_below_brute_force(tmp_path):
     # optimum (at most that sum) leaves at least the moves, which the bound counts as 0
     moves = sum(c.exchange_pj for c in r.schedule)
     assert r.energy_pj - r.bound >= moves * (1 - 1e-9)
+
+
+def test_to_refine_takes_the_largest_shortfalls_the_excess_needs(plan):
+    from types import SimpleNamespace
+
+    from cpmap.core.problem import fc
+    from cpmap.network.refine import to_refine
+
+    a, b, c, d = (fc(n, K=1, C=k) for n, k in (("a", 1), ("b", 2), ("c", 3), ("d", 4)))
+    feas = {p: _sol(plan, "FEASIBLE", 100.0, 100.0 - short, 1.0) for p, short in ((a, 1.0), (b, 10.0), (c, 3.0))}
+    none = dataclasses.replace(feas[a], status="UNKNOWN", best=None, alternatives=(), lower_bound=None,
+                               stopped_by="interrupted")
+    proved = _sol(plan, "OPTIMAL", 50.0, 50.0, 1.0)
+
+    def cand(groups, problems, sols):
+        return SimpleNamespace(variant=SimpleNamespace(groups=groups, problems=problems), solutions=sols)
+
+    # shortfalls (groups x (value - bound)): a 1, b 2 x 10 = 20, c 3, d none; b also in a
+    # 1-group candidate (10): the larger counts
+    sel = (cand(1, (a, b), (feas[a], feas[b])), cand(2, (b, c), (feas[b], feas[c])), cand(1, (d,), (proved,)))
+    assert to_refine(sel, 15.0) == [b]
+    assert to_refine(sel, 21.0) == [b, c]
+    assert to_refine(sel, 1000.0) == to_refine(sel) == [b, c, a]  # all, when they add up to less
+    assert to_refine(sel + (cand(1, (d,), (none,)),), 1.0) == [b]  # cut by Ctrl-C: not refinable
+    stuck = dataclasses.replace(none, stopped_by="work_limit")
+    assert to_refine(sel + (cand(1, (d,), (stuck,)),), 1.0) == [d]  # no mapping: first, unbounded

@@ -28,17 +28,17 @@ from dataclasses import dataclass, replace
 from ..core.arch import Arch
 from ..core.errors import CpmapError
 from ..core.options import SolveOptions
-from ..core.pipeline import REFINE_FACTOR, PipelineOptions
+from ..core.pipeline import PipelineOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
 from ..cost.floor import compulsory_floor
 from ..solve.layer import LayerSolution
 from ..spec.solve import SolvePlan
 from .batch import BatchResult, run_batch
-from .cache import PROVEN, Cache
+from .cache import Cache
 from .exchange import exchange_pj
 from .progress import Progress
-from .refine import Refinement, merged, scaled, to_refine
+from .refine import Refinement, refine
 from .segments import Variant, variants
 
 ILP_SOLVER = "highs"
@@ -184,25 +184,11 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     vs = variants(plan.layers, plan.arch, degree, options.batch_groups, f"{plan.file}: solve.pipeline.mode")
     sols, batch = _solve_problems(plan, [p for v in vs for p in v.problems], jobs, cache, progress)
     result = _schedule(plan, options, vs, sols, batch)
-    rounds: list[Refinement] = []
-    while len(rounds) < options.refine_rounds and not result.batch.interrupted:
-        gap = result.gap
-        if gap is not None and gap <= options.gap_target:
-            break
-        stuck = [c for c in result.candidates if len(c.variant.layers) == 1 and c.value is None]  # block a schedule
-        todo = to_refine(result.schedule + result.bound_selection + tuple(stuck))
-        if not todo:
-            break
-        longer = scaled(plan, REFINE_FACTOR ** (len(rounds) + 1), result.batch.workers)
-        new, again = _solve_problems(longer, todo, jobs, cache, progress)
-        sols = sols | {p: merged(sols.get(p), new.get(p)) for p in todo}
-        batch = replace(result.batch, interrupted=again.interrupted,
-                        wall_seconds=result.batch.wall_seconds + again.wall_seconds)
-        result = _schedule(plan, options, vs, sols, batch)
-        proved = sum(1 for p in todo if new.get(p) is not None and new[p].status in PROVEN)
-        rounds.append(Refinement(len(rounds) + 1, len(todo), proved, longer.time_limit, longer.work_limit,
-                                 gap, result.gap))
-    return replace(result, refinements=tuple(rounds))
+
+    def solve(sub: SolvePlan, problems: list[Problem]) -> tuple[dict, BatchResult]:
+        return _solve_problems(sub, problems, jobs, cache, progress)
+
+    return refine(result, sols, plan, options, solve, lambda answers, b: _schedule(plan, options, vs, answers, b))
 
 
 def _schedule(plan: SolvePlan, options: PipelineOptions, vs: list[Variant], sols: dict,

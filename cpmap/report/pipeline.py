@@ -94,9 +94,8 @@ def format_pipeline(data: dict, files: list[str] | None = None) -> str:
 
 
 def _refinement_line(x: dict) -> str:
-    work = "" if x["work_limit"] is None else f", work limit {x['work_limit']:g} det-s"
-    return (f"refinement {x['round']}: {x['problems']} unproved layer problem(s) solved again (time limit "
-            f"{x['time_limit']:g} s{work}), {x['proved']} proved; certified gap {fmt_pct(x['gap_before'])} -> "
+    return (f"refinement {x['round']}: {x['problems']} unproved layer problem(s) solved again (limits up to "
+            f"{x['factor']}x the first), {x['proved']} proved; certified gap {fmt_pct(x['gap_before'])} -> "
             f"{fmt_pct(x['gap_after'])}")
 
 
