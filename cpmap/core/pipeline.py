@@ -15,8 +15,8 @@ PIPELINE_MODES = ("none", "temporal")
 """The modes implemented; ``spatial`` and ``both`` are recognized and refused."""
 MULTI_NODE_MODES = ("spatial", "both")
 REFINE_FACTOR = 4
-"""Each refinement round solves its layer problems with this many times the previous round's
-time and work limits (the first round: the plan's)."""
+"""A layer problem refined again gets this many times the time and work limits of its previous
+solve (4x, 16x, ... the plan's)."""
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ perhaps not its best mapping.  Of the candidates, only two selections decide the
 network gap: the **bound ILP's** (the network bound is the least sum of candidate bounds;
 raising the bound of a candidate it did not select leaves that least sum where it is, so
 only its own candidates' problems can raise it) and the **chosen schedule's** (its value).
-Refinement solves just those selections' unproved problems again with
-:data:`~cpmap.core.pipeline.REFINE_FACTOR` times the previous limits, through the batch
+Refinement solves those selections' unproved problems again -- the ones with the largest
+shortfalls, as many as the gap's excess over the target needs (:func:`to_refine`) -- each
+with :data:`~cpmap.core.pipeline.REFINE_FACTOR` times its previous limits, through the batch
 machinery (cached under the same key: a later run at the first limits reuses the longer
 answer), and rebuilds both ILPs; it stops when the gap is at most the target, nothing is
 left to refine, the rounds are spent or Ctrl-C came.
