@@ -14,6 +14,9 @@ from dataclasses import dataclass
 PIPELINE_MODES = ("none", "temporal")
 """The modes implemented; ``spatial`` and ``both`` are recognized and refused."""
 MULTI_NODE_MODES = ("spatial", "both")
+REFINE_FACTOR = 4
+"""A layer problem refined again gets this many times the time and work limits of its previous
+solve (4x, 16x, ... the plan's)."""
 
 
 @dataclass(frozen=True)
@@ -21,12 +24,20 @@ class PipelineOptions:
     """``max_degree``: most layers per segment; ``time_overhead``: the schedule's delay may
     exceed layer-by-layer's by at most this fraction (None: no limit); ``batch_groups``: the
     numbers of batch groups a multi-layer segment may split the batch into (each must divide
-    the batch dim N of every layer of the segment)."""
+    the batch dim N of every layer of the segment).
+
+    ``gap_target`` and ``refine_rounds``: lazy bound refinement (docs/pipeline.md): while
+    the certified network gap is above ``gap_target``, the unproved layer problems of the
+    chosen schedule and of the bound ILP's selection are solved again with
+    :data:`REFINE_FACTOR` times the previous limits, at most ``refine_rounds`` times (0:
+    never)."""
 
     mode: str = "none"
     max_degree: int = 4
     time_overhead: float | None = None
     batch_groups: tuple[int, ...] = (1,)
+    gap_target: float = 0.01
+    refine_rounds: int = 2
 
     def __post_init__(self) -> None:
         if self.mode not in PIPELINE_MODES:
@@ -40,3 +51,7 @@ class PipelineOptions:
             raise ValueError(f"time_overhead must be >= 0, got {self.time_overhead}")
         if not self.batch_groups or any(g < 1 for g in self.batch_groups):
             raise ValueError(f"batch_groups must be positive integers, got {self.batch_groups}")
+        if not 0 <= self.gap_target < 1:
+            raise ValueError(f"gap_target must be a fraction in [0, 1), got {self.gap_target}")
+        if self.refine_rounds < 0:
+            raise ValueError(f"refine_rounds must be >= 0, got {self.refine_rounds}")

@@ -14,6 +14,10 @@ The **network lower bound** is the same ILP on the layers' certified lower bound
 (:func:`layer_bound`: the solver's bound or the compulsory floor, the larger), without the
 delay cap (dropping a constraint only lowers a minimum): every schedule of the space costs at
 least the sum of its layers' bounds, which is at least that ILP's optimum.
+
+While the certified gap is above ``options.gap_target``, the unproved layer problems of the
+two ILPs' selections are solved again with longer limits (:mod:`.refine`) and both ILPs
+rebuilt, at most ``options.refine_rounds`` times.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .batch import BatchResult, run_batch
 from .cache import Cache
 from .exchange import exchange_pj
 from .progress import Progress
+from .refine import Refinement, refine
 from .segments import Variant, variants
 
 ILP_SOLVER = "highs"
@@ -74,6 +79,10 @@ class PipelineResult:
     baseline_energy_pj: float | None
     baseline_cycles: int | None
     batch: BatchResult
+    bound_selection: tuple[Candidate, ...] = ()
+    """The candidates the bound ILP selects (its optimum is ``bound``)."""
+    refinements: tuple[Refinement, ...] = ()
+    """The rounds of lazy bound refinement (:mod:`.refine`), in order."""
 
     @property
     def gap(self) -> float | None:
@@ -131,9 +140,9 @@ def _tag(p: Problem) -> str:
     return f"{p.name}[{res or 'DRAM'}; N={p.size.get('N', '-')}]"
 
 
-def _solve_problems(plan: SolvePlan, vs: list[Variant], jobs, cache, progress) -> tuple[dict, BatchResult]:
-    """Every layer problem of the candidates, through the batch runner; {problem: solution}."""
-    unique = list(dict.fromkeys(p for v in vs for p in v.problems))
+def _solve_problems(plan: SolvePlan, problems: list[Problem], jobs, cache, progress) -> tuple[dict, BatchResult]:
+    """The layer problems, once each, through the batch runner; {problem: solution}."""
+    unique = list(dict.fromkeys(problems))
     layers = tuple(Layer(_tag(p), p) for p in unique)
     wl = Workload(plan.workload.name, layers, plan.workload.inputs)
     sub = replace(plan, workload=wl, layers=layers)
@@ -169,12 +178,24 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     """Schedule ``plan``'s layers (see the module docstring).  The objective is the plan's
     (energy or delay; EDP is not a sum over layers and is refused).  ``progress``: the batch
     runner's progress line on stderr."""
-    objective = plan.objective
-    if objective not in ("energy", "delay"):
-        raise CpmapError(f"pipeline: objective {objective!r} is not a sum over layers; use energy or delay")
+    if plan.objective not in ("energy", "delay"):
+        raise CpmapError(f"pipeline: objective {plan.objective!r} is not a sum over layers; use energy or delay")
     degree = options.max_degree if options.mode == "temporal" else 1
     vs = variants(plan.layers, plan.arch, degree, options.batch_groups, f"{plan.file}: solve.pipeline.mode")
-    sols, batch = _solve_problems(plan, vs, jobs, cache, progress)
+    sols, batch = _solve_problems(plan, [p for v in vs for p in v.problems], jobs, cache, progress)
+    result = _schedule(plan, options, vs, sols, batch)
+
+    def solve(sub: SolvePlan, problems: list[Problem]) -> tuple[dict, BatchResult]:
+        return _solve_problems(sub, problems, jobs, cache, progress)
+
+    return refine(result, sols, plan, options, solve, lambda answers, b: _schedule(plan, options, vs, answers, b))
+
+
+def _schedule(plan: SolvePlan, options: PipelineOptions, vs: list[Variant], sols: dict,
+              batch: BatchResult) -> PipelineResult:
+    """The candidates from the layer answers ``sols``, the schedule (value ILP) and the
+    network bound (bound ILP)."""
+    objective = plan.objective
     cands = tuple(_candidate(v, sols, objective, plan.arch) for v in vs)
     names = tuple(lay.name for lay in plan.layers)
     base = [c for c in cands if len(c.variant.layers) == 1]
@@ -198,7 +219,7 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     energy = math.fsum(c.energy_pj for c in chosen) if chosen else None
     cycles = sum(c.cycles for c in chosen) if chosen else None
     return PipelineResult(options, objective, cands, tuple(chosen), energy, cycles, value, bound, base_e, base_c,
-                          batch)
+                          batch, tuple(possible[v] for v in lb_pick or ()))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ and gap, and the gain over layer-by-layer (text, ``pipeline.json``, ``schedule.p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -42,13 +43,15 @@ def pipeline_json(r: PipelineResult) -> dict:
     return {
         "workload": plan.workload.name, "arch": plan.arch.name, "objective": r.objective,
         "pipeline": {"mode": o.mode, "max_degree": o.max_degree, "time_overhead": o.time_overhead,
-                     "batch_groups": list(o.batch_groups)},
+                     "batch_groups": list(o.batch_groups), "gap_target": o.gap_target,
+                     "refine_rounds": o.refine_rounds},
         "segments": [_segment_json(c, plan.arch) for c in r.schedule],
         "total": {"energy_pj": r.energy_pj, "cycles": r.cycles, "value": r.value, "lower_bound": r.bound,
                   "gap": r.gap, "layer_by_layer": {"energy_pj": r.baseline_energy_pj, "cycles": r.baseline_cycles},
                   "energy_gain": r.gain, "delay_change": change, "candidates": len(r.candidates),
                   "unique_problems": b.unique, "solved": b.solved, "cached": b.cache_hits,
-                  "interrupted": b.interrupted, "wall_seconds": b.wall_seconds},
+                  "interrupted": b.interrupted, "wall_seconds": b.wall_seconds,
+                  "refinements": [dataclasses.asdict(x) for x in r.refinements]},
     }
 
 
@@ -84,9 +87,16 @@ def format_pipeline(data: dict, files: list[str] | None = None) -> str:
               (f"layer by layer: energy {fmt_num(lb['energy_pj'], ' pJ')}, delay "
               f"{'-' if lb['cycles'] is None else fmt_count(lb['cycles'])} cycles; gain: "
               f"{fmt_pct(t['energy_gain'])} less energy, delay {_signed(t['delay_change'])}")]
+    lines += [_refinement_line(x) for x in t["refinements"]]
     if files:
         lines.append("report: " + ", ".join(files))
     return "\n".join(lines) + "\n"
+
+
+def _refinement_line(x: dict) -> str:
+    return (f"refinement {x['round']}: {x['problems']} unproved layer problem(s) solved again (limits up to "
+            f"{x['factor']}x the first), {x['proved']} proved; certified gap {fmt_pct(x['gap_before'])} -> "
+            f"{fmt_pct(x['gap_after'])}")
 
 
 def _signed(x: float | None) -> str:

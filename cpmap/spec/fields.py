@@ -84,6 +84,18 @@ def pos_int(v: Any, path: str) -> int:
     return v
 
 
+def nonneg_int(v: Any, path: str) -> int:
+    if not is_int(v) or v < 0:
+        raise expect("an integer >= 0")(v, path)
+    return v
+
+
+def gap_fraction(v: Any, path: str) -> float:
+    if not is_number(v) or not 0 <= v < 1:
+        raise expect("a gap fraction in [0, 1) (0.01: at most 1%)")(v, path)
+    return float(v)
+
+
 def nonneg_number(v: Any, path: str) -> float:
     if not is_number(v) or v < 0:
         raise expect("a number >= 0")(v, path)

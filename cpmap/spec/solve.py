@@ -35,10 +35,12 @@ from .fields import (
     check_keys,
     choice,
     expect,
+    gap_fraction,
     is_int,
     is_number,
     mapping_of,
     name_list,
+    nonneg_int,
     opt,
     pos_int,
     req,
@@ -51,7 +53,7 @@ from .workload import workload_from_obj
 
 SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "work_limit",
               "workers", "seed", "top_k", "constraints", "output", "pipeline")
-PIPELINE_KEYS = ("mode", "max_degree", "time_overhead", "batch_groups")
+PIPELINE_KEYS = ("mode", "max_degree", "time_overhead", "batch_groups", "gap_target", "refine_rounds")
 CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor", "dataflow", "partition", "min_nodes")
 DEFAULT_TIME_LIMIT = 10.0
 OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "work_limit", "workers", "seed", "top_k",
@@ -212,7 +214,9 @@ def _pipeline(v: Any, path: str) -> PipelineOptions:
                       "implemented; expected none | temporal (one node or a mesh of nodes)")
     overhead = opt(body, "time_overhead", _overhead, path)
     groups = opt(body, "batch_groups", _groups, path, (1,))
-    return PipelineOptions(mode, opt(body, "max_degree", pos_int, path, 4), overhead, groups)
+    refine = (opt(body, "gap_target", gap_fraction, path, PipelineOptions.gap_target),
+              opt(body, "refine_rounds", nonneg_int, path, PipelineOptions.refine_rounds))
+    return PipelineOptions(mode, opt(body, "max_degree", pos_int, path, 4), overhead, groups, *refine)
 
 
 def _overhead(v: Any, path: str) -> float:
