@@ -25,6 +25,7 @@ from cpmap.core.problem import conv, fc
 from cpmap.core.region import Region, bands, on_region
 from cpmap.core.residency import resident_levels, with_resident
 from cpmap.cost.evaluator import evaluate
+from cpmap.spec.arch import arch_to_obj
 
 REGION = settings(max_examples=340, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -58,6 +59,8 @@ def test_region_geometry():
                                         (Region(0, 0, 4, 2), Region(0, 2, 4, 2))]
     with pytest.raises(CpmapError, match="not inside"):
         on_region(row_arch(), Region(0, 3, 1, 2))
+    with pytest.raises(ValueError, match="no spec form"):  # never written out without its position
+        arch_to_obj(on_region(row_arch(), Region(0, 1, 1, 2)))
 
 
 def test_hand_count_channels_outside_the_region():
