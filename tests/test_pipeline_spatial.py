@@ -73,6 +73,16 @@ def test_spatial_variants_are_band_splits(plan):
     assert len(both) == len(vs) + 2 * 3
 
 
+def test_spatial_refuses_what_it_does_not_model(plan):
+    from cpmap.core.errors import CpmapError
+
+    static = dataclasses.replace(ARCH, static_pj_per_cycle=1.0)
+    with pytest.raises(CpmapError, match=r"^run.yaml: solve.pipeline.mode: .*static energy"):
+        variants(plan.layers, static, 3, GROUPS, "run.yaml: solve.pipeline.mode", "both")
+    # the temporal mode on the same architecture is not affected
+    assert variants(plan.layers, static, 3, GROUPS, "run.yaml: solve.pipeline.mode", "temporal")
+
+
 def _segmentations(names):
     for cuts in itertools.product((0, 1), repeat=len(names) - 1):
         segs, cur = [], [names[0]]
