@@ -109,6 +109,11 @@ def _ways(seg, mode):
     return out
 
 
+_OPTIMA: dict = {}
+"""{(problem, arch): (least energy, least cycles)} by enumeration, shared by the four runs
+(the same layer problems recur: spatial's are a subset of both's)."""
+
+
 def brute_force(plan, result, mode, objective):
     """Least energy or delay over every segmentation x variant x group count: each layer's
     optimum by exhaustive enumeration on its region (on the whole mesh when temporal or
@@ -117,7 +122,7 @@ def brute_force(plan, result, mode, objective):
     probs = {lay.name: lay.problem for lay in plan.layers}
     chosen = {(c.variant.layers, c.variant.groups, c.variant.regions): c for c in result.candidates}
     hop, gb = ARCH.levels[2].fanout, ARCH.levels[1]
-    memo: dict = {}
+    memo = _OPTIMA
     best = None
     for segs in _segmentations([lay.name for lay in plan.layers]):
         for ways in itertools.product(*(_ways(s, mode) for s in segs)):
@@ -132,7 +137,10 @@ def brute_force(plan, result, mode, objective):
                                                                for d, s in zip(p.dims, p.sizes)))
                     res = ({"I": "GB"} if k > 0 else {}) | ({"O": "GB"} if k < len(seg) - 1 else {})
                     ps.append(with_resident(p, res))
-                opt = [memo.setdefault((p, a), enumerated(p, a)) for p, a in zip(ps, archs)]
+                for p, a in zip(ps, archs):
+                    if (p, a) not in memo:
+                        memo[p, a] = enumerated(p, a)
+                opt = [memo[p, a] for p, a in zip(ps, archs)]
                 if any(e is None for e, _ in opt):
                     break  # no mapping: the variant does not exist
                 if objective == "delay":
