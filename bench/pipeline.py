@@ -3,7 +3,7 @@ networks, each run from an empty cache, beside nn_dataflow 2.1's inter-layer pip
 
     python bench/pipeline.py [--networks alexnet,vgg16] [--batch 16] [--runs RUN,...]
                              [--time-limit 10] [--work-limit W] [--max-degree 4] [--groups 1,2,4,8,16]
-                             [--gap-target 0.01] [--refine-rounds 2]
+                             [--regions all] [--gap-target 0.01] [--refine-rounds 2]
                              [--layers A,B,...] [--jobs N] [--nnd reuse|run|skip] [--nnd-python PY]
                              [--nnd-configs layer_by_layer,interlayer,save_writeback] [--nnd-processes 2]
                              [--nnd-timeout 1800] [--out bench/results/pipeline.json]
@@ -108,7 +108,8 @@ def run_cpmap(network: str, arch: str, mode: str, args, workdir: Path) -> dict:
     groups = tuple(int(g) for g in args.groups.split(","))
     try:
         opts = PipelineOptions(mode=mode, max_degree=args.max_degree, time_overhead=args.time_overhead,
-                               batch_groups=groups, gap_target=args.gap_target, refine_rounds=args.refine_rounds)
+                               batch_groups=groups, gap_target=args.gap_target, refine_rounds=args.refine_rounds,
+                               regions=args.regions)
     except ValueError as e:
         return row | {"skipped": str(e)}
     cache = Cache(workdir / f"cache-{network}-{arch}-{mode}")  # empty: a fresh directory per run
@@ -122,7 +123,12 @@ def run_cpmap(network: str, arch: str, mode: str, args, workdir: Path) -> dict:
     return row | {
         "layers": len(plan.layers), "energy_pj": r.energy_pj, "cycles": r.cycles, "lower_bound": r.bound,
         "gap": r.gap, "layer_by_layer_energy_pj": r.baseline_energy_pj, "layer_by_layer_cycles": r.baseline_cycles,
-        "gain": r.gain, "segments": [[list(c.variant.layers), c.variant.groups] for c in r.schedule],
+        "gain": r.gain, "regions": args.regions,
+        "segments": [[list(c.variant.layers), c.variant.groups] + ([[[g.row, g.col, g.rows, g.cols]
+                                                                     for g in c.variant.regions]]
+                                                                   if c.variant.spatial else [])
+                     for c in r.schedule],
+        "spatial_candidates": sum(1 for c in r.candidates if c.variant.spatial),
         "multi_layer_segments": sum(1 for c in r.schedule if len(c.variant.layers) > 1),
         "candidates": len(r.candidates), "unique_problems": r.batch.unique, "solved": r.batch.solved,
         "moves_pj": sum(c.exchange_pj for c in r.schedule),
@@ -242,6 +248,8 @@ def main() -> int:
     ap.add_argument("--max-degree", type=int, default=4)
     ap.add_argument("--time-overhead", type=float, default=None)
     ap.add_argument("--groups", default="1,2,4,8,16")
+    ap.add_argument("--regions", choices=("all", "balanced"), default="all",
+                    help="spatial variants: every band split of the mesh, or per direction the MAC-balanced one")
     ap.add_argument("--layers", default=None, help="a subset of layers (e.g. to try the script quickly)")
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--nnd", choices=("reuse", "run", "skip"), default="reuse")

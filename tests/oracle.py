@@ -189,13 +189,21 @@ class MeshWalk:
         fan, mem = level.fanout, level.memory
         self.rows, self.cols = fan.axes[0][1], fan.axes[1][1]
         row_axis = fan.axes[0][0]
+        # a region of a larger mesh (cpmap.core.region): nodes at their absolute positions,
+        # channels where the whole mesh has them, every vault of it tried
+        self.origin = mem.origin if mem.mesh_shape is not None else (0, 0)
+        rows, cols = mem.mesh_shape or (self.rows, self.cols)
         if mem.placement == "corners":
-            corners = [(0, 0), (0, self.cols - 1), (self.rows - 1, 0), (self.rows - 1, self.cols - 1)]
+            corners = [(0, 0), (0, cols - 1), (rows - 1, 0), (rows - 1, cols - 1)]
             self.channels = [rc for k, rc in enumerate(corners) if rc not in corners[:k]]
         elif mem.placement == "per_node":
-            self.channels = [(r, c) for r in range(self.rows) for c in range(self.cols)]
+            self.channels = [(r, c) for r in range(rows) for c in range(cols)]
         else:
             self.channels = list(mem.channels)
+        # the channels reported (the evaluator lists a region's own vaults only)
+        r0, c0 = self.origin
+        self.reported = [k for k, (r, c) in enumerate(self.channels) if mem.placement != "per_node"
+                         or (r0 <= r < r0 + self.rows and c0 <= c < c0 + self.cols)]
         # a child's slice of spatial indices, axis entry by entry: its position in the
         # enumeration of that axis's index tuples (first loop outermost) is its coordinate
         spans = []
@@ -214,7 +222,7 @@ class MeshWalk:
                 col = pos[index[k:k + n]]
             k += n
         assert row < self.rows and col < self.cols, "a child outside the mesh"
-        return row, col
+        return row + self.origin[0], col + self.origin[1]
 
     def serve(self, nodes) -> tuple[int, int]:
         """(channel index, links) of the smallest union of routes, first channel on ties."""
@@ -676,6 +684,8 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
     for x, mw in meshes.items():
         used = len(instances[x])
         per = [sum(n for (_, k), n in chan[x].items() if k == ch) for ch in range(len(mw.channels))]
+        assert not any(per[k] for k in set(range(len(per))) - set(mw.reported)), "a vault outside the region"
+        per = [per[k] for k in mw.reported]
         channel_words[fanout_of[x].name] = [_json_number(w) for w in per]
         bw = arch.levels[x].memory.bandwidth
         if bw is not None:

@@ -17,6 +17,7 @@ from cpmap.core.arch import Arch, Fanout, Level, MeshMemory
 from cpmap.core.factors import prime_list
 from cpmap.core.mapping import LevelMapping, Mapping
 from cpmap.core.problem import Problem, conv, eltwise, fc, gemm, pool
+from cpmap.core.region import Region, mesh_level, on_region
 
 FAMILIES = ("conv", "grouped", "fc", "gemm", "pool", "eltwise")
 MAX_MACS = 1200  # keeps one literal simulation within a few to ~50 ms
@@ -254,12 +255,17 @@ def gen_case(c: Chooser, family: str, budget: int = MAX_MACS):
     return problem, arch, mapping
 
 
-def gen_mesh_case(c: Chooser, family: str, budget: int = MAX_MACS):
+def gen_mesh_case(c: Chooser, family: str, budget: int = MAX_MACS, region: bool = False):
     """A mesh case; 1 time in 3 (when the mesh reduces) a reduction dim of the layer
     (C, R, S, gemm's K, eltwise's E) is partitioned across the mesh: input partitioning,
-    whose partial sums are reduced across nodes."""
+    whose partial sums are reduced across nodes.  ``region``: the layer runs on a random
+    rectangle of the mesh (cpmap.core.region.on_region), 1x1 up to the whole mesh."""
     problem = gen_problem(c, family, budget)
     arch = gen_mesh_arch(c)
+    if region:
+        rows, cols = arch.levels[mesh_level(arch)].fanout.shape
+        h, w = c.int(1, rows), c.int(1, cols)
+        arch = on_region(arch, Region(c.int(0, rows - h), c.int(0, cols - w), h, w))
     mesh = next(j for j, lv in enumerate(arch.levels) if lv.fanout is not None and lv.fanout.mesh)
     psum = [d for d in problem.dims if d not in problem.tensor("O").dims and problem.size[d] > 1]
     force = c.choice(psum) if psum and arch.levels[mesh].fanout.reduction and c.int(0, 2) == 0 else None
@@ -279,9 +285,9 @@ def gen_mesh_case(c: Chooser, family: str, budget: int = MAX_MACS):
 
 
 @st.composite
-def mesh_cases(draw, family: str, budget: int = MAX_MACS):
-    """(problem, arch, mapping) on a mesh architecture (gen_mesh_arch)."""
-    return gen_mesh_case(DrawChooser(draw), family, budget)
+def mesh_cases(draw, family: str, budget: int = MAX_MACS, region: bool = False):
+    """(problem, arch, mapping) on a mesh architecture (gen_mesh_arch), or on a region of it."""
+    return gen_mesh_case(DrawChooser(draw), family, budget, region)
 
 
 @st.composite

@@ -197,9 +197,11 @@ def test_an_infeasible_ilp_says_so():
     assert solve_ilp(model) is None
 
 
-def test_spatial_is_refused_as_not_implemented():
-    with pytest.raises(ValueError, match="not implemented"):
-        PipelineOptions("spatial")
+def test_spatial_needs_a_node_array(plan):
+    assert PipelineOptions("spatial").mode == "spatial" and PipelineOptions("both").mode == "both"
+    for mode in ("spatial", "both"):
+        with pytest.raises(CpmapError, match="spatial pipelining needs a node array"):
+            variants(plan.layers, plan.arch, 3, (1,), "run.yaml: solve.pipeline.mode", mode)
 
 
 def test_no_buffer_for_intermediates_is_a_clear_error():

@@ -22,14 +22,17 @@ def test_spec_reads_the_pipeline_options(tmp_path):
     plan = load_solve_spec(tiny_spec(tmp_path, pipeline={"mode": "temporal", "max_degree": 3,
                                                           "time_overhead": 0.25, "batch_groups": [4, 1, 2]}))
     assert plan.pipeline == PipelineOptions("temporal", 3, 0.25, (1, 2, 4))
+    plan = load_solve_spec(tiny_spec(tmp_path, name="c.yaml", pipeline={"mode": "both", "regions": "balanced"}))
+    assert plan.pipeline == PipelineOptions("both", regions="balanced")
     assert load_solve_spec(tiny_spec(tmp_path, name="b.yaml")).pipeline == PipelineOptions()
 
 
 @pytest.mark.parametrize("pipeline, message", [
-    ({"mode": "spatial"}, "solve.pipeline.mode: spatial pipelining (layers on disjoint node regions) is not "
-                          "implemented"),
-    ({"mode": "both"}, "solve.pipeline.mode: both pipelining (layers on disjoint node regions) is not"),
+    ({"mode": "spatial"}, "solve.pipeline.mode: expected none or temporal on architecture tiny: spatial "
+                          "pipelining needs a node array (one fanout with topology: mesh)"),
+    ({"mode": "both"}, "solve.pipeline.mode: expected none or temporal on architecture tiny: spatial"),
     ({"mode": "sideways"}, "solve.pipeline.mode: expected one of none | temporal | spatial | both"),
+    ({"mode": "spatial", "regions": "some"}, "solve.pipeline.regions: expected one of all | balanced"),
     ({"mode": "temporal", "max_degree": 0}, "solve.pipeline.max_degree: expected a positive integer"),
     ({"mode": "temporal", "batch_groups": []}, "solve.pipeline.batch_groups: expected a non-empty list"),
     ({"mode": "temporal", "batch_groups": [1, 0]}, "solve.pipeline.batch_groups[1]: expected a positive integer"),

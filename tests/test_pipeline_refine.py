@@ -180,14 +180,19 @@ def test_to_refine_takes_the_largest_shortfalls_the_excess_needs(plan):
     proved = _sol(plan, "OPTIMAL", 50.0, 50.0, 1.0)
 
     def cand(groups, problems, sols):
-        return SimpleNamespace(variant=SimpleNamespace(groups=groups, problems=problems), solutions=sols)
+        keys = tuple((p, None) for p in problems)  # on the whole array (no node region)
+        return SimpleNamespace(variant=SimpleNamespace(groups=groups, problems=problems, keys=lambda: keys),
+                               solutions=sols)
+
+    def on_array(*ps):
+        return [(p, None) for p in ps]
 
     # shortfalls (groups x (value - bound)): a 1, b 2 x 10 = 20, c 3, d none; b also in a
     # 1-group candidate (10): the larger counts
     sel = (cand(1, (a, b), (feas[a], feas[b])), cand(2, (b, c), (feas[b], feas[c])), cand(1, (d,), (proved,)))
-    assert to_refine(sel, 15.0) == [b]
-    assert to_refine(sel, 21.0) == [b, c]
-    assert to_refine(sel, 1000.0) == to_refine(sel) == [b, c, a]  # all, when they add up to less
-    assert to_refine(sel + (cand(1, (d,), (none,)),), 1.0) == [b]  # cut by Ctrl-C: not refinable
+    assert to_refine(sel, 15.0) == on_array(b)
+    assert to_refine(sel, 21.0) == on_array(b, c)
+    assert to_refine(sel, 1000.0) == to_refine(sel) == on_array(b, c, a)  # all, when they add up to less
+    assert to_refine(sel + (cand(1, (d,), (none,)),), 1.0) == on_array(b)  # cut by Ctrl-C: not refinable
     stuck = dataclasses.replace(none, stopped_by="work_limit")
-    assert to_refine(sel + (cand(1, (d,), (stuck,)),), 1.0) == [d]  # no mapping: first, unbounded
+    assert to_refine(sel + (cand(1, (d,), (stuck,)),), 1.0) == on_array(d)  # no mapping: first, unbounded

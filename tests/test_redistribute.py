@@ -52,9 +52,12 @@ def holders(problem, arch, mapping, tensor):
     return out
 
 
-def literal_exchange(prod, p_map, cons, c_map, arch):
+def literal_exchange(prod, p_map, cons, c_map, arch, c_arch=None):
+    """(word-hops, reads, writes) of the move, walking both nests; with ``c_arch`` the
+    producer runs on region ``arch`` and the consumer on region ``c_arch`` (the oracle's
+    MeshWalk places their nodes at absolute positions)."""
     src = holders(prod, arch, p_map, "O")
-    need = holders(cons, arch, c_map, "I")
+    need = holders(cons, c_arch or arch, c_map, "I")
     o_ext = [ax.extent(prod.size) for ax in prod.tensor("O").axes]
     i_ext = [1 + sum(c * (cons.size[d] - 1) for d, c in ax.terms) for ax in cons.tensor("I").axes]
     o_ax = [(ax.terms[0][0], e) for ax, e in zip(prod.tensor("O").axes, o_ext)]

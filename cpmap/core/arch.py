@@ -113,11 +113,19 @@ class MeshMemory:
     ``placement``: ``corners`` (nn_dataflow's 2D memory: one channel at each corner
     node), ``per_node`` (a vault above every node: 0 hops) or ``channels`` (the
     (row, column) coordinates in ``channels``).  ``bandwidth``: words per cycle per
-    channel, both directions together (None: unlimited)."""
+    channel, both directions together (None: unlimited).
+
+    ``mesh_shape`` and ``origin`` (set by :func:`cpmap.core.region.on_region`, never by a
+    spec): the fanout is the region at ``origin`` (row, column) of a larger mesh of
+    ``mesh_shape``, and the channels stay where that mesh has them, in coordinates
+    relative to the region's first node (so possibly outside it: routes from a channel
+    cross the rest of the mesh)."""
 
     placement: str
     channels: tuple[tuple[int, int], ...] = ()
     bandwidth: float | None = None
+    mesh_shape: tuple[int, int] | None = None
+    origin: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         if self.placement not in PLACEMENTS:
@@ -130,7 +138,14 @@ class MeshMemory:
             raise ValueError("channel_bandwidth must be > 0 words per cycle")
 
     def coordinates(self, rows: int, cols: int) -> tuple[tuple[int, int], ...]:
-        """The channels' (row, column) on a rows x cols mesh, in tie-break order."""
+        """The channels' (row, column) on a rows x cols mesh, in tie-break order.  On a
+        region of a larger mesh: that mesh's channels moved by ``-origin``; with a vault
+        under every node only the region's own (a group is best served inside its
+        bounding box, section 10, so the others would never serve it)."""
+        if self.mesh_shape is not None and self.placement != "per_node":
+            r0, c0 = self.origin
+            whole = MeshMemory(self.placement, self.channels).coordinates(*self.mesh_shape)
+            return tuple((r - r0, c - c0) for r, c in whole)
         if self.placement == "per_node":
             return tuple((r, c) for r in range(rows) for c in range(cols))
         if self.placement == "corners":
@@ -186,8 +201,13 @@ class Level:
                              "channel coordinates)")
         if not mesh and self.memory is not None:
             raise ValueError(f"level {self.name}: memory needs a fanout with topology mesh")
+        if mesh and self.memory.mesh_shape is not None:
+            (rows, cols), (r0, c0), (h, w) = self.memory.mesh_shape, self.memory.origin, self.fanout.shape
+            if not (0 <= r0 and 0 <= c0 and r0 + h <= rows and c0 + w <= cols):
+                raise ValueError(f"level {self.name}: a {h}x{w} region at ({r0}, {c0}) is not inside the "
+                                 f"{rows}x{cols} mesh")
         if mesh and self.memory.placement == "channels":
-            rows, cols = self.fanout.shape
+            rows, cols = self.memory.mesh_shape or self.fanout.shape
             bad = [rc for rc in self.memory.channels if not (0 <= rc[0] < rows and 0 <= rc[1] < cols)]
             if bad:
                 raise ValueError(f"level {self.name}: channel {list(bad[0])} is outside the "

@@ -4,16 +4,19 @@
 lets segments of up to ``max_degree`` chained layers run one after another on the whole
 array, each intermediate left in the global buffer for the next layer (docs/pipeline.md).
 On a node array the intermediates stay in the per-node buffers, each node its share.
-``spatial`` and ``both`` (layers on disjoint node regions) are not implemented.
+``spatial`` runs the layers of a segment at once on disjoint node regions of a mesh, each
+intermediate forwarded from the producer's region to the consumer's; ``both`` lists the
+temporal and the spatial variants and lets the segment ILP choose.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PIPELINE_MODES = ("none", "temporal")
-"""The modes implemented; ``spatial`` and ``both`` are recognized and refused."""
+PIPELINE_MODES = ("none", "temporal", "spatial", "both")
 MULTI_NODE_MODES = ("spatial", "both")
+"""The modes that need a mesh of nodes (layers on node regions)."""
+REGION_CHOICES = ("all", "balanced")
 REFINE_FACTOR = 4
 """A layer problem refined again gets this many times the time and work limits of its previous
 solve (4x, 16x, ... the plan's)."""
@@ -38,13 +41,15 @@ class PipelineOptions:
     batch_groups: tuple[int, ...] = (1,)
     gap_target: float = 0.01
     refine_rounds: int = 2
+    regions: str = "all"
+    """Spatial variants: ``all`` band splits of the mesh, or per direction the one
+    ``balanced`` by the layers' MACs (:func:`cpmap.core.region.bands`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in PIPELINE_MODES:
-            if self.mode in MULTI_NODE_MODES:
-                raise ValueError(f"pipeline mode {self.mode!r} (layers on disjoint node regions) is not "
-                                 "implemented; use 'temporal' (one node or a mesh of nodes) or 'none'")
             raise ValueError(f"unknown pipeline mode {self.mode!r}; expected one of {', '.join(PIPELINE_MODES)}")
+        if self.regions not in REGION_CHOICES:
+            raise ValueError(f"unknown regions {self.regions!r}; expected one of {', '.join(REGION_CHOICES)}")
         if self.max_degree < 1:
             raise ValueError(f"max_degree must be >= 1, got {self.max_degree}")
         if self.time_overhead is not None and self.time_overhead < 0:

@@ -175,31 +175,42 @@ def _group_classes(group, o_ext, i_ext, o_offs, i_sets) -> dict[tuple, int]:
     return out
 
 
-def exchange(producer: Problem, p_map: Mapping, consumer: Problem, c_map: Mapping, arch: Arch,
-             level: int) -> Exchange | None:
-    """The move of ``producer``'s O (resident at ``level`` under ``p_map``) to where
-    ``consumer`` reads its resident I under ``c_map``, on the one mesh above ``level``;
-    None when the tensors have no correspondence (module docstring)."""
-    mesh = next(j for j in range(level + 1, len(arch.levels)) if arch.levels[j].fanout is not None)
+def _groups_of(producer: Problem, consumer: Problem):
+    """(correspondence groups or None, O's extents, I's spans)."""
     o_t, i_t = producer.tensor("O"), consumer.tensor("I")
     o_ext = [ax.extent(producer.size) for ax in o_t.axes]
     i_ext = [_span(ax, consumer.size) for ax in i_t.axes]
     groups = correspondence([(ax.terms[0][0], e) for ax, e in zip(o_t.axes, o_ext)],
                             [(ax.terms[0][0], e) for ax, e in zip(i_t.axes, i_ext)])
+    return groups, o_ext, i_ext
+
+
+def exchange(producer: Problem, p_map: Mapping, consumer: Problem, c_map: Mapping, arch: Arch,
+             level: int, p_at: Offset = (0, 0), c_at: Offset = (0, 0)) -> Exchange | None:
+    """The move of ``producer``'s O (resident at ``level`` under ``p_map``) to where
+    ``consumer`` reads its resident I under ``c_map``, on the one mesh above ``level``;
+    None when the tensors have no correspondence (module docstring).  ``p_at``, ``c_at``:
+    the first nodes (row, column) of the regions the two layers run on (a spatial
+    pipeline, :mod:`cpmap.core.region`): each mapping's node coordinates are relative to
+    its region, so they are added to them (the mesh of ``arch`` gives only the axis names
+    and the energies)."""
+    mesh = next(j for j in range(level + 1, len(arch.levels)) if arch.levels[j].fanout is not None)
+    o_t, i_t = producer.tensor("O"), consumer.tensor("I")
+    groups, o_ext, i_ext = _groups_of(producer, consumer)
     if groups is None:
         return None
     po = dim_offsets(producer, p_map, arch, mesh)
     co = dim_offsets(consumer, c_map, arch, mesh)
     o_offs = [po[ax.terms[0][0]] for ax in o_t.axes]
     i_sets = [_axis_sets(consumer, co, k) for k in range(len(i_t.axes))]
-    spread = frozenset({(0, 0)})  # dims irrelevant to I replicate it over their nodes
+    spread = frozenset({c_at})  # dims irrelevant to I replicate it over their nodes
     for d in consumer.dims:
         if d not in i_t.dims:
             spread = _minkowski(spread, frozenset(co[d]))
     classes = [_group_classes(g, o_ext, i_ext, o_offs, i_sets) for g in groups]
     hops = reads = writes = 0
     for combo in itertools.product(*(c.items() for c in classes)):
-        src, need, n = (0, 0), spread, 1
+        src, need, n = p_at, spread, 1
         for (s, nd), cnt in combo:
             src = (src[0] + s[0], src[1] + s[1])
             need = _minkowski(need, nd)
@@ -212,3 +223,40 @@ def exchange(producer: Problem, p_map: Mapping, consumer: Problem, c_map: Mappin
     lv, fan = arch.levels[level], arch.levels[mesh].fanout
     energy = hops * fan.hop_energy_pj + reads * lv.read_pj + writes * (lv.write_pj + fan.energy_pj)
     return Exchange(hops, reads, writes, energy)
+
+
+def needed_words(producer: Problem, consumer: Problem) -> int | None:
+    """Elements of ``producer``'s O that ``consumer``'s loops read (a strided window may
+    skip some; the padding is not O's): the same for every pair of mappings, so a move
+    between two disjoint regions reads each of them once at its source, writes it at
+    least once and routes it at least the regions' distance.  None without a
+    correspondence."""
+    groups, o_ext, i_ext = _groups_of(producer, consumer)
+    if groups is None:
+        return None
+    i_t = consumer.tensor("I")
+    zero = {d: [(0, 0)] * s for d, s in consumer.size.items()}  # every value on one node
+    i_sets = [_axis_sets(consumer, zero, k) for k in range(len(i_t.axes))]
+    o_offs = [[(0, 0)] * e for e in o_ext]
+    classes = [_group_classes(g, o_ext, i_ext, o_offs, i_sets) for g in groups]
+    total = 0
+    for combo in itertools.product(*(c.items() for c in classes)):
+        n = 1
+        for (_, nd), cnt in combo:
+            n = n * cnt if nd else 0
+        total += n
+    return total
+
+
+def move_floor(producer: Problem, consumer: Problem, arch: Arch, level: int, distance: int) -> float:
+    """A lower bound (pJ) of :func:`exchange` over every pair of mappings when the two
+    layers run on regions ``distance`` >= 1 links apart (0: no bound, the nodes may
+    coincide): every needed element (:func:`needed_words`) has a source outside the
+    consumer's region, so it is read once, written at least once and its tree has at least
+    ``distance`` links."""
+    words = needed_words(producer, consumer)
+    if distance < 1 or not words:
+        return 0.0
+    mesh = next(j for j in range(level + 1, len(arch.levels)) if arch.levels[j].fanout is not None)
+    lv, fan = arch.levels[level], arch.levels[mesh].fanout
+    return words * (distance * fan.hop_energy_pj + lv.read_pj + lv.write_pj + fan.energy_pj)

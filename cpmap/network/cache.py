@@ -76,6 +76,10 @@ def problem_obj(problem: Problem) -> dict:
 def _arch_obj(arch: Arch) -> dict:
     obj = _canon(arch)
     del obj["name"]  # the name changes no count; level names do (mappings name levels)
+    for lv in obj["levels"]:  # a whole mesh keys as before regions existed (cache entries stay valid)
+        mem = lv.get("memory")
+        if mem is not None and mem["mesh_shape"] is None:
+            del mem["mesh_shape"], mem["origin"]
     return obj
 
 

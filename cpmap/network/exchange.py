@@ -10,6 +10,12 @@ So the schedule's energy is exact for the mappings it reports; the segment's bou
 for the exchange (it is never negative), so the network bound stays valid.  Mappings
 chosen jointly for less exchange are not searched: the certified gap says how much that
 could matter.
+
+A spatial segment (:class:`~.segments.Variant` with ``regions``) runs each layer on its own
+region; the same pricing applies with each mapping's node coordinates moved by its
+region's first node (:func:`region_exchange_pj`), and since the regions are disjoint every
+element the consumer reads leaves its region: :func:`region_move_floor` is a positive lower
+bound of the moves over every pair of mappings, which the network bound counts.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import math
 
 from ..core.arch import Arch
 from ..core.problem import Problem
-from ..cost.redistribute import correspondence, exchange
+from ..core.region import Region
+from ..cost.redistribute import correspondence, exchange, move_floor
 
 
 def on_nodes(arch: Arch, buffer: str | None) -> bool:
@@ -51,3 +58,27 @@ def exchange_pj(problems: tuple[Problem, ...], mappings: tuple, arch: Arch, buff
             raise ValueError(f"{p.name} -> {c.name}: the output and the input do not correspond")
         parts.append(ex.energy_pj)
     return math.fsum(parts)
+
+
+def region_exchange_pj(problems: tuple[Problem, ...], mappings: tuple, arch: Arch, buffer: str,
+                       regions: tuple[Region, ...]) -> float:
+    """Energy (pJ) of one batch group's intermediate moves along a spatial segment: layer
+    ``k`` runs ``problems[k]`` with ``mappings[k]`` on ``regions[k]`` of ``arch``'s mesh."""
+    level = arch.level_index(buffer)
+    parts = []
+    for k in range(len(problems) - 1):
+        p, c, rp, rc = problems[k], problems[k + 1], regions[k], regions[k + 1]
+        ex = exchange(p, mappings[k], c, mappings[k + 1], arch, level, (rp.row, rp.col), (rc.row, rc.col))
+        if ex is None:
+            raise ValueError(f"{p.name} -> {c.name}: the output and the input do not correspond")
+        parts.append(ex.energy_pj)
+    return math.fsum(parts)
+
+
+def region_move_floor(problems: tuple[Problem, ...], arch: Arch, buffer: str, regions: tuple[Region, ...]) -> float:
+    """A lower bound (pJ) of :func:`region_exchange_pj` over every mapping of the layers:
+    per intermediate, its needed words x (the regions' distance x hop energy + a read
+    and a write) (:func:`cpmap.cost.redistribute.move_floor`)."""
+    level = arch.level_index(buffer)
+    return math.fsum(move_floor(problems[k], problems[k + 1], arch, level, regions[k].distance(regions[k + 1]))
+                     for k in range(len(problems) - 1))

@@ -7,13 +7,17 @@ variant per segment with a Pyomo model solved by HiGHS (:func:`segment_ilp`):
 
 * a binary ``x[v]`` per candidate; every layer covered exactly once;
 * objective: the sum of the candidates' costs (energy in pJ, or delay in cycles), each
-  ``groups x`` the sum of its layers' evaluated values under the variant's residency;
+  ``groups x`` the sum of its layers' evaluated values under the variant's residency
+  (plus its moves between node partitions or regions), or for a spatial variant's delay
+  the pipelined :func:`segment_delay`;
 * optionally the schedule's delay at most ``(1 + time_overhead)`` x layer-by-layer's.
 
 The **network lower bound** is the same ILP on the layers' certified lower bounds
 (:func:`layer_bound`: the solver's bound or the compulsory floor, the larger), without the
 delay cap (dropping a constraint only lowers a minimum): every schedule of the space costs at
-least the sum of its layers' bounds, which is at least that ILP's optimum.
+least the sum of its layers' bounds, which is at least that ILP's optimum.  A spatial
+variant's bound adds the floor of its moves between regions
+(:func:`~.exchange.region_move_floor`), which every pair of mappings pays.
 
 While the certified gap is above ``options.gap_target``, the unproved layer problems of the
 two ILPs' selections are solved again with longer limits (:mod:`.refine`) and both ILPs
@@ -30,13 +34,14 @@ from ..core.errors import CpmapError
 from ..core.options import SolveOptions
 from ..core.pipeline import PipelineOptions
 from ..core.problem import Problem
+from ..core.region import on_region
 from ..core.workload import Layer, Workload
 from ..cost.floor import compulsory_floor
 from ..solve.layer import LayerSolution
 from ..spec.solve import SolvePlan
-from .batch import BatchResult, run_batch
+from .batch import BatchResult, run_batches
 from .cache import Cache
-from .exchange import exchange_pj
+from .exchange import exchange_pj, region_exchange_pj, region_move_floor
 from .progress import Progress
 from .refine import Refinement, refine
 from .segments import Variant, variants
@@ -140,14 +145,28 @@ def _tag(p: Problem) -> str:
     return f"{p.name}[{res or 'DRAM'}; N={p.size.get('N', '-')}]"
 
 
-def _solve_problems(plan: SolvePlan, problems: list[Problem], jobs, cache, progress) -> tuple[dict, BatchResult]:
-    """The layer problems, once each, through the batch runner; {problem: solution}."""
-    unique = list(dict.fromkeys(problems))
-    layers = tuple(Layer(_tag(p), p) for p in unique)
-    wl = Workload(plan.workload.name, layers, plan.workload.inputs)
-    sub = replace(plan, workload=wl, layers=layers)
-    batch = run_batch(sub, jobs=jobs, cache=cache, progress=Progress(len(layers), enabled=progress))
-    return {p: o.solution for p, o in zip(unique, batch.outcomes)}, batch
+def _solve_problems(plan: SolvePlan, keys: list, jobs, cache, progress) -> tuple[dict, BatchResult]:
+    """The layer problems ``keys`` ((problem, node region or None) pairs, :meth:`Variant.keys`),
+    once each, through the batch runner (one plan per node region, all in one pool);
+    {(problem, region or None): solution}."""
+    unique = list(dict.fromkeys(keys))
+    by_region: dict = {}
+    for p, r in unique:
+        by_region.setdefault(r, []).append(p)
+    plans = []
+    for r, probs in by_region.items():
+        layers = tuple(Layer(_tag(p) + (f" on {r.label}" if r else ""), p) for p in probs)
+        wl = Workload(plan.workload.name, layers, plan.workload.inputs)
+        plans.append(replace(plan, workload=wl, layers=layers, arch=on_region(plan.arch, r) if r else plan.arch))
+    total = sum(len(ps) for ps in by_region.values())
+    batches = run_batches(plans, jobs=jobs, cache=cache, progress=Progress(total, enabled=progress))
+    sols = {(p, r): o.solution for (r, probs), b in zip(by_region.items(), batches) for p, o in zip(probs, b.outcomes)}
+    first = batches[0]
+    batch = replace(first, plan=plan, outcomes=tuple(o for b in batches for o in b.outcomes),
+                    unique=sum(b.unique for b in batches), solved=sum(b.solved for b in batches),
+                    cache_hits=sum(b.cache_hits for b in batches),
+                    interrupted=any(b.interrupted for b in batches))
+    return sols, batch
 
 
 def layer_bound(problem: Problem, arch: Arch, solution: LayerSolution | None, objective: str) -> float:
@@ -161,15 +180,33 @@ def layer_bound(problem: Problem, arch: Arch, solution: LayerSolution | None, ob
     return least if solver is None else max(least, solver)
 
 
+def segment_delay(stages: list, groups: int, spatial: bool):
+    """A segment's delay from its layers' per-group times: one after another ``groups``
+    times (temporal), or pipelined over the regions (spatial): the first group through
+    every stage, then one group out per slowest stage (fill, steady state, drain)."""
+    if spatial:
+        return sum(stages) + (groups - 1) * max(stages)
+    return groups * sum(stages)
+
+
 def _candidate(v: Variant, sols: dict, objective: str, arch: Arch) -> Candidate:
-    ss = tuple(sols.get(p) for p in v.problems)
+    ss = tuple(sols.get(key) for key in v.keys())
     infeasible = any(s is not None and s.status == "INFEASIBLE" for s in ss)
-    bound = v.groups * math.fsum(layer_bound(p, arch, s, objective) for p, s in zip(v.problems, ss))
+    bounds = [layer_bound(p, v.arch_of(k, arch), s, objective) for k, (p, s) in enumerate(zip(v.problems, ss))]
+    if objective == "delay":
+        bound = segment_delay(bounds, v.groups, v.spatial)
+    else:
+        floor = region_move_floor(v.problems, arch, v.buffer, v.regions) if v.spatial else 0.0
+        bound = v.groups * (math.fsum(bounds) + floor)
     if infeasible or any(s is None or s.best is None for s in ss):
         return Candidate(v, ss, None, None, None, bound, infeasible)
-    moves = v.groups * exchange_pj(v.problems, tuple(s.best.mapping for s in ss), arch, v.buffer)
+    maps = tuple(s.best.mapping for s in ss)
+    if v.spatial:
+        moves = v.groups * region_exchange_pj(v.problems, maps, arch, v.buffer, v.regions)
+    else:
+        moves = v.groups * exchange_pj(v.problems, maps, arch, v.buffer)
     energy = v.groups * sum(s.best.result.energy_pj for s in ss) + moves
-    cycles = v.groups * sum(s.best.result.cycles for s in ss)
+    cycles = segment_delay([s.best.result.cycles for s in ss], v.groups, v.spatial)
     return Candidate(v, ss, energy, cycles, energy if objective == "energy" else float(cycles), bound, False, moves)
 
 
@@ -180,13 +217,14 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     runner's progress line on stderr."""
     if plan.objective not in ("energy", "delay"):
         raise CpmapError(f"pipeline: objective {plan.objective!r} is not a sum over layers; use energy or delay")
-    degree = options.max_degree if options.mode == "temporal" else 1
-    vs = variants(plan.layers, plan.arch, degree, options.batch_groups, f"{plan.file}: solve.pipeline.mode")
-    sols, batch = _solve_problems(plan, [p for v in vs for p in v.problems], jobs, cache, progress)
+    degree = options.max_degree if options.mode != "none" else 1
+    vs = variants(plan.layers, plan.arch, degree, options.batch_groups, f"{plan.file}: solve.pipeline.mode",
+                  options.mode, options.regions)
+    sols, batch = _solve_problems(plan, [k for v in vs for k in v.keys()], jobs, cache, progress)
     result = _schedule(plan, options, vs, sols, batch)
 
-    def solve(sub: SolvePlan, problems: list[Problem]) -> tuple[dict, BatchResult]:
-        return _solve_problems(sub, problems, jobs, cache, progress)
+    def solve(sub: SolvePlan, keys: list) -> tuple[dict, BatchResult]:
+        return _solve_problems(sub, keys, jobs, cache, progress)
 
     return refine(result, sols, plan, options, solve, lambda answers, b: _schedule(plan, options, vs, answers, b))
 

@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass, replace
 
 from ..core.pipeline import REFINE_FACTOR, PipelineOptions
-from ..core.problem import Problem
 from ..solve.layer import LayerSolution
 from ..spec.solve import SolvePlan
 
@@ -54,16 +53,17 @@ def refinable(solution: LayerSolution | None) -> bool:
             and solution.stopped_by in REFINABLE_STOPS)
 
 
-def to_refine(selected, excess: float = math.inf) -> list[Problem]:
+def to_refine(selected, excess: float = math.inf) -> list:
     """The refinable layer problems of the ``selected`` candidates (each with ``variant``
-    and ``solutions``), once each: by decreasing shortfall (the candidate's groups x (value
+    and ``solutions``), once each, as their answers' keys ((problem, node region or None),
+    :meth:`~.segments.Variant.keys`): by decreasing shortfall (the candidate's groups x (value
     - solver bound) of the layer, in the objective's unit; unbounded without a mapping or
     a bound), the fewest whose shortfalls add up to ``excess`` (how far the network gap is
     above its target, in the same unit), or all when they add up to less.  So a round
     spends its longer limits where the gap is, not on every unproved layer."""
-    short: dict[Problem, float] = {}
+    short: dict[tuple, float] = {}
     for c in selected:
-        for p, s in zip(c.variant.problems, c.solutions):
+        for p, s in zip(c.variant.keys(), c.solutions):
             if refinable(s):
                 gap = math.inf if s.value is None or s.lower_bound is None else s.value - s.lower_bound
                 short[p] = max(short.get(p, 0.0), c.variant.groups * gap)
@@ -99,13 +99,13 @@ def merged(old: LayerSolution | None, new: LayerSolution | None) -> LayerSolutio
 
 def refine(result, sols: dict, plan: SolvePlan, options: PipelineOptions, solve, schedule):
     """Refinement rounds on a first ``result`` (a :class:`~.pipeline.PipelineResult` built
-    from the layer answers ``sols``, {problem: solution}) until its gap is at most
+    from the layer answers ``sols``, {(problem, region or None): solution}) until its gap is at most
     ``options.gap_target``, nothing is left to refine, ``options.refine_rounds`` are spent
-    or Ctrl-C came.  ``solve(plan, problems)`` -> ({problem: solution}, BatchResult) solves
+    or Ctrl-C came.  ``solve(plan, keys)`` -> ({key: solution}, BatchResult) solves
     through the batch machinery; ``schedule(sols, batch)`` rebuilds the result.  Returns the
     last result with its ``refinements``."""
     rounds: list[Refinement] = []
-    tries: dict[Problem, int] = {}
+    tries: dict[tuple, int] = {}
     while len(rounds) < options.refine_rounds and not result.batch.interrupted:
         gap = result.gap
         if gap is not None and gap <= options.gap_target:

@@ -15,6 +15,13 @@ the segment repeats ``g`` times: the resident data are one group's share, weight
 again for every group.  A variant whose resident data alone overflow the buffer is not
 listed (:func:`resident_fits`: no mapping could exist, so nothing is solved); one that
 proves INFEASIBLE in its layer solves is not a candidate either.  Single-layer segments are layer-by-layer: no residency, one group.
+
+**Spatial variant** (on a mesh of nodes).  Layer ``lk`` runs on the ``k``-th of ``n``
+disjoint bands of the mesh (:func:`cpmap.core.region.bands`: the rows, or the columns,
+cut into ``n`` contiguous runs, every composition), solved on the mesh cut to its band
+(:func:`cpmap.core.region.on_region`); the intermediates are resident in the buffer level
+of both regions (each node its share), moved from the producer's nodes to the
+consumer's (:mod:`.exchange`).  Batch groups as for temporal variants.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from itertools import pairwise
 from ..core.arch import Arch
 from ..core.errors import CpmapError
 from ..core.problem import Problem
+from ..core.region import Region, bands, mesh_level, on_region
 from ..core.residency import instances_above, with_resident
 from ..core.workload import Layer
 from .exchange import linked, on_nodes
@@ -34,17 +42,34 @@ from .exchange import linked, on_nodes
 class Variant:
     """One way to run one segment: ``layers`` (names, in order) in ``groups`` batch groups;
     ``problems[k]`` is what layer ``k`` is solved as (batch share, resident I and/or O);
-    ``buffer`` is where the intermediates live (None for a single layer)."""
+    ``buffer`` is where the intermediates live (None for a single layer); ``regions``:
+    a spatial variant's node region per layer (None: every layer on the whole array)."""
 
     layers: tuple[str, ...]
     groups: int
     problems: tuple[Problem, ...]
     buffer: str | None
+    regions: tuple[Region, ...] | None = None
+
+    @property
+    def spatial(self) -> bool:
+        return self.regions is not None
 
     @property
     def label(self) -> str:
         where = f" via {self.buffer}" if self.buffer else ""
+        if self.regions is not None:
+            where += " on " + " | ".join(r.label for r in self.regions)
         return f"{'+'.join(self.layers)}{where} x{self.groups}"
+
+    def keys(self) -> tuple:
+        """What each layer is solved as: (problem, its node region or None), the key of
+        its answer (a problem on two regions is two problems: the channels are elsewhere)."""
+        return tuple((p, None if self.regions is None else self.regions[k]) for k, p in enumerate(self.problems))
+
+    def arch_of(self, k: int, arch: Arch) -> Arch:
+        """The architecture layer ``k`` is solved on: ``arch``, or cut to its region."""
+        return arch if self.regions is None else on_region(arch, self.regions[k])
 
 
 def buffer_level(arch: Arch, where: str = "pipeline") -> str:
@@ -117,11 +142,43 @@ def _groups_fit(problems, groups: int) -> bool:
     return all("N" in p.size and p.size["N"] % groups == 0 for p in problems)
 
 
+def spatial_mesh(arch: Arch, where: str = "pipeline") -> tuple[int, int]:
+    """(rows, columns) of the mesh a spatial pipeline cuts into regions; a clear error
+    (starting with ``where``) when ``arch`` has no single mesh with the intermediates'
+    buffer level below it, or has static energy (whole-chip energy per cycle has no
+    share per region while the stages overlap)."""
+    try:
+        j = mesh_level(arch, where)
+    except CpmapError:
+        raise CpmapError(f"{where}: expected none or temporal on architecture {arch.name}: spatial pipelining "
+                         "needs a node array (one fanout with topology: mesh)") from None
+    buf = buffer_level(arch, where)
+    if arch.level_index(buf) >= j:
+        raise CpmapError(f"{where}: expected none or temporal on architecture {arch.name}: spatial pipelining "
+                         f"needs the intermediates' buffer ({buf}) below its mesh")
+    if arch.static_pj_per_cycle > 0:
+        raise CpmapError(f"{where}: expected none or temporal on architecture {arch.name}: spatial pipelining "
+                         "does not model static energy (static_energy_pj_per_cycle > 0)")
+    return arch.levels[j].fanout.shape
+
+
+def _multi(lays: list[Layer], g: int, buf: str) -> list[Problem]:
+    """The layers of a multi-layer segment at batch share ``1/g``, intermediates resident."""
+    probs = []
+    for k, lay in enumerate(lays):
+        res = ({"I": buf} if k > 0 else {}) | ({"O": buf} if k < len(lays) - 1 else {})
+        probs.append(with_resident(batch_share(lay.problem, g), res))
+    return probs
+
+
 def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_groups: tuple[int, ...],
-             where: str = "pipeline") -> list[Variant]:
-    """Every candidate (segment, variant): single layers alone, and each multi-layer
-    segment once per number of batch groups that divides its layers' batch.  ``where``:
-    see :func:`buffer_level`."""
+             where: str = "pipeline", mode: str = "temporal", regions: str = "all") -> list[Variant]:
+    """Every candidate (segment, variant): single layers alone (on the whole array), and
+    each multi-layer segment once per number of batch groups that divides its layers'
+    batch, temporally (``mode`` temporal or both) and on every band split of the mesh
+    (``mode`` spatial or both; ``regions`` balanced: per direction the split balanced by
+    the layers' MACs).  ``where``: see :func:`buffer_level`."""
+    shape = spatial_mesh(arch, where) if mode in ("spatial", "both") and max_degree > 1 else None
     buf = buffer_level(arch, where) if max_degree > 1 else None
     out = []
     for seg in segments(layers, max_degree):
@@ -130,15 +187,16 @@ def variants(layers: tuple[Layer, ...], arch: Arch, max_degree: int, batch_group
         if len(seg) == 1:
             out.append(Variant(names, 1, (lays[0].problem,), None))
             continue
+        if on_nodes(arch, buf) and not all(linked(a.problem, b.problem) for a, b in pairwise(lays)):
+            continue  # no element correspondence between an output and the next input
         for g in sorted(set(batch_groups)):
             if not _groups_fit([lay.problem for lay in lays], g):
                 continue
-            probs = []
-            for k, lay in enumerate(lays):
-                res = ({"I": buf} if k > 0 else {}) | ({"O": buf} if k < len(lays) - 1 else {})
-                probs.append(with_resident(batch_share(lay.problem, g), res))
-            if on_nodes(arch, buf) and not all(linked(a.problem, b.problem) for a, b in pairwise(lays)):
-                continue  # no element correspondence between an output and the next input
-            if all(resident_fits(p, arch) for p in probs):
+            probs = _multi(lays, g, buf)
+            if mode in ("temporal", "both") and all(resident_fits(p, arch) for p in probs):
                 out.append(Variant(names, g, tuple(probs), buf))
+            work = tuple(lay.problem.macs for lay in lays) if regions == "balanced" else None
+            for regs in bands(shape, len(seg), work) if shape is not None else ():
+                if all(resident_fits(p, on_region(arch, r)) for p, r in zip(probs, regs)):
+                    out.append(Variant(names, g, tuple(probs), buf, regs))
     return out

@@ -4,8 +4,8 @@ and gap, and the gain over layer-by-layer (text, ``pipeline.json``, ``schedule.p
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from ..core.output import atomic_write_text
@@ -16,9 +16,10 @@ from .plots import schedule_png
 from .tables import fmt_count, fmt_num, fmt_pct, table
 
 
-def _layer_json(name: str, problem, sol) -> dict:
+def _layer_json(name: str, problem, sol, region=None) -> dict:
     best = sol.best if sol is not None else None
-    return {"name": name, "resident": {t: lv for t, lv in problem.resident}, "batch_share": problem.size.get("N"),
+    return {"name": name, "region": asdict(region) if region is not None else None,
+            "resident": {t: lv for t, lv in problem.resident}, "batch_share": problem.size.get("N"),
             "status": sol.status if sol is not None else "NOT_RUN",
             "reason": sol.reason if sol is not None else "",
             "energy_pj": best.result.energy_pj if best else None, "cycles": best.result.cycles if best else None,
@@ -29,19 +30,34 @@ def _layer_json(name: str, problem, sol) -> dict:
 
 def _segment_json(c: Candidate, arch) -> dict:
     v = c.variant
-    nodes = instances_above(arch, arch.level_index(v.buffer)) if v.buffer else 1
-    return {"layers": list(v.layers), "groups": v.groups,
-            "intermediates": [{"from": a, "to": b, "level": v.buffer, "instances": nodes}
-                              for a, b in zip(v.layers, v.layers[1:])],
+    regions = v.regions or (None,) * len(v.layers)
+    inter = []
+    for k, (a, b) in enumerate(zip(v.layers, v.layers[1:])):
+        nodes = instances_above(v.arch_of(k, arch), arch.level_index(v.buffer))
+        item = {"from": a, "to": b, "level": v.buffer, "instances": nodes}
+        if v.spatial:  # forwarded from the producer's region to the consumer's
+            item |= {"from_region": asdict(regions[k]), "to_region": asdict(regions[k + 1]),
+                     "to_instances": instances_above(v.arch_of(k + 1, arch), arch.level_index(v.buffer))}
+        inter.append(item)
+    kind = "spatial" if v.spatial else "temporal" if len(v.layers) > 1 else "alone"
+    return {"layers": list(v.layers), "kind": kind, "groups": v.groups,
+            "regions": [asdict(r) for r in v.regions] if v.spatial else None, "intermediates": inter,
             "energy_pj": c.energy_pj, "exchange_pj": c.exchange_pj, "cycles": c.cycles, "lower_bound": c.bound,
-            "layer_results": [_layer_json(n, p, s) for n, p, s in zip(v.layers, v.problems, c.solutions)]}
+            "layer_results": [_layer_json(n, p, s, r) for n, p, s, r in zip(v.layers, v.problems, c.solutions,
+                                                                               regions)]}
+
+
+def _mesh_shape(arch) -> list[int] | None:
+    meshes = [lv.fanout.shape for lv in arch.levels if lv.fanout is not None and lv.fanout.mesh]
+    return list(meshes[0]) if len(meshes) == 1 else None
 
 
 def pipeline_json(r: PipelineResult) -> dict:
     o, b, plan = r.options, r.batch, r.batch.plan
     change = (None if r.cycles is None or not r.baseline_cycles else r.cycles / r.baseline_cycles - 1.0)
     return {
-        "workload": plan.workload.name, "arch": plan.arch.name, "objective": r.objective,
+        "workload": plan.workload.name, "arch": plan.arch.name, "mesh": _mesh_shape(plan.arch),
+        "objective": r.objective,
         "pipeline": {"mode": o.mode, "max_degree": o.max_degree, "time_overhead": o.time_overhead,
                      "batch_groups": list(o.batch_groups), "gap_target": o.gap_target,
                      "refine_rounds": o.refine_rounds},
@@ -51,7 +67,7 @@ def pipeline_json(r: PipelineResult) -> dict:
                   "energy_gain": r.gain, "delay_change": change, "candidates": len(r.candidates),
                   "unique_problems": b.unique, "solved": b.solved, "cached": b.cache_hits,
                   "interrupted": b.interrupted, "wall_seconds": b.wall_seconds,
-                  "refinements": [dataclasses.asdict(x) for x in r.refinements]},
+                  "refinements": [asdict(x) for x in r.refinements]},
     }
 
 
@@ -65,15 +81,11 @@ def format_pipeline(data: dict, files: list[str] | None = None) -> str:
              f"({t['solved']} solved now, {t['cached']} from the cache)"), ""]
     rows = []
     for k, s in enumerate(data["segments"], 1):
-        inter = s["intermediates"]
-        where = "DRAM"
-        if inter:  # one buffer level per segment
-            nodes = f" (each of {inter[0]['instances']} nodes its share)" if inter[0]["instances"] > 1 else ""
-            where = ", ".join(f"{i['from']}->{i['to']}" for i in inter) + f" in {inter[0]['level']}{nodes}"
-        rows.append([str(k), " -> ".join(s["layers"]), where, str(s["groups"]), fmt_num(s["energy_pj"]),
-                     fmt_num(s["exchange_pj"]), fmt_count(s["cycles"]), fmt_num(s["lower_bound"])])
-    lines += table(["#", "layers", "intermediates", "groups", "energy pJ", "moves pJ", "cycles", "bound"], rows,
-                   left=3)
+        rows.append([str(k), " -> ".join(s["layers"]), _regions(s), _where(s["intermediates"]), str(s["groups"]),
+                     fmt_num(s["energy_pj"]), fmt_num(s["exchange_pj"]), fmt_count(s["cycles"]),
+                     fmt_num(s["lower_bound"])])
+    lines += table(["#", "layers", "regions", "intermediates", "groups", "energy pJ", "moves pJ", "cycles", "bound"],
+                   rows, left=4)
     lines.append("")
     rows = [[lay["name"], " ".join(f"{x}@{lv}" for x, lv in lay["resident"].items()) or "-",
              str(lay["batch_share"] or "-"), lay["status"],
@@ -97,6 +109,26 @@ def _refinement_line(x: dict) -> str:
     return (f"refinement {x['round']}: {x['problems']} unproved layer problem(s) solved again (limits up to "
             f"{x['factor']}x the first), {x['proved']} proved; certified gap {fmt_pct(x['gap_before'])} -> "
             f"{fmt_pct(x['gap_after'])}")
+
+
+def _label(r: dict) -> str:
+    return f"({r['row']},{r['col']}) {r['rows']}x{r['cols']}"
+
+
+def _regions(s: dict) -> str:
+    """A spatial segment's regions, layer by layer (first node, size); else the whole array."""
+    return " | ".join(_label(r) for r in s["regions"]) if s.get("regions") else "whole array"
+
+
+def _where(inter: list[dict]) -> str:
+    """Where a segment's intermediates live (one buffer level per segment)."""
+    if not inter:
+        return "DRAM"
+    pairs = ", ".join(f"{i['from']}->{i['to']}" for i in inter)
+    if "from_region" in inter[0]:
+        return f"{pairs} in {inter[0]['level']}, forwarded region to region"
+    nodes = f" (each of {inter[0]['instances']} nodes its share)" if inter[0]["instances"] > 1 else ""
+    return f"{pairs} in {inter[0]['level']}{nodes}"
 
 
 def _signed(x: float | None) -> str:

@@ -130,10 +130,13 @@ def plot_best_so_far(data: dict, path) -> bool:
 
 def schedule_png(data: dict, path) -> bool:
     """A pipelined schedule (``pipeline.json``'s object) against time: one bar per layer and
-    batch group in cycles, segments in alternating colours; False without matplotlib."""
+    batch group in cycles, segments in alternating colours (with a spatial segment: the
+    nodes of the mesh against time, :func:`_node_schedule`); False without matplotlib."""
     plt = _pyplot("schedule.png not written")
     if plt is None:
         return False
+    if data.get("mesh") and any(s.get("regions") for s in data["segments"]):
+        return _node_schedule(plt, data, path)
     rows = [lay["name"] for s in data["segments"] for lay in s["layer_results"]]
     fig, ax = plt.subplots(figsize=(9.0, max(2.5, 0.35 * len(rows) + 1.5)))
     t, y = 0, 0
@@ -153,6 +156,51 @@ def schedule_png(data: dict, path) -> bool:
     ax.set_yticklabels(rows, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("cycles (layers time-multiplexed on the whole array)")
+    ax.set_title(f"{data['workload']} on {data['arch']}: {len(data['segments'])} segments, "
+                 f"energy {data['total']['energy_pj'] or 0:,.4g} pJ")
+    fig.tight_layout()
+    _save(plt, fig, path, dpi=120)
+    return True
+
+
+def _node_schedule(plt, data: dict, path) -> bool:
+    """Layers against node regions and time: one row per node of the mesh (row-major), a
+    bar per layer and batch group over the nodes of its region (the whole mesh for a
+    temporal segment or a layer alone).  A spatial segment's group ``j`` enters stage ``k``
+    at the sum of the earlier stages' times plus ``j`` x the slowest stage (the delay
+    model of docs/pipeline.md)."""
+    rows, cols = data["mesh"]
+    whole = {"row": 0, "col": 0, "rows": rows, "cols": cols}
+    fig, ax = plt.subplots(figsize=(10.0, max(3.0, 0.3 * rows * cols + 1.5)))
+    t = 0
+    for k, s in enumerate(data["segments"]):
+        color = ("tab:blue", "tab:orange", "tab:green", "tab:purple")[k % 4]
+        lays = s["layer_results"]
+        cyc = [lay["cycles"] or 0 for lay in lays]
+        bars = []  # (region, start, length, layer name)
+        if s.get("regions"):
+            for j in range(s["groups"]):
+                bars += [(r, t + sum(cyc[:i]) + j * max(cyc), c, lay["name"])
+                         for i, (r, c, lay) in enumerate(zip(s["regions"], cyc, lays))]
+        else:
+            start = t
+            for _ in range(s["groups"]):
+                for c, lay in zip(cyc, lays):
+                    bars.append((whole, start, c, lay["name"]))
+                    start += c
+        for reg, start, length, name in bars:
+            for r in range(reg["row"], reg["row"] + reg["rows"]):  # a band of columns: one bar per node row
+                mid = r * cols + reg["col"] + (reg["cols"] - 1) / 2  # the row's nodes are consecutive
+                ax.barh(mid, length, height=reg["cols"] - 0.1, left=start, color=color, edgecolor="black",
+                        linewidth=0.3)
+                if length:
+                    ax.text(start + length / 2, mid, name, ha="center", va="center", fontsize=6)
+        t += s["cycles"] or 0
+    ax.set_yticks(range(rows * cols))
+    ax.set_yticklabels([f"({r},{c})" for r in range(rows) for c in range(cols)], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_ylabel("node (row, column)")
+    ax.set_xlabel("cycles (spatial segments: layers on node regions at once; others: the whole mesh)")
     ax.set_title(f"{data['workload']} on {data['arch']}: {len(data['segments'])} segments, "
                  f"energy {data['total']['energy_pj'] or 0:,.4g} pJ")
     fig.tight_layout()

@@ -198,6 +198,8 @@ def arch_to_obj(arch: Arch) -> dict:
             out["fanout"] |= {k: True for k in ("forwarding", "sharing") if getattr(f, k)}
         if lv.memory is not None:
             m = lv.memory
+            if m.mesh_shape is not None:  # a spec cannot place a region: refuse rather than drop it
+                raise ValueError(f"{arch.name}: a region of a mesh (cpmap.core.region) has no spec form")
             out["memory"] = [list(rc) for rc in m.channels] if m.placement == "channels" else m.placement
             if m.bandwidth is not None:
                 out["channel_bandwidth"] = m.bandwidth

@@ -26,7 +26,7 @@ from ..core.objectives import ENCODINGS, OBJECTIVES, PARETO
 from ..core.options import SolveOptions
 from ..core.output import default_output
 from ..core.partition import min_nodes_entries, partition_entries
-from ..core.pipeline import MULTI_NODE_MODES, PIPELINE_MODES, PipelineOptions
+from ..core.pipeline import PIPELINE_MODES, REGION_CHOICES, PipelineOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
 from .arch import load_arch
@@ -53,7 +53,7 @@ from .workload import workload_from_obj
 
 SOLVE_KEYS = ("arch", "workload", "layers", "batch", "objective", "encoding", "time_limit", "work_limit",
               "workers", "seed", "top_k", "constraints", "output", "pipeline")
-PIPELINE_KEYS = ("mode", "max_degree", "time_overhead", "batch_groups", "gap_target", "refine_rounds")
+PIPELINE_KEYS = ("mode", "max_degree", "time_overhead", "batch_groups", "gap_target", "refine_rounds", "regions")
 CONSTRAINT_KEYS = ("spatial", "keeps", "min_utilization", "max_factor", "dataflow", "partition", "min_nodes")
 DEFAULT_TIME_LIMIT = 10.0
 OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "work_limit", "workers", "seed", "top_k",
@@ -208,15 +208,13 @@ def _parse(obj: Any) -> _Raw:
 def _pipeline(v: Any, path: str) -> PipelineOptions:
     """The ``pipeline:`` mapping (docs/pipeline.md)."""
     body = check_keys(v, PIPELINE_KEYS, path, "a pipeline mapping")
-    mode = opt(body, "mode", choice(PIPELINE_MODES + MULTI_NODE_MODES), path, "none")
-    if mode in MULTI_NODE_MODES:
-        raise Invalid(f"{path}.mode", f"{mode} pipelining (layers on disjoint node regions) is not "
-                      "implemented; expected none | temporal (one node or a mesh of nodes)")
+    mode = opt(body, "mode", choice(PIPELINE_MODES), path, "none")
     overhead = opt(body, "time_overhead", _overhead, path)
     groups = opt(body, "batch_groups", _groups, path, (1,))
     refine = (opt(body, "gap_target", gap_fraction, path, PipelineOptions.gap_target),
               opt(body, "refine_rounds", nonneg_int, path, PipelineOptions.refine_rounds))
-    return PipelineOptions(mode, opt(body, "max_degree", pos_int, path, 4), overhead, groups, *refine)
+    regions = opt(body, "regions", choice(REGION_CHOICES), path, "all")
+    return PipelineOptions(mode, opt(body, "max_degree", pos_int, path, 4), overhead, groups, *refine, regions)
 
 
 def _overhead(v: Any, path: str) -> float:
