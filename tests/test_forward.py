@@ -209,7 +209,7 @@ def test_model_energy_equals_the_evaluators_at_sampled_points(name):
     seen = fractional = 0
     for mapping in rng.sample(pool[:200], 15) + rng.sample(pool, 15):
         for objective in ("energy", "delay"):
-            lm = build_model(problem, arch, objective)
+            lm = build_model(problem, arch, objective, break_symmetry=False)
             fix(lm, mapping)
             _fix_entry(lm, mapping)
             for (j, t), f in lm.forward[0].items():
@@ -301,7 +301,7 @@ def test_capped_scale_is_a_certified_relaxation(monkeypatch):
     assert solver.solve(lm.model, Check()) == cp_model.OPTIMAL
     assert seen and all(r.valid and pj <= r.energy_pj * (1 + 1e-12) for pj, r in seen)
     # the rounding shows where a fractional forwarding is priced: fix I forwarded on the example
-    lm2 = build_model(problem, arch)
+    lm2 = build_model(problem, arch, break_symmetry=False)
     fix(lm2, MAPPING)
     _fix_entry(lm2, MAPPING)
     lm2.model.add(lm2.forward[0][1, "I"] == 1)

@@ -29,6 +29,8 @@ class AccessCounts:
         self.meshes = builder.meshes  # levels whose fanout is a mesh: their words per node (:mod:`.mesh`)
         self.fwd, self.share = builder.fwd, builder.share  # {(mesh level, tensor): literal} (:mod:`.forward`)
         self.pending: list = []  # (kind, level, tensor, sign, Mono, literal, label) of every count term
+        self.owners: list = []  # the tensor whose traffic each pending term counts (net words included)
+        self.terms: list = []  # (owner, kind, level, sign, Term, literal) as materialized (:mod:`.patterns`)
 
     def versions(self, t: str, i: int) -> tuple[Mono, Mono]:
         """(F, U) of tensor t's tile at level i: F removes the irrelevant factors of the
@@ -61,11 +63,13 @@ class AccessCounts:
     def add_terms(self) -> None:
         """Collect every count's terms, tensor by tensor."""
         for t in self.tensors:
+            self._owner = t
             self._add_tensor_terms(t)
 
     def _add(self, kind, level, tensor, mono, cond, label, sign=1) -> None:
         if cond is not False:
             self.pending.append((kind, level, tensor, sign, mono, cond, label))
+            self.owners.append(self._owner)
 
     def _add_tensor_terms(self, t: str) -> None:
         kit, L, sp_all = self.kit, self.L, self.sp_all
@@ -180,13 +184,14 @@ class AccessCounts:
         negative = {mono.key() for *_, sign, mono, _c, _l in self.pending if sign < 0}
         sums: dict = {}
         self.his: dict = {}  # upper bound of each count: the sum of its positive terms' bounds
-        for kind, level, tensor, sign, mono, cond, label in self.pending:
+        for (kind, level, tensor, sign, mono, cond, label), owner in zip(self.pending, self.owners):
             if self.encoding == "pwl" and mono.key() not in negative:
                 t = kit.relaxed_term(mono, label)
             else:
                 t = kit.term(mono, label)
             kit.cut(t, cut_ratio)
             g = kit.gated(t, cond, label)
+            self.terms.append((owner, kind, level, sign, t, cond))
             if isinstance(g, int) and g == 0:
                 continue
             key = ("net", level) if kind == "net" else (kind, level, tensor)

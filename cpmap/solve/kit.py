@@ -66,6 +66,7 @@ class ModelKit:
         self._cut: set = set()
         self.tangent_cuts = True  # False: cut() adds nothing (see solve_layer's check of INFEASIBLE)
         self._gated: dict = {}
+        self.parts: dict = {}  # literal index -> ("and" | "or", literals): what conj and disj built
 
     def name(self, base: str) -> str:
         self._n += 1
@@ -228,6 +229,7 @@ class ModelKit:
         b = self.m.new_bool_var(self.name(label))
         self.m.add_bool_and(out).only_enforce_if(b)
         self.m.add_bool_or([lit.negated() for lit in out]).only_enforce_if(b.negated())
+        self.parts[b.index] = ("and", tuple(out))
         return b
 
     def disj(self, p, q):
@@ -241,6 +243,7 @@ class ModelKit:
         o = self.m.new_bool_var(self.name("or"))
         self.m.add_bool_or([p, q]).only_enforce_if(o)
         self.m.add_bool_and([p.negated(), q.negated()]).only_enforce_if(o.negated())
+        self.parts[o.index] = ("or", (p, q))
         return o
 
     @staticmethod

@@ -159,7 +159,9 @@ def _too_large(problem: Problem) -> str:
 
 def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max_cycles: int | None,
            tangent_cuts: bool = True) -> LayerModel:
-    layer_model = build_model(problem, arch, options.objective, constraints, options.encoding, tangent_cuts)
+    # top-k lists distinct mappings, a mirrored one too (cpmap/solve/symmetry.py)
+    layer_model = build_model(problem, arch, options.objective, constraints, options.encoding, tangent_cuts,
+                              break_symmetry=options.top_k <= 1)
     if max_cycles is not None:
         layer_model.model.add(layer_model.evaluator_cycles() <= max_cycles)
     return layer_model

@@ -19,8 +19,9 @@ equals the evaluator's energy exactly (``exact``), or only the tangent cuts are 
 irrelevant factors from its refill count, gated at the exponent level.
 
 :class:`LayerModelBuilder` adds one concern per method, in the order :func:`build_model`
-calls them: factor variables, fanout limits, required dataflows, tiles, bypass, residency,
-capacities, loop order (:mod:`.order`), access counts (:mod:`.counts`), objective.
+calls them: factor variables, fanout limits, required dataflows, symmetry breaking
+(:mod:`.symmetry`), tiles, bypass, residency, capacities, loop order (:mod:`.order`), access
+counts (:mod:`.counts`), objective.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ from .mesh import add_hop_energy, add_mesh, add_static_energy, mesh_energies, me
 from .monomial import Mono, prod
 from .nodes import add_min_nodes
 from .order import add_loop_order
+from .patterns import add_pattern_bounds
 from .residency import add_residency
 from .sharing import held_tiles, option_literals
+from .symmetry import add_symmetry_breaking
 
 
 @dataclass
@@ -89,12 +92,13 @@ class LayerModel:
 
 def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 constraints: ResolvedConstraints | None = None, encoding: str = "exact",
-                tangent_cuts: bool = True) -> LayerModel:
+                tangent_cuts: bool = True, break_symmetry: bool = True) -> LayerModel:
     """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
     integers; ``pwl``: a piecewise-linear under-approximation of it), the evaluator's
     cycles with bandwidth stalls ("delay") or a lower bound of their product with the
     energy ("edp").  ``tangent_cuts=False`` leaves out the (valid, redundant for
-    ``exact``) tangent cuts: the same feasible set."""
+    ``exact``) tangent cuts: the same feasible set; ``break_symmetry=False`` keeps both of
+    each pair of mirrored mappings (:mod:`.symmetry`; top-k lists them)."""
     if encoding not in ("exact", "pwl"):
         raise ValueError(f"unknown encoding {encoding!r}")
     builder = LayerModelBuilder(problem, arch, constraints or ResolvedConstraints(), encoding)
@@ -102,6 +106,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     builder.add_factor_variables()
     builder.add_fanout_limits()
     builder.add_dataflow()
+    add_symmetry_breaking(builder, break_symmetry)
     builder.add_tiles()
     builder.add_bypass()
     builder.add_residency()
@@ -335,6 +340,7 @@ class LayerModelBuilder:
         counts = AccessCounts(self)
         counts.add_terms()
         self.counts, self.his = counts.materialize()
+        self.count_terms = counts.terms
         L, tensors = self.L, self.tensors
         self.reads = {(i, t): self.counts.get(("reads", i, t), 0) for i in range(L) for t in tensors}
         self.writes = {(i, t): self.counts.get(("writes", i, t), 0) for i in range(L) for t in tensors}
@@ -360,6 +366,8 @@ class LayerModelBuilder:
                 cn = math.floor(lv.fanout.energy_pj * K + 1e-9)
                 obj += cn * self.net[i]
                 obj_hi += cn * self.his.get(("net", i), 0)
+        if objective == "energy":  # redundant: propagation's bound on traffic behind unfixed keeps
+            add_pattern_bounds(self, K, obj)
         obj, obj_hi = add_hop_energy(self, obj, obj_hi, K)
         cyc = kit.term(self.cycles_m, "cycles")
         layer_model = LayerModel(model=m, slots=self.slots, exponents=self.exponents, keep=self.keep,
