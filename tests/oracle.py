@@ -33,12 +33,14 @@ Counts are per-event sums, never products of factors.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import numpy as np
 from cpmap.core.arch import Arch
 from cpmap.core.mapping import Mapping
 from cpmap.core.problem import Problem
@@ -115,6 +117,18 @@ def element_coord(tensor, values: dict[str, int]) -> tuple[int, ...]:
     return tuple(sum(c * values[d] for d, c in ax.terms) for ax in tensor.axes)
 
 
+def coord_terms(tensor, dims) -> tuple:
+    """The Axis terms with each dim replaced by its position in ``dims``, for
+    :func:`coord_at` (element_coord on a tuple of dim values instead of a dict)."""
+    pos = {d: j for j, d in enumerate(dims)}
+    return tuple(tuple((pos[d], c) for d, c in ax.terms) for ax in tensor.axes)
+
+
+def coord_at(terms: tuple, v: tuple) -> tuple[int, ...]:
+    """Element coordinate of the iteration point ``v`` (dim values in problem.dims order)."""
+    return tuple(sum(c * v[j] for j, c in ax) for ax in terms)
+
+
 # ------------------------------------------------------------------------ reference
 
 def reference_output(problem: Problem, W: Values, I: Values) -> dict[tuple, int]:
@@ -166,9 +180,11 @@ class Values(dict):
 
 # ------------------------------------------------------------------------ mesh routing
 
-def xy_route(src: tuple[int, int], dst: tuple[int, int]) -> set[frozenset]:
+@functools.cache
+def xy_route(src: tuple[int, int], dst: tuple[int, int]) -> frozenset[frozenset]:
     """The links (unordered node pairs) of the XY route: along src's row to dst's column,
-    then along that column to dst's row, one step at a time."""
+    then along that column to dst's row, one step at a time (memoized: the walk asks for
+    the same routes at every step)."""
     links = set()
     r, c = src
     while c != dst[1]:
@@ -179,7 +195,7 @@ def xy_route(src: tuple[int, int], dst: tuple[int, int]) -> set[frozenset]:
         nxt = r + (1 if dst[0] > r else -1)
         links.add(frozenset({(r, c), (nxt, c)}))
         r = nxt
-    return links
+    return frozenset(links)
 
 
 class MeshWalk:
@@ -211,6 +227,7 @@ class MeshWalk:
             enum = list(itertools.product(*(range(f) for _, f in loops)))
             spans.append((axis == row_axis, len(loops), {ix: pos for pos, ix in enumerate(enum)}))
         self.spans = spans
+        self.served: dict[frozenset, tuple[int, int]] = {}
 
     def node(self, index: tuple) -> tuple[int, int]:
         row = col = 0
@@ -225,12 +242,16 @@ class MeshWalk:
         return row + self.origin[0], col + self.origin[1]
 
     def serve(self, nodes) -> tuple[int, int]:
-        """(channel index, links) of the smallest union of routes, first channel on ties."""
-        best = None
-        for k, ch in enumerate(self.channels):
-            links = set().union(*(xy_route(ch, n) for n in nodes))
-            if best is None or len(links) < best[1]:
-                best = (k, len(links))
+        """(channel index, links) of the smallest union of routes, first channel on ties
+        (memoized per set of nodes: the same groups are served at every step)."""
+        key = frozenset(nodes)
+        best = self.served.get(key)
+        if best is None:
+            for k, ch in enumerate(self.channels):
+                links = set().union(*(xy_route(ch, n) for n in key))
+                if best is None or len(links) < best[1]:
+                    best = (k, len(links))
+            self.served[key] = best
         return best
 
 
@@ -303,13 +324,21 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         if shared(i + 1, t):
             remote(i + 1, t, inst, n)
 
+    unmerged_memo: dict[tuple, tuple] = {}
+
     def unmerged(pe: tuple, lo: int, hi: int, attr: str, t: str = "O") -> tuple:
         """Indices at fanouts of levels lo..hi that cannot merge (no multicast / no
         reduction; a forwarding group fetches one copy like a multicast): children
-        differing there are separate transfers."""
-        return tuple(fanout_slice(pe, j) for j in range(lo, hi + 1)
-                     if fanout_of[j] is not None and not getattr(fanout_of[j], attr)
-                     and not (attr == "multicast" and (forwarded(j, t) or shared(j, t))))
+        differing there are separate transfers.  Memoized: it depends on nothing that
+        changes during the walk, and the walk asks it for every PE at every step."""
+        key = (pe, lo, hi, attr, t)
+        got = unmerged_memo.get(key)
+        if got is None:
+            got = unmerged_memo[key] = tuple(
+                fanout_slice(pe, j) for j in range(lo, hi + 1)
+                if fanout_of[j] is not None and not getattr(fanout_of[j], attr)
+                and not (attr == "multicast" and (forwarded(j, t) or shared(j, t))))
+        return got
 
     meshes = {x: MeshWalk(arch.levels[x], mapping.levels[x]) for x in range(L)
               if fanout_of[x] is not None and getattr(fanout_of[x], "mesh", False)}
@@ -361,20 +390,34 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
     steps = list(itertools.product(*t_ranges))
     pes = list(itertools.product(*s_ranges))
     pe_val = {pe: _contribution(s_loops, pe, dim_pos, D) for pe in pes}
+    pe_arr = np.array([pe_val[pe] for pe in pes], dtype=np.int64).reshape(len(pes), D)
     # Instances of level i: distinct prefixes pe[:off[i]] (only used instances exist).
     instances = [sorted({pe[:off[i]] for pe in pes}) for i in range(L)]
     inst_val = [{inst: _contribution(s_loops[:off[i]], inst, dim_pos, D) for inst in instances[i]}
                 for i in range(L)]
 
     rel_pos = {t: tuple(j for j, d in enumerate(dims) if d in tensors[t].dims) for t in tnames}
+    terms = {t: coord_terms(tensors[t], dims) for t in tnames}
 
     # Inner iterations of level i: its own temporal loops, its fanout's spatial loops and
-    # everything below = the loops after the "above" prefixes.
+    # everything below = the loops after the "above" prefixes.  As arrays, one row per
+    # iteration point (every index tuple), one column per dim: the index tuples times each
+    # loop's place value in its dim (numpy only to do the same sums faster).
     inner_offsets = []
     for i in range(L):
         inner = [lp for lp in nest if lp.level <= i]
-        inner_offsets.append([_contribution(inner, idx, dim_pos, D)
-                              for idx in itertools.product(*(range(lp.factor) for lp in inner))])
+        idx = np.array(list(itertools.product(*(range(lp.factor) for lp in inner))), dtype=np.int64)
+        place = np.zeros((len(inner), D), dtype=np.int64)
+        for k, lp in enumerate(inner):
+            place[k, dim_pos[lp.dim]] = lp.weight
+        inner_offsets.append(idx.reshape(len(idx), len(inner)) @ place)
+    # each tensor's Axis terms as a (dims x axes) matrix of coefficients
+    coef = {}
+    for t in tnames:
+        coef[t] = np.zeros((D, len(terms[t])), dtype=np.int64)
+        for a, ax in enumerate(terms[t]):
+            for j, c in ax:
+                coef[t][j, a] += c
 
     content_cache: dict[tuple, frozenset] = {}
 
@@ -383,15 +426,11 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         key = (i, t, ident)
         got = content_cache.get(key)
         if got is None:
-            base = [0] * D
+            base = np.zeros(D, dtype=np.int64)
             for j, v in zip(rel_pos[t], ident):
                 base[j] = v
-            elems = set()
-            tensor = tensors[t]
-            for o in inner_offsets[i]:
-                vals = {d: base[j] + o[j] for j, d in enumerate(dims)}
-                elems.add(element_coord(tensor, vals))
-            got = content_cache[key] = frozenset(elems)
+            # every iteration point under the tile, projected on the tensor's axes
+            got = content_cache[key] = frozenset(map(tuple, ((base + inner_offsets[i]) @ coef[t]).tolist()))
         return got
 
     def words(i: int, t: str, ident: tuple) -> int:
@@ -588,8 +627,10 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                 tile_max[names[i]]["O"] = max(tile_max[names[i]]["O"], n)
             o_read_back(i, o_changed[i], ids)
 
-        # ---- the MACs of this step
-        full = [tuple(a + b for a, b in zip(tbase_full, pe_val[pe])) for pe in pes]
+        # ---- the MACs of this step: every PE's dim values, and each tensor's element at them
+        full_arr = np.asarray(tbase_full, dtype=np.int64) + pe_arr
+        full = list(map(tuple, full_arr.tolist()))
+        elem = {t: list(map(tuple, (full_arr @ coef[t]).tolist())) for t in tnames}
         for t in tnames:
             if t == "O":
                 continue
@@ -605,14 +646,12 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
                     route(x, t, [key + (1,) for key in keys],
                           fanout_of[x].multicast or forwarded(x, t) or shared(x, t))
         k = innermost["O"]
-        o_t = tensors["O"]
         updates: dict[tuple, int] = {}
         o_reqs = []
-        for pe, v in zip(pes, full):
-            vals = dict(zip(dims, v))
-            i_val = values["I"][element_coord(tensors["I"], vals)]
-            prod = values["W"][element_coord(tensors["W"], vals)] * i_val if has_w else i_val
-            oe = element_coord(o_t, vals)
+        for n, pe in enumerate(pes):
+            i_val = values["I"][elem["I"][n]]
+            prod = values["W"][elem["W"][n]] * i_val if has_w else i_val
+            oe = elem["O"][n]
             o_reqs.append((pe, oe))
             key = (pe[:off[k]], oe, unmerged(pe, 1, k, "reduction"))
             updates[key] = updates.get(key, 0) + prod  # reduced in the network
@@ -648,8 +687,7 @@ def simulate(problem: Problem, arch: Arch, mapping: Mapping, seed: int = 0,
         for tt in steps:
             tb = _contribution(t_loops, tt, dim_pos, D)
             for pe in pes:
-                vals = {d: tb[j] + pe_val[pe][j] for j, d in enumerate(dims)}
-                touched[pe[:off[r]]].add(element_coord(tensors[t], vals))
+                touched[pe[:off[r]]].add(coord_at(terms[t], tuple(a + b for a, b in zip(tb, pe_val[pe]))))
         tile_max[names[r]][t] = max(len(v) for v in touched.values())
 
     ok = True

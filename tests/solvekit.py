@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +137,32 @@ def foreground_sigint() -> None:
     ``nohup``) with SIGINT ignored, every child inherits that, and Python then keeps
     ignoring it: the child would never see the test's Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) spent so far by the live processes of process group
+    ``pgid`` (a child started with ``start_new_session`` and its pool workers), from
+    /proc/PID/stat."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp, ... utime (11), stime (12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_cpu(proc: subprocess.Popen, seconds: float, timeout: float = 300) -> None:
+    """Wait until ``proc``'s process group has spent ``seconds`` more CPU seconds than now
+    (or it ended): on a loaded machine a solve gets through the same work in more wall
+    seconds, so a test that must interrupt a solve after its first mapping and before its
+    proof counts CPU seconds, not wall seconds."""
+    start = group_cpu_seconds(proc.pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None and group_cpu_seconds(proc.pid) - start < seconds:
+        time.sleep(0.05)
 
 
 def solver_meets_enumeration(problem, arch, mappings) -> bool:

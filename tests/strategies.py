@@ -51,12 +51,20 @@ class RandomChooser(Chooser):
         return self.rng.randint(lo, hi)
 
 
+_INTEGERS: dict[tuple[int, int], st.SearchStrategy] = {}
+
+
 class DrawChooser(Chooser):
     def __init__(self, draw):
         self.draw = draw
 
     def int(self, lo, hi):
-        return self.draw(st.integers(lo, hi))
+        # one strategy object per range: hypothesis draws the same values from it, without
+        # re-validating a new st.integers on each of the ~100 draws of a case
+        s = _INTEGERS.get((lo, hi))
+        if s is None:
+            s = _INTEGERS[(lo, hi)] = st.integers(lo, hi)
+        return self.draw(s)
 
 
 # ---------------------------------------------------------------------- problems
