@@ -181,7 +181,7 @@ def test_to_refine_takes_the_largest_shortfalls_the_excess_needs(plan):
 
     def cand(groups, problems, sols):
         keys = tuple((p, None) for p in problems)  # on the whole array (no node region)
-        return SimpleNamespace(variant=SimpleNamespace(groups=groups, problems=problems, keys=lambda: keys),
+        return SimpleNamespace(variant=SimpleNamespace(groups=groups, problems=problems, solve_keys=lambda: keys),
                                solutions=sols)
 
     def on_array(*ps):

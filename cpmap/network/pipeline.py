@@ -146,7 +146,7 @@ def _tag(p: Problem) -> str:
 
 
 def _solve_problems(plan: SolvePlan, keys: list, jobs, cache, progress) -> tuple[dict, BatchResult]:
-    """The layer problems ``keys`` ((problem, node region or None) pairs, :meth:`Variant.keys`),
+    """The layer problems ``keys`` ((problem, node region or None) pairs, :meth:`Variant.solve_keys`),
     once each, through the batch runner (one plan per node region, all in one pool);
     {(problem, region or None): solution}."""
     unique = list(dict.fromkeys(keys))
@@ -190,7 +190,7 @@ def segment_delay(stages: list, groups: int, spatial: bool):
 
 
 def _candidate(v: Variant, sols: dict, objective: str, arch: Arch) -> Candidate:
-    ss = tuple(sols.get(key) for key in v.keys())
+    ss = tuple(sols.get(key) for key in v.solve_keys())
     infeasible = any(s is not None and s.status == "INFEASIBLE" for s in ss)
     bounds = [layer_bound(p, v.arch_of(k, arch), s, objective) for k, (p, s) in enumerate(zip(v.problems, ss))]
     if objective == "delay":
@@ -220,7 +220,7 @@ def run_pipeline(plan: SolvePlan, options: PipelineOptions, *, jobs: int | None 
     degree = options.max_degree if options.mode != "none" else 1
     vs = variants(plan.layers, plan.arch, degree, options.batch_groups, f"{plan.file}: solve.pipeline.mode",
                   options.mode, options.regions)
-    sols, batch = _solve_problems(plan, [k for v in vs for k in v.keys()], jobs, cache, progress)
+    sols, batch = _solve_problems(plan, [k for v in vs for k in v.solve_keys()], jobs, cache, progress)
     result = _schedule(plan, options, vs, sols, batch)
 
     def solve(sub: SolvePlan, keys: list) -> tuple[dict, BatchResult]:

@@ -56,14 +56,14 @@ def refinable(solution: LayerSolution | None) -> bool:
 def to_refine(selected, excess: float = math.inf) -> list:
     """The refinable layer problems of the ``selected`` candidates (each with ``variant``
     and ``solutions``), once each, as their answers' keys ((problem, node region or None),
-    :meth:`~.segments.Variant.keys`): by decreasing shortfall (the candidate's groups x (value
+    :meth:`~.segments.Variant.solve_keys`): by decreasing shortfall (the candidate's groups x (value
     - solver bound) of the layer, in the objective's unit; unbounded without a mapping or
     a bound), the fewest whose shortfalls add up to ``excess`` (how far the network gap is
     above its target, in the same unit), or all when they add up to less.  So a round
     spends its longer limits where the gap is, not on every unproved layer."""
     short: dict[tuple, float] = {}
     for c in selected:
-        for p, s in zip(c.variant.keys(), c.solutions):
+        for p, s in zip(c.variant.solve_keys(), c.solutions):
             if refinable(s):
                 gap = math.inf if s.value is None or s.lower_bound is None else s.value - s.lower_bound
                 short[p] = max(short.get(p, 0.0), c.variant.groups * gap)

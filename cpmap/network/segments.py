@@ -62,7 +62,7 @@ class Variant:
             where += " on " + " | ".join(r.label for r in self.regions)
         return f"{'+'.join(self.layers)}{where} x{self.groups}"
 
-    def keys(self) -> tuple:
+    def solve_keys(self) -> tuple:
         """What each layer is solved as: (problem, its node region or None), the key of
         its answer (a problem on two regions is two problems: the channels are elsewhere)."""
         return tuple((p, None if self.regions is None else self.regions[k]) for k, p in enumerate(self.problems))
