@@ -182,3 +182,28 @@ def solver_meets_enumeration(problem, arch, mappings) -> bool:
     assert sol.lower_bound <= truth * (1 + 1e-12), (arch, problem)
     assert owed_status(sol, problem, arch) and sol.value == approx(truth, rel=1e-12), (arch, problem)
     return True
+
+
+@contextlib.contextmanager
+def switched(module, enabled: bool):
+    """``module.ENABLED`` set to ``enabled`` inside the block, and back to what it was after
+    (not to a fixed value: a switch left changed would leak into later tests of the
+    same pytest worker)."""
+    before = module.ENABLED
+    module.ENABLED = enabled
+    try:
+        yield
+    finally:
+        module.ENABLED = before
+
+
+def pinned_optimum(lm, mapping, pin):
+    """The model's optimum (rounded objective) with ``mapping``'s factors and bypass fixed by
+    ``pin`` (its loop order left free); the status name when not OPTIMAL; None when the
+    model cannot express the mapping."""
+    if not pin(lm, mapping):
+        return None
+    s = cp_model.CpSolver()
+    s.parameters.num_workers = 1
+    st = s.solve(lm.model)
+    return round(s.objective_value) if st == cp_model.OPTIMAL else s.status_name(st)

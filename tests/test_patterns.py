@@ -15,9 +15,10 @@ three tensors get a bound):
 from __future__ import annotations
 
 import pytest
+import solvekit
 from brute_force import brute_force_mappings
 from ortools.sat.python import cp_model
-from solvekit import solver_meets_enumeration
+from solvekit import solver_meets_enumeration, switched
 from test_loop_order import pin
 
 import cpmap.solve.patterns as patterns_mod
@@ -54,18 +55,10 @@ def bounded_tensors(lm) -> int:
 
 
 def pinned_optimum(problem, mapping, enabled: bool):
-    patterns_mod.ENABLED = enabled
-    try:
+    with switched(patterns_mod, enabled):
         lm = build_model(problem, ARCH)
-    finally:
-        patterns_mod.ENABLED = True
     assert bounded_tensors(lm) == (3 if enabled else 0)
-    if not pin(lm, mapping):
-        return None
-    s = cp_model.CpSolver()
-    s.parameters.num_workers = 1
-    st = s.solve(lm.model)
-    return round(s.objective_value) if st == cp_model.OPTIMAL else s.status_name(st)
+    return solvekit.pinned_optimum(lm, mapping, pin)
 
 
 @pytest.mark.parametrize("problem", LAYERS, ids=lambda p: p.name)

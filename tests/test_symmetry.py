@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 from brute_force import brute_force_mappings
-from ortools.sat.python import cp_model
-from solvekit import solver_meets_enumeration
+from solvekit import pinned_optimum, solver_meets_enumeration, switched
 from test_loop_order import pin
 
 import cpmap.solve.symmetry as symmetry_mod
@@ -58,22 +57,14 @@ def mirror(mapping: Mapping) -> Mapping:
 
 @pytest.fixture(autouse=True)
 def symmetry_on(monkeypatch):
-    """The constraint is off by default (docs/performance.md); these tests check it on."""
+    """The constraint is on by default; these tests make sure of it whatever ran before."""
     monkeypatch.setattr(symmetry_mod, "ENABLED", True)
 
 
 def pinned(problem, mapping, enabled: bool):
-    symmetry_mod.ENABLED = enabled
-    try:
+    with switched(symmetry_mod, enabled):
         lm = build_model(problem, ARCH)
-    finally:
-        symmetry_mod.ENABLED = True
-    if not pin(lm, mapping):
-        return None
-    s = cp_model.CpSolver()
-    s.parameters.num_workers = 1
-    st = s.solve(lm.model)
-    return round(s.objective_value) if st == cp_model.OPTIMAL else s.status_name(st)
+    return pinned_optimum(lm, mapping, pin)
 
 
 @pytest.mark.parametrize("problem", LAYERS, ids=lambda p: p.name)
@@ -105,11 +96,8 @@ def test_every_mapping_or_its_mirror_survives(problem):
 @pytest.mark.parametrize("problem", LAYERS, ids=lambda p: p.name)
 def test_solver_meets_enumeration_with_symmetry_breaking(problem):
     lm_on, lm_off = build_model(problem, ARCH), None
-    symmetry_mod.ENABLED = False
-    try:
+    with switched(symmetry_mod, False):
         lm_off = build_model(problem, ARCH)
-    finally:
-        symmetry_mod.ENABLED = True
     assert len(lm_on.model.proto.constraints) == len(lm_off.model.proto.constraints) + 1
     assert solver_meets_enumeration(problem, ARCH, brute_force_mappings(problem, ARCH))
 
