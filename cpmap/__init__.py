@@ -43,6 +43,7 @@ _API = {
     # inter-layer pipelining (docs/pipeline.md)
     "PipelineOptions": "core.pipeline", "with_resident": "core.residency",
     "pipeline_workload": "network.pipeline", "energy_delay_front": "network.pipeline",
+    "Region": "core.region", "on_region": "core.region", "bands": "core.region",
     # design sweeps (docs/sweep.md)
     "load_sweep_spec": "spec.sweep", "run_sweep": "network.sweep", "INTERSTELLAR_TABLE_IV": "core.energy_table",
 }
@@ -68,11 +69,13 @@ __all__ = [
     "MeshMemory",
     "PipelineOptions",
     "Problem",
+    "Region",
     "Result",
     "SolveOptions",
     "SpecError",
     "Workload",
     "__version__",
+    "bands",
     "compare",
     "compulsory_floor",
     "conv",
@@ -93,6 +96,7 @@ __all__ = [
     "make_space",
     "mapping_to_yaml",
     "objective_value",
+    "on_region",
     "pareto_front",
     "pipeline_workload",
     "pool",
