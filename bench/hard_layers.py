@@ -7,12 +7,13 @@ stand for the idle wall-clock time, presolve and Python included (under a load o
 cores they varied by up to 40% between runs of the same search).  Each variant runs the layer model as ``solve_layer`` would with one worker
 (cpmap/solve/tuning.py), no tie-break, no re-scoring.
 
-    python bench/hard_layers.py [--cases hard,control] [--variants base,min,sym] [--limit 10] [--seed 0]
+    python bench/hard_layers.py [--cases hard,control] [--variants base,sym,dom] [--limit 10] [--seed 0]
                                 [--only SUBSTRING] [--out bench/results/hard_layers.json]
 
 Variants: ``base`` the model without either addition; ``min`` with the pattern bounds
 (cpmap/solve/patterns.py, off by default), ``sym`` with the symmetry breaking
-(cpmap/solve/symmetry.py, on by default), ``sym_min`` both; ``keep`` / ``keep0`` the base
+(cpmap/solve/symmetry.py, on by default), ``sym_min`` both, ``dom`` symmetry breaking and the
+dominance rule (cpmap/solve/dominance.py; the default model); ``keep`` / ``keep0`` the base
 model with a decision strategy branching on the keep literals first (true / false first).
 """
 
@@ -30,7 +31,7 @@ from _models import finish, layer_problems, load_model, print_header
 from layers import LAYERS
 from ortools.sat.python import cp_model
 
-from cpmap.solve import patterns, symmetry
+from cpmap.solve import dominance, patterns, symmetry
 from cpmap.solve.model import build_model
 from cpmap.solve.tuning import tune
 from cpmap.spec import load_arch
@@ -39,9 +40,10 @@ HARD = [("vgg16.conv1_2", 16), ("vgg16.conv3_1", 16), ("resnet50.3x3", 16), ("vg
 CONTROL = [("alexnet.conv3", 1), ("resnet50.1x1", 1), ("mobilenet_v2.dw", 1), ("vit_b_16.qkv", 1),
            ("vgg16.conv1_2", 1), ("alexnet.conv2", 16), ("resnet50.3x3", 1)]
 EXTRA = [("vgg16.conv2_2", "vgg16", "conv4")]  # bench/networks.py's VGG-16 layer conv4
-VARIANTS = {  # variant -> (pattern bounds, symmetry breaking)
-    "base": (False, False), "min": (True, False), "sym": (False, True), "sym_min": (True, True),
-    "keep": (False, False), "keep0": (False, False)}
+VARIANTS = {  # variant -> (pattern bounds, symmetry breaking, dominance)
+    "base": (False, False, False), "min": (True, False, False), "sym": (False, True, False),
+    "sym_min": (True, True, False), "dom": (False, True, True), "keep": (False, False, False),
+    "keep0": (False, False, False)}
 
 
 def problem_of(label: str, batch: int):
@@ -52,7 +54,7 @@ def problem_of(label: str, batch: int):
 
 
 def run(problem, arch, variant: str, limit: float, seed: int) -> dict:
-    patterns.ENABLED, symmetry.ENABLED = VARIANTS[variant]
+    patterns.ENABLED, symmetry.ENABLED, dominance.ENABLED = VARIANTS[variant]
     c0 = time.process_time()
     lm = build_model(problem, arch, "energy")
     if variant.startswith("keep"):
@@ -80,7 +82,7 @@ def run(problem, arch, variant: str, limit: float, seed: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="hard,control")
-    ap.add_argument("--variants", default="base,min,sym")
+    ap.add_argument("--variants", default="base,sym,dom")
     ap.add_argument("--limit", type=float, default=10.0, help="deterministic seconds per solve")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="")

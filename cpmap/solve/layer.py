@@ -161,7 +161,8 @@ def _build(problem: Problem, arch: Arch, options: SolveOptions, constraints, max
            tangent_cuts: bool = True) -> LayerModel:
     # top-k lists distinct mappings, a mirrored one too (cpmap/solve/symmetry.py)
     layer_model = build_model(problem, arch, options.objective, constraints, options.encoding, tangent_cuts,
-                              break_symmetry=options.top_k <= 1)
+                              break_symmetry=options.top_k <= 1,
+                              prune_dominated=options.top_k <= 1 and max_cycles is None)
     if max_cycles is not None:
         layer_model.model.add(layer_model.evaluator_cycles() <= max_cycles)
     return layer_model

@@ -18,10 +18,9 @@ equals the evaluator's energy exactly (``exact``), or only the tangent cuts are 
 (``pwl``: a relaxation, never above the true cost).  Loop-order reuse removes a tensor's
 irrelevant factors from its refill count, gated at the exponent level.
 
-:class:`LayerModelBuilder` adds one concern per method, in the order :func:`build_model`
-calls them: factor variables, fanout limits, required dataflows, symmetry breaking
-(:mod:`.symmetry`), tiles, bypass, residency, capacities, loop order (:mod:`.order`), access
-counts (:mod:`.counts`), objective.
+:class:`LayerModelBuilder` adds one concern per method, in the order :func:`build_model` calls them:
+factor variables, fanout limits, required dataflows, symmetry breaking (:mod:`.symmetry`), tiles,
+bypass, residency, capacities, loop order (:mod:`.order`), counts (:mod:`.counts`), dominance, objective.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from ..core.problem import Problem, window_extent
 from ..core.slots import Slot, slots_of
 from .counts import AccessCounts
 from .cycles import BandwidthCycles, attach_cycles
+from .dominance import add_dominance
 from .kit import CUT_RATIO, CUT_SCALE, LOG_SCALE, ModelKit, energy_scale
 from .mesh import add_hop_energy, add_mesh, add_static_energy, mesh_energies, mesh_levels
 from .monomial import Mono, prod
@@ -92,13 +92,14 @@ class LayerModel:
 
 def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 constraints: ResolvedConstraints | None = None, encoding: str = "exact",
-                tangent_cuts: bool = True, break_symmetry: bool = True) -> LayerModel:
+                tangent_cuts: bool = True, break_symmetry: bool = True,
+                prune_dominated: bool | None = None) -> LayerModel:
     """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
     integers; ``pwl``: a piecewise-linear under-approximation of it), the evaluator's
     cycles with bandwidth stalls ("delay") or a lower bound of their product with the
-    energy ("edp").  ``tangent_cuts=False`` leaves out the (valid, redundant for
-    ``exact``) tangent cuts: the same feasible set; ``break_symmetry=False`` keeps both of
-    each pair of mirrored mappings (:mod:`.symmetry`; top-k lists them)."""
+    energy ("edp").  ``tangent_cuts=False`` leaves out the (valid, redundant for ``exact``)
+    tangent cuts; ``break_symmetry=False`` keeps mirrored mappings (:mod:`.symmetry`; top-k
+    lists them) and, unless ``prune_dominated`` is given, dominated ones (:mod:`.dominance`)."""
     if encoding not in ("exact", "pwl"):
         raise ValueError(f"unknown encoding {encoding!r}")
     builder = LayerModelBuilder(problem, arch, constraints or ResolvedConstraints(), encoding)
@@ -113,6 +114,7 @@ def build_model(problem: Problem, arch: Arch, objective: str = "energy",
     builder.add_capacities()
     add_loop_order(builder)
     builder.add_counts()
+    add_dominance(builder, objective, break_symmetry if prune_dominated is None else prune_dominated)
     return builder.finish(objective)
 
 
