@@ -19,7 +19,10 @@ mirror swaps of :mod:`.symmetry` keep a level empty, so both can hold at once.
 It needs the energy to be that affine function, so it is added only for the energy
 objective without static energy or a cycle cap (bandwidth-limited cycles are a maximum of
 counts), and left out where other constraints see level ``i + 1``'s factors or the loops'
-place: a temporal factor cap, a resident tensor, a mesh (hop distances).
+place: a temporal factor cap, a resident tensor, a mesh (hop distances).  Nor where a
+bandwidth limits a level: the cycles tie-break then minimizes bandwidth stalls, which a
+new class may raise; without bandwidths cycles are the compute cycles, which the move
+keeps, so the fewest cycles among the energy optima stay in the model too.
 tests/test_dominance.py checks the move against the evaluator and the model's optimum
 against the model without the constraint and against exhaustive enumeration.
 """
@@ -27,6 +30,7 @@ against the model without the constraint and against exhaustive enumeration.
 from __future__ import annotations
 
 from ..core.slots import Slot
+from .cycles import has_bandwidth
 
 ENABLED = True
 """On wherever it applies; ``bench/hard_layers.py`` switches it to measure it."""
@@ -34,8 +38,8 @@ ENABLED = True
 
 def applies(b, objective: str) -> bool:
     """Whether the argument above holds for builder ``b``'s model."""
-    return (objective == "energy" and b.arch.static_pj_per_cycle == 0 and not b.meshes
-            and not b.cons.max_factor and all(top == b.L - 1 for top in b.top.values()))
+    return (objective == "energy" and b.arch.static_pj_per_cycle == 0 and not has_bandwidth(b.arch)
+            and not b.meshes and not b.cons.max_factor and all(top == b.L - 1 for top in b.top.values()))
 
 
 def add_dominance(b, objective: str, on: bool = True) -> None:
