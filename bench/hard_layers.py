@@ -7,14 +7,16 @@ stand for the idle wall-clock time, presolve and Python included (under a load o
 cores they varied by up to 40% between runs of the same search).  Each variant runs the layer model as ``solve_layer`` would with one worker
 (cpmap/solve/tuning.py), no tie-break, no re-scoring.
 
-    python bench/hard_layers.py [--cases hard,control] [--variants base,sym,dom] [--limit 10] [--seed 0]
+    python bench/hard_layers.py [--cases hard,control] [--variants dom,tables] [--limit 10] [--seed 0]
                                 [--only SUBSTRING] [--out bench/results/hard_layers.json]
 
 Variants: ``base`` the model without either addition; ``min`` with the pattern bounds
 (cpmap/solve/patterns.py, off by default), ``sym`` with the symmetry breaking
 (cpmap/solve/symmetry.py, on by default), ``sym_min`` both, ``dom`` symmetry breaking and the
-dominance rule (cpmap/solve/dominance.py; the default model); ``keep`` / ``keep0`` the base
-model with a decision strategy branching on the keep literals first (true / false first).
+dominance rule (cpmap/solve/dominance.py; the per-dim model, one worker's default before the
+prime tables); ``tables`` that model with prime tables, no tangent cuts and their search
+parameters (cpmap/solve/tuning.py: the one-worker default now); ``keep`` / ``keep0`` the
+base model with a decision strategy branching on the keep literals first (true / false first).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ortools.sat.python import cp_model
 
 from cpmap.solve import dominance, patterns, symmetry
 from cpmap.solve.model import build_model
-from cpmap.solve.tuning import tune
+from cpmap.solve.tuning import model_encoding, tune
 from cpmap.spec import load_arch
 
 HARD = [("vgg16.conv1_2", 16), ("vgg16.conv3_1", 16), ("resnet50.3x3", 16), ("vgg16.conv2_2", 1)]
@@ -42,8 +44,8 @@ CONTROL = [("alexnet.conv3", 1), ("resnet50.1x1", 1), ("mobilenet_v2.dw", 1), ("
 EXTRA = [("vgg16.conv2_2", "vgg16", "conv4")]  # bench/networks.py's VGG-16 layer conv4
 VARIANTS = {  # variant -> (pattern bounds, symmetry breaking, dominance)
     "base": (False, False, False), "min": (True, False, False), "sym": (False, True, False),
-    "sym_min": (True, True, False), "dom": (False, True, True), "keep": (False, False, False),
-    "keep0": (False, False, False)}
+    "sym_min": (True, True, False), "dom": (False, True, True), "tables": (False, True, True),
+    "keep": (False, False, False), "keep0": (False, False, False)}
 
 
 def problem_of(label: str, batch: int):
@@ -56,7 +58,8 @@ def problem_of(label: str, batch: int):
 def run(problem, arch, variant: str, limit: float, seed: int) -> dict:
     patterns.ENABLED, symmetry.ENABLED, dominance.ENABLED = VARIANTS[variant]
     c0 = time.process_time()
-    lm = build_model(problem, arch, "energy")
+    tables = variant == "tables"
+    lm = build_model(problem, arch, "energy", **(model_encoding(1, "exact") if tables else {}))
     if variant.startswith("keep"):
         lits = [k for (i, t), k in sorted(lm.keep.items(), key=lambda kv: (kv[0][0], "WIO".index(kv[0][1])))
                 if not isinstance(k, bool)]
@@ -67,7 +70,7 @@ def run(problem, arch, variant: str, limit: float, seed: int) -> dict:
     p = solver.parameters
     p.num_workers, p.random_seed, p.max_deterministic_time = 1, seed, limit
     p.max_time_in_seconds = 60 * limit + 60  # a guard only: the deterministic limit decides
-    tune(p, 1)
+    tune(p, 1, prime_tables=tables)
     st = solver.solve(lm.model)
     cpu = time.process_time() - c0
     to_pj = lambda raw: raw / lm.scale + lm.constant_pj
@@ -82,7 +85,7 @@ def run(problem, arch, variant: str, limit: float, seed: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="hard,control")
-    ap.add_argument("--variants", default="base,sym,dom")
+    ap.add_argument("--variants", default="dom,tables")
     ap.add_argument("--limit", type=float, default=10.0, help="deterministic seconds per solve")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="")

@@ -112,7 +112,7 @@ def test_no_wall_clock_limit():
     assert (sol.status, sol.stopped_by) == ("FEASIBLE", "work_limit")
 
 
-def test_the_default_work_limit_is_half_the_time_limit():
-    assert SolveOptions(time_limit=10).work == 5.0
+def test_the_default_work_limit_is_0_7_x_the_time_limit():
+    assert SolveOptions(time_limit=10).work == 7.0
     assert SolveOptions(time_limit=10, work_limit=2).work == 2.0
     assert SolveOptions(work_limit=math.inf).work is None

@@ -20,6 +20,7 @@ import pytest
 from cpmap.core.options import SolveOptions
 from cpmap.solve.layer import solve_layer
 from cpmap.solve.model import build_model
+from cpmap.solve.tuning import model_encoding
 from cpmap.spec import load_arch, load_solve_spec, load_workload, mapping_to_obj
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,8 @@ def test_exported_models_are_byte_identical(case):
     for key, expected in case["models"].items():
         objective, encoding = key.split("_")
         assert digest(build_model(problem, arch, objective, None, encoding)) == expected, key
+    one_worker = build_model(problem, arch, "energy", None, "exact", **model_encoding(1, "exact"))
+    assert digest(one_worker) == case["one_worker_energy"]
 
 
 def test_constrained_and_other_architecture_models_are_byte_identical():

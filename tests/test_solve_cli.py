@@ -124,7 +124,7 @@ def test_flags_override_spec(tmp_path, capsys):
     code, data, _ = _solve_json(capsys, spec)
     assert [lay["name"] for lay in data["layers"]] == ["fc1"]
     assert (data["total"]["objective"], data["total"]["time_limit"], data["total"]["seed"]) == ("energy", 7.0, 1)
-    assert data["total"]["work_limit"] == 3.5  # half the time limit
+    assert data["total"]["work_limit"] == pytest.approx(4.9)  # 0.7 x the time limit
     assert data["layers"][0]["macs"] == 2 * 4 * 2
 
 

@@ -317,8 +317,9 @@ def test_engine_flags_are_checked(tmp_path, capsys):
 def test_ctrl_c_exits_130_and_rerun_continues(tmp_path):
     """A real SIGINT to the process group of `cpmap sweep`: exit 130 without a traceback,
     the report of what finished is written, and the re-run takes the finished solves from
-    the cache.  AlexNet's fc3 is proved in about a second; conv2 at batch 16 is not proved
-    within seconds, so it is in flight when the signal arrives (as in tests/test_batch.py)."""
+    the cache.  AlexNet's fc3 is proved in about a second; "conv2" (VGG-16 conv3_1's shape at
+    batch 16: AlexNet conv2's proves within 3 CPU seconds since the prime tables) is not
+    proved within seconds, so it is in flight when the signal arrives (as in tests/test_batch.py)."""
     import os
     import signal
     import subprocess
@@ -327,7 +328,7 @@ def test_ctrl_c_exits_130_and_rerun_continues(tmp_path):
 
     (tmp_path / "w.yaml").write_text(
         "workload:\n  name: w\n  layers:\n    - {name: fc3, type: fc, K: 1000, C: 4096}\n"
-        "    - {name: conv2, type: conv, N: 16, K: 256, C: 96, P: 27, Q: 27, R: 5, S: 5, groups: 2}\n")
+        "    - {name: conv2, type: conv, N: 16, K: 256, C: 128, P: 56, Q: 56, R: 3, S: 3}\n")
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump({"sweep": {"arch": str(BASE), "workloads": [{"workload": "w.yaml"}],
                                               "vary": {"capacity": {"RF": ["32 B", "64 B"]}}, "time_limit": 30}}))

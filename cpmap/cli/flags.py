@@ -50,7 +50,7 @@ def add_limit_flags(p: argparse.ArgumentParser, source: str, *, per: str = "per 
                    help=f"wall-clock seconds {per}, everything included ({source}: time_limit{time_default})")
     p.add_argument("--work-limit", type=positive(float), metavar="W",
                    help=f"CP-SAT deterministic seconds {per}: a solve it stops gives the same answer on any "
-                        f"machine ({source}: work_limit; default half the time limit; docs/solver.md)")
+                        f"machine ({source}: work_limit; default 0.7 x the time limit; docs/solver.md)")
     p.add_argument("--workers", type=positive(int), metavar="N",
                    help="CP-SAT workers per solve" + (f" (default {workers_default})" if workers_default else ""))
     if with_seed:

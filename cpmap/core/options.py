@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from .constraints import Constraints
 from .objectives import ENCODINGS, OBJECTIVES
 
-WORK_PER_SECOND = 0.5
+WORK_PER_SECOND = 0.7
 """The default work limit per wall-clock second of the time limit: CP-SAT's deterministic
-time advanced at about 0.5 s per second on the idle 2-core reference machine (issue 11), so
-there the two limits cut an unproved solve at about the same moment, and on a faster machine
-the work limit cuts first, which makes the answer the same on every such machine."""
+time advanced at about 0.7 s per second (median over bench/layers.py) in one-worker solves
+of the prime-table model on the idle 2-core reference machine (issue 11; 0.5 with the
+per-dim model before), so there the two limits cut an unproved solve at about the same
+moment, and on a faster machine the work limit cuts first, which makes the answer the same
+on every such machine."""
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class Budgets:
     ``budget`` None: the count limits alone.  A count of 0 (``samples``, ``generations``,
     ``steps``) means no count limit: the budget alone (annealing then cools over the
     budget's seconds).  CP-SAT's ``time_limit`` (wall clock, everything included),
-    ``work_limit`` (deterministic time; None: half the time limit) and ``deterministic``
+    ``work_limit`` (deterministic time; None: 0.7 x the time limit) and ``deterministic``
     are ``cpmap solve``'s; ``workers``: 1 by default, like each searcher."""
 
     time_limit: float = 10.0

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from ortools.sat.python import cp_model
 
 from ..core.options import SolveOptions
-from .tuning import tune
+from .tuning import model_encoding, tune
 
 STOPS = ("optimal", "infeasible", "time_limit", "work_limit", "interrupted", "not_solved")
 """What ended a layer's search: its optimum (or infeasibility) was proved, the wall-clock or
@@ -63,7 +63,8 @@ class Budget:
         return replace(self, work=work, used=self.used + spent)
 
 
-def set_params(solver: cp_model.CpSolver, options: SolveOptions, seconds: float, work: float | None) -> None:
+def set_params(solver: cp_model.CpSolver, options: SolveOptions, seconds: float, work: float | None,
+               tie_break: bool = False) -> None:
     """CP-SAT's parameters for one search of at most ``seconds`` wall-clock seconds and
     ``work`` deterministic seconds.
 
@@ -80,7 +81,7 @@ def set_params(solver: cp_model.CpSolver, options: SolveOptions, seconds: float,
     p = solver.parameters
     p.num_workers = max(1, options.workers)
     p.random_seed = options.seed
-    tune(p, p.num_workers)
+    tune(p, p.num_workers, model_encoding(p.num_workers, options.encoding).get("prime_tables", False), tie_break)
     p.max_time_in_seconds = max(seconds, MIN_SECONDS)
     if work is not None:
         p.max_deterministic_time = max(work, 1e-3)

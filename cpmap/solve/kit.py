@@ -8,6 +8,7 @@ model (:mod:`cpmap.solve.model`) is written in terms of these blocks.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 
@@ -34,6 +35,10 @@ CUT_RATIO = 2.0
 PWL_RATIO = 1.05
 """Denser grid for ``pwl``, where the cuts are the whole objective: the envelope of
 tangents at ratio r under-estimates exp by at most ~(r-1)^2/8 relative."""
+
+PRIME_TABLE_ROWS = 4096
+"""Most rows of one prime table (:meth:`ModelKit.term` with ``prime_tables``); a monomial
+needing more (many distinct primes with large exponents) gets per-dim tables and a product."""
 
 
 def energy_scale(values: list[float]) -> tuple[int, float]:
@@ -65,6 +70,7 @@ class ModelKit:
         self._sums: dict = {}
         self._cut: set = set()
         self.tangent_cuts = True  # False: cut() adds nothing (see solve_layer's check of INFEASIBLE)
+        self.prime_tables = False  # True: term() builds one table per monomial (see term())
         self._gated: dict = {}
         self.parts: dict = {}  # literal index -> ("and" | "or", literals): what conj and disj built
 
@@ -135,7 +141,13 @@ class ModelKit:
         return out
 
     def term(self, mono: Mono, label: str) -> Term:
-        """Materialize a monomial: one table per dim, then one n-ary product."""
+        """Materialize a monomial: one table per dim, then one n-ary product; or, with
+        ``prime_tables``, one table from the monomial's exponent sum of each prime (over
+        all its dims) to its value, times its window extents (see :meth:`_prime_term`)."""
+        if self.prime_tables:
+            t = self._prime_term(mono, label)
+            if t is not None:
+                return t
         factors, const, ub = [], mono.const, mono.const
         by_dim: dict = {}
         for (d, p), c in mono.exps.items():
@@ -148,6 +160,11 @@ class ModelKit:
             else:
                 factors.append(f)
                 ub *= hi
+        return self._product_term(mono, factors, const, ub, ("dims", const), label)
+
+    def _product_term(self, mono: Mono, factors: list, const: int, ub: int, kind: tuple, label: str) -> Term:
+        """The term ``const`` x the product of ``factors`` (IntVars, ``ub`` the product of
+        const and their upper bounds) x the monomial's window extents."""
         for w in mono.windows:
             v, _, hi = self.windows[w]
             factors.append(v)
@@ -158,7 +175,7 @@ class ModelKit:
         log = self.log_expr(mono)
         if not factors:
             return Term(None, const, const, log)
-        key = (tuple(sorted(f.index for f in factors)), const)
+        key = (kind, tuple(sorted(f.index for f in factors)))
         if key in self._terms:
             return self._terms[key]
         if len(factors) == 1:
@@ -169,6 +186,55 @@ class ModelKit:
         t = Term(var, const, ub, log)
         self._terms[key] = t
         return t
+
+    def _prime_term(self, mono: Mono, label: str) -> Term | None:
+        """The monomial's prime part as one table: a column per prime p holding the sum of
+        p's exponents over the monomial's dims (linear in the exponent atoms), and its value
+        prod p^sum.  CP-SAT encodes such a table with literals, so it propagates exactly
+        between the exponents and the value, where the product of per-dim tables only
+        propagates bounds through a chain of binary products; with the LP off (one worker,
+        :mod:`.tuning`) that halves the wall time of the hardest layers (docs/performance.md).
+        None when the table would exceed :data:`PRIME_TABLE_ROWS` rows."""
+        const, ub, sums, tops = mono.const, mono.const, {}, {}
+        for (d, p), c in sorted(mono.exps.items(), key=repr):
+            items = nonzero(c)
+            if not items:
+                continue
+            if items == self.full.get((d, p)):  # the whole dim: a constant
+                const *= p ** self.primes[d][p]
+                ub *= p ** self.primes[d][p]
+                continue
+            sums.setdefault(p, []).append(self.sum_var(d, p, Counter(dict(sorted(items, key=repr)))))
+            tops[p] = tops.get(p, 0) + self.primes[d][p]
+        if math.prod(k + 1 for k in tops.values()) > PRIME_TABLE_ROWS:
+            return None
+        factors = []
+        if sums:
+            primes = sorted(sums)
+            key = ("primes", tuple((p, tuple(v.index for v in sums[p])) for p in primes))
+            if key not in self._tables:
+                cols = [self._prime_sum(p, sums[p], tops[p]) for p in primes]
+                rows = [list(es) + [math.prod(p**e for p, e in zip(primes, es))]
+                        for es in itertools.product(*(range(tops[p] + 1) for p in primes))]
+                vals = sorted({r[-1] for r in rows})
+                y = self.m.new_int_var_from_domain(cp_model.Domain.from_values(vals), self.name(f"pf_{label}"))
+                self.m.add_allowed_assignments(cols + [y], rows)
+                self._tables[key] = (y, vals[-1])
+            y, hi = self._tables[key]
+            factors.append(y)
+            ub *= hi
+        return self._product_term(mono, factors, const, ub, ("primes", const), label)
+
+    def _prime_sum(self, p: int, parts: list, top: int):
+        """An IntVar equal to the sum of ``parts`` (exponent sums of prime p), at most ``top``."""
+        if len(parts) == 1:
+            return parts[0]
+        key = ("p", p, tuple(v.index for v in parts))
+        if key not in self._sums:
+            v = self.m.new_int_var(0, top, self.name(f"psum_{p}"))
+            self.m.add(v == sum(parts))
+            self._sums[key] = v
+        return self._sums[key]
 
     def relaxed_term(self, mono: Mono, label: str) -> Term:
         """``pwl``: a variable bounded below only by the tangent cuts of its log (no

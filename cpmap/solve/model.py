@@ -93,17 +93,17 @@ class LayerModel:
 def build_model(problem: Problem, arch: Arch, objective: str = "energy",
                 constraints: ResolvedConstraints | None = None, encoding: str = "exact",
                 tangent_cuts: bool = True, break_symmetry: bool = True,
-                prune_dominated: bool | None = None) -> LayerModel:
-    """Build the CP-SAT model whose objective is the evaluator's energy (scaled to
-    integers; ``pwl``: a piecewise-linear under-approximation of it), the evaluator's
-    cycles with bandwidth stalls ("delay") or a lower bound of their product with the
-    energy ("edp").  ``tangent_cuts=False`` leaves out the (valid, redundant for ``exact``)
-    tangent cuts; ``break_symmetry=False`` keeps mirrored mappings (:mod:`.symmetry`; top-k
-    lists them) and, unless ``prune_dominated`` is given, dominated ones (:mod:`.dominance`)."""
+                prune_dominated: bool | None = None, prime_tables: bool = False) -> LayerModel:
+    """Build the CP-SAT model whose objective is the evaluator's energy (scaled to integers;
+    ``pwl``: a piecewise-linear under-approximation of it), the evaluator's cycles with
+    bandwidth stalls ("delay") or a lower bound of their product with the energy ("edp").
+    ``tangent_cuts=False`` leaves out the (valid, redundant for ``exact``) tangent cuts; ``prime_tables``:
+    one table per monomial (:meth:`~cpmap.solve.kit.ModelKit.term`); ``break_symmetry=False`` keeps
+    mirrored (:mod:`.symmetry`) and, unless ``prune_dominated`` is given, dominated (:mod:`.dominance`) mappings."""
     if encoding not in ("exact", "pwl"):
         raise ValueError(f"unknown encoding {encoding!r}")
     builder = LayerModelBuilder(problem, arch, constraints or ResolvedConstraints(), encoding)
-    builder.kit.tangent_cuts = tangent_cuts
+    builder.kit.tangent_cuts, builder.kit.prime_tables = tangent_cuts, prime_tables
     builder.add_factor_variables()
     builder.add_fanout_limits()
     builder.add_dataflow()

@@ -1,24 +1,54 @@
-"""CP-SAT search parameters for the layer model (docs/performance.md, "Avenues").
+"""CP-SAT search parameters and monomial encoding of the layer model (docs/performance.md,
+"Avenues" and "Prime tables").
 
-Measured in CP-SAT deterministic time with ``bench/avenues.py`` (one worker): without
-the LP relaxation (``linearization_level`` 0) the hardest benchmark layers prove
-optimality at a fraction of the work.  The LP of this model is weak exactly where the
-search is hard (gated counts relax to zero when a bypass literal is fractional) while
-every node pays for it (thousands of tangent cuts and product linearizations); with the
-LP off, the single worker spends its work on propagation and search instead, and the
-bound comes from propagating the counts' bounds through the products to the objective.
+Measured in CP-SAT deterministic time and CPU seconds (``bench/avenues.py``,
+``bench/hard_layers.py``; one worker).  On the per-dim model (products of per-dim tables,
+tangent cuts) the hardest layers proved at a fraction of the work without the LP
+(``linearization_level`` 0): its LP was weak where the search is hard (gated counts relax
+to zero when a bypass literal is fractional) while every node paid for thousands of cuts
+and product linearizations.  On the prime-table model the one worker now gets by default,
+the LP is cheap and CP-SAT's default (level 1) proves them in about half the work of level 0.
 Parameters change neither the model nor its optimum, only how CP-SAT searches.
 """
 
 from __future__ import annotations
 
 ONE_WORKER = {"linearization_level": 0}
-"""Parameters for a single-worker solve.  Several workers run CP-SAT's own portfolio,
-which already interleaves LP and no-LP subsolvers; it is left as it is."""
+"""Parameters for a single-worker solve of the per-dim model (products and tangent cuts:
+``pwl``).  Several workers run CP-SAT's own portfolio, which already interleaves LP and
+no-LP subsolvers; it is left as it is."""
+
+PRIME_TABLES = {"cp_model_probing_level": 1, "max_presolve_iterations": 1}
+"""Parameters for a single-worker solve of the prime-table model (:func:`model_encoding`),
+LP on (CP-SAT's default level 1: small here, no cuts and no product linearizations, and the
+tables' literal encoding gives it a useful relaxation).  Presolve probes every literal of
+the tables' encodings, deriving some 10^5 binary clauses per round (AlexNet conv1: three
+rounds of 0.25 s); one round at the lighter probing level halves small layers' time and
+still helps the hardest (docs/performance.md, "Prime tables")."""
 
 
-def tune(params, workers: int) -> None:
-    """Set the layer model's search parameters on CP-SAT ``params`` for ``workers``."""
-    if workers == 1:
-        for name, value in ONE_WORKER.items():
-            setattr(params, name, value)
+def tune(params, workers: int, prime_tables: bool = False, tie_break: bool = False) -> None:
+    """Set the layer model's search parameters on CP-SAT ``params`` for ``workers``
+    (``prime_tables``: the model was built with them; ``tie_break``: the short search for the
+    fewest cycles among the optima, which finds more of them without the LP on either model:
+    MobileNet-V2's first depthwise layer, tests/test_model_identity.py, ends at 903,168
+    cycles without it and 3,612,672 with it)."""
+    if workers != 1:
+        return
+    chosen = {**PRIME_TABLES, **(ONE_WORKER if tie_break else {})} if prime_tables else ONE_WORKER
+    for name, value in chosen.items():
+        setattr(params, name, value)
+
+
+def model_encoding(workers: int, encoding: str) -> dict:
+    """How to encode the layer model's monomials for a search with ``workers`` (keyword
+    arguments of :func:`~cpmap.solve.model.build_model`).  For one worker, one table per
+    monomial over its per-prime exponent sums, which CP-SAT encodes with literals: it
+    propagates exactly where a product of per-dim tables only propagates bounds, and its LP
+    relaxation is cheap and useful where the products' was neither; the tangent cuts
+    only cost time there (docs/performance.md, "Prime tables": the hardest benchmark layers
+    prove in a third of the wall time).  Several workers keep the per-dim products and the
+    cuts (not measured with tables); ``pwl`` needs its cuts (they are its objective)."""
+    if workers == 1 and encoding == "exact":
+        return {"tangent_cuts": False, "prime_tables": True}
+    return {}

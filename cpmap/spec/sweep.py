@@ -92,7 +92,7 @@ class SweepSpec:
     seed: int = 0
     output: str = ""
     work_limit: float | None = None
-    """CP-SAT deterministic seconds per layer (None: SolveOptions' default, half the time limit)."""
+    """CP-SAT deterministic seconds per layer (None: SolveOptions' default, 0.7 x the time limit)."""
 
     def plans(self, point: DesignPoint) -> tuple[SolvePlan, ...]:
         """One solve plan per network on ``point``'s architecture."""
