@@ -63,8 +63,7 @@ class Budget:
         return replace(self, work=work, used=self.used + spent)
 
 
-def set_params(solver: cp_model.CpSolver, options: SolveOptions, seconds: float, work: float | None,
-               tie_break: bool = False) -> None:
+def set_params(solver: cp_model.CpSolver, options: SolveOptions, seconds: float, work: float | None) -> None:
     """CP-SAT's parameters for one search of at most ``seconds`` wall-clock seconds and
     ``work`` deterministic seconds.
 
@@ -81,7 +80,7 @@ def set_params(solver: cp_model.CpSolver, options: SolveOptions, seconds: float,
     p = solver.parameters
     p.num_workers = max(1, options.workers)
     p.random_seed = options.seed
-    tune(p, p.num_workers, model_encoding(p.num_workers, options.encoding).get("prime_tables", False), tie_break)
+    tune(p, p.num_workers, model_encoding(p.num_workers, options.encoding).get("prime_tables", False))
     p.max_time_in_seconds = max(seconds, MIN_SECONDS)
     if work is not None:
         p.max_deterministic_time = max(work, 1e-3)

@@ -131,7 +131,7 @@ def _tie_break(layer_model: LayerModel, solver: cp_model.CpSolver, options: Solv
     work = None if options.work is None else min(budget.work, TIE_BREAK_SHARE * options.work)
     if work is None:
         seconds = min(seconds, TIE_BREAK_SHARE * options.time_limit)
-    set_params(tie_solver, options, seconds, work, tie_break=True)
+    set_params(tie_solver, options, seconds, work)
     st = tie_solver.solve(tie)
     budget = budget.spent(tie_solver)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -27,17 +27,12 @@ rounds of 0.25 s); one round at the lighter probing level halves small layers' t
 still helps the hardest (docs/performance.md, "Prime tables")."""
 
 
-def tune(params, workers: int, prime_tables: bool = False, tie_break: bool = False) -> None:
+def tune(params, workers: int, prime_tables: bool = False) -> None:
     """Set the layer model's search parameters on CP-SAT ``params`` for ``workers``
-    (``prime_tables``: the model was built with them; ``tie_break``: the short search for the
-    fewest cycles among the optima, which finds more of them without the LP on either model:
-    MobileNet-V2's first depthwise layer, tests/test_model_identity.py, ends at 903,168
-    cycles without it and 3,612,672 with it)."""
-    if workers != 1:
-        return
-    chosen = {**PRIME_TABLES, **(ONE_WORKER if tie_break else {})} if prime_tables else ONE_WORKER
-    for name, value in chosen.items():
-        setattr(params, name, value)
+    (``prime_tables``: the model was built with them)."""
+    if workers == 1:
+        for name, value in (PRIME_TABLES if prime_tables else ONE_WORKER).items():
+            setattr(params, name, value)
 
 
 def model_encoding(workers: int, encoding: str) -> dict:
