@@ -192,9 +192,10 @@ class ModelKit:
         p's exponents over the monomial's dims (linear in the exponent atoms), and its value
         prod p^sum.  CP-SAT encodes such a table with literals, so it propagates exactly
         between the exponents and the value, where the product of per-dim tables only
-        propagates bounds through a chain of binary products; with the LP off (one worker,
-        :mod:`.tuning`) that halves the wall time of the hardest layers (docs/performance.md).
-        None when the table would exceed :data:`PRIME_TABLE_ROWS` rows."""
+        propagates bounds through a chain of binary products, and the LP sees that encoding
+        (one worker, :mod:`.tuning`: the hardest benchmark layers prove in a fifth of the CPU
+        time; docs/performance.md, "Prime tables").  None when the table would exceed
+        :data:`PRIME_TABLE_ROWS` rows."""
         const, ub, sums, tops = mono.const, mono.const, {}, {}
         for (d, p), c in sorted(mono.exps.items(), key=repr):
             items = nonzero(c)
