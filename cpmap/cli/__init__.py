@@ -272,7 +272,7 @@ def _add_solve(sub) -> None:
                     "(finished layers are cached: re-run to continue).",
         epilog="example: cpmap solve specs/examples/conv-small-solve.yaml")
     p.add_argument("spec", metavar="SPEC", help="solve spec (YAML with top-level key 'solve:')")
-    add_limit_flags(p, "spec", time_default="; default 10", workers_default="max(1, cores // jobs)")
+    add_limit_flags(p, "spec", time_default="; default 10", workers_default="1")
     # objective and encoding are checked with the spec's fields (cpmap.spec.solve), so that
     # building the parser does not import OR-Tools
     p.add_argument("--objective", metavar="{energy,delay,edp,pareto}",

@@ -8,8 +8,8 @@
   and constraints share one solve; the copies point at the first (``same_as``).
 * **Cache.**  Answers are stored and reused per unique problem (:mod:`.cache`).
 * **Parallel.**  Unique problems are solved by a pool of ``jobs`` worker processes, each
-  with the full per-layer time and work limits; CP-SAT gets ``max(1, cores // jobs)`` workers per
-  solve unless the spec fixes ``workers``.
+  with the full per-layer time and work limits; CP-SAT gets one worker per solve unless the
+  spec fixes ``workers`` (docs/batch.md: one worker proves what two do not).
 * **Ctrl-C.**  Finished problems are cached as they finish.  On Ctrl-C the solves in
   flight stop (CP-SAT catches the signal and returns its best so far), their best
   mappings are reported but not cached unless proven, and :class:`BatchResult` says it was
@@ -125,15 +125,12 @@ def run_batches(plans, *, jobs: int | None = None, cache: Cache | None = None, p
     :class:`BatchResult` per plan, in order."""
     start = time.perf_counter()
     plans = tuple(plans)
-    cores = available_cores()
-    jobs = max(1, jobs or cores)
+    jobs = max(1, jobs or available_cores())
     if inline is None:
         inline = solve is not None
     solve = solve or solve_layer
     groups, layer_keys = _groups(plans)
-    # workers from the number of unique problems, not of uncached ones, so that a resumed
-    # run solves with the same options as the interrupted one
-    auto_workers = max(1, cores // min(jobs, max(1, len(groups))))
+    auto_workers = 1  # one CP-SAT worker per solve, even for a single layer (docs/batch.md)
     progress = progress or Progress(sum(len(p.layers) for p in plans), enabled=False)
     answers: dict[str, tuple[LayerSolution | None, bool, bool]] = {}  # key -> (solution, cached, interrupted)
     for g in groups.values():

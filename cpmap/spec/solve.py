@@ -64,8 +64,8 @@ OVERRIDABLE = ("layers", "batch", "objective", "encoding", "time_limit", "work_l
 class SolvePlan:
     """A loaded, checked solve spec with command-line overrides applied.
 
-    ``workers`` is None for "automatic" (the batch runner divides the cores among the
-    parallel jobs); ``time_limit`` is wall-clock seconds per layer and ``work_limit``
+    ``workers`` is None for "automatic" (the batch runner gives each solve one worker,
+    docs/batch.md); ``time_limit`` is wall-clock seconds per layer and ``work_limit``
     CP-SAT deterministic seconds per layer (None: the default share of the time limit,
     :class:`~cpmap.core.options.SolveOptions`); ``output`` is the report directory."""
 
