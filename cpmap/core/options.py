@@ -16,6 +16,12 @@ per-dim model before), so there the two limits cut an unproved solve at about th
 moment, and on a faster machine the work limit cuts first, which makes the answer the same
 on every such machine."""
 
+DEFAULT_WORKERS = 1
+"""CP-SAT workers per solve unless the caller or spec chooses, even for a single layer on idle
+cores: one worker gets the prime-table model (cpmap/solve/tuning.py), and on the 2-core
+reference machine two workers were slower or unproved on every benchmark layer measured
+(docs/batch.md)."""
+
 
 @dataclass(frozen=True)
 class SolveOptions:
@@ -27,11 +33,9 @@ class SolveOptions:
     deterministic time per layer (a count of work, the same on every machine; None:
     :data:`WORK_PER_SECOND` x ``time_limit``; ``math.inf``: none), so that a solve the
     work limit stops gives the same answer on any machine (docs/solver.md, Determinism);
-    ``workers`` and ``seed``: CP-SAT's (one worker by default: it gets the prime-table model,
-    cpmap/solve/tuning.py, and on the 2-core reference machine two workers were slower or
-    unproved on every benchmark layer measured, docs/batch.md); ``deterministic``: several workers interleave
-    their searches reproducibly instead of racing; ``top_k``: how many distinct mappings
-    to return, ranked by the evaluator; ``constraints``: restrictions of the mapping
+    ``workers`` and ``seed``: CP-SAT's (default :data:`DEFAULT_WORKERS`); ``deterministic``:
+    several workers interleave their searches reproducibly instead of racing; ``top_k``: how
+    many distinct mappings to return, ranked by the evaluator; ``constraints``: restrictions of the mapping
     space, by level name; ``tie_break``: once the energy (delay) optimum is proved, spend
     a little more time on the fewest cycles (least energy) among the mappings with that
     optimum."""
@@ -39,7 +43,7 @@ class SolveOptions:
     objective: str = "energy"
     encoding: str = "exact"
     time_limit: float = 10.0
-    workers: int = 1
+    workers: int = DEFAULT_WORKERS
     seed: int = 0
     top_k: int = 1
     constraints: Constraints = field(default_factory=Constraints)

@@ -8,8 +8,8 @@
   and constraints share one solve; the copies point at the first (``same_as``).
 * **Cache.**  Answers are stored and reused per unique problem (:mod:`.cache`).
 * **Parallel.**  Unique problems are solved by a pool of ``jobs`` worker processes, each
-  with the full per-layer time and work limits; CP-SAT gets one worker per solve unless the
-  spec fixes ``workers`` (docs/batch.md: one worker proves what two do not).
+  with the full per-layer time and work limits; CP-SAT gets
+  :data:`~cpmap.core.options.DEFAULT_WORKERS` per solve unless the spec fixes ``workers``.
 * **Ctrl-C.**  Finished problems are cached as they finish.  On Ctrl-C the solves in
   flight stop (CP-SAT catches the signal and returns its best so far), their best
   mappings are reported but not cached unless proven, and :class:`BatchResult` says it was
@@ -21,10 +21,10 @@ from __future__ import annotations
 import contextlib
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..core.arch import Arch
-from ..core.options import SolveOptions
+from ..core.options import DEFAULT_WORKERS, SolveOptions
 from ..core.problem import Problem
 from ..core.workload import Layer, Workload
 from ..solve.layer import LayerSolution, solve_layer
@@ -130,11 +130,9 @@ def run_batches(plans, *, jobs: int | None = None, cache: Cache | None = None, p
         inline = solve is not None
     solve = solve or solve_layer
     groups, layer_keys = _groups(plans)
-    auto_workers = 1  # one CP-SAT worker per solve, even for a single layer (docs/batch.md)
     progress = progress or Progress(sum(len(p.layers) for p in plans), enabled=False)
     answers: dict[str, tuple[LayerSolution | None, bool, bool]] = {}  # key -> (solution, cached, interrupted)
     for g in groups.values():
-        g.options = replace(g.options, workers=g.options.workers or auto_workers)
         sol = cache.load(g.key, g.problem, g.arch, g.options, g.layers[0].name) if cache is not None else None
         if sol is not None:
             answers[g.key] = (sol, True, False)
@@ -162,7 +160,7 @@ def run_batches(plans, *, jobs: int | None = None, cache: Cache | None = None, p
     out = []
     for plan, keys in zip(plans, layer_keys):
         mine = {k: answers[k] for k in dict.fromkeys(keys) if k in answers}
-        workers = plan.workers or auto_workers
+        workers = plan.workers or DEFAULT_WORKERS
         out.append(BatchResult(plan, _outcomes(plan, keys, answers), len(set(keys)),
                                sum(1 for s, c, _ in mine.values() if not c and s is not None),
                                sum(1 for _, c, _ in mine.values() if c), pool_jobs, workers, interrupted, wall,
@@ -172,16 +170,17 @@ def run_batches(plans, *, jobs: int | None = None, cache: Cache | None = None, p
 
 def _groups(plans: tuple[SolvePlan, ...]) -> tuple[dict[str, _Group], list[list[str]]]:
     """The unique problems of the plans (by :func:`problem_key`), and each plan's layer keys.
-    A group's options are its first plan's, workers 0 when the plan leaves them automatic."""
+    A group's options are its first plan's (:data:`~cpmap.core.options.DEFAULT_WORKERS` workers
+    when it leaves them automatic)."""
     groups: dict[str, _Group] = {}
     layer_keys: list[list[str]] = []
     for plan in plans:
-        probe = plan.options(1)
+        probe = plan.options(DEFAULT_WORKERS)
         keys = []
         for lay in plan.layers:
             key = problem_key(lay.problem, plan.arch, probe)
             if key not in groups:
-                groups[key] = _Group(key, lay.problem, plan.arch, replace(probe, workers=plan.workers or 0))
+                groups[key] = _Group(key, lay.problem, plan.arch, probe)
             groups[key].layers.append(lay)
             keys.append(key)
         layer_keys.append(keys)

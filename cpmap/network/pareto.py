@@ -8,10 +8,10 @@ import sys
 import time
 from dataclasses import dataclass
 
+from ..core.options import DEFAULT_WORKERS
 from ..core.workload import Layer
 from ..solve.pareto import DEFAULT_POINTS, ParetoFront, pareto_front
 from ..spec.solve import SolvePlan
-from .pool import available_cores
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class ParetoRun:
 
 def run_pareto(plan: SolvePlan, points: int = DEFAULT_POINTS, progress: bool = False) -> ParetoRun:
     start = time.perf_counter()
-    options = plan.options(plan.workers or max(1, available_cores()))
+    options = plan.options(plan.workers or DEFAULT_WORKERS)
     by_key: dict[tuple, ParetoFront] = {}
     out: list[tuple[Layer, ParetoFront]] = []
     interrupted = False
